@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SDK wire-compatibility check: runs the official ORY Hydra v1.9.2 Python SDK
+# against a freshly started release binary (in-memory store).
+# Prerequisite: cargo build --release --locked
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=target/release/portcullis
+VENV=target/compat-venv
+[[ -x "$BIN" ]] || { echo "missing $BIN; run: cargo build --release --locked" >&2; exit 1; }
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check ory-hydra-client==1.9.2
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PUBLIC_PORT=$(free_port)
+ADMIN_PORT=$(free_port)
+while [[ "$ADMIN_PORT" == "$PUBLIC_PORT" ]]; do ADMIN_PORT=$(free_port); done
+ADMIN_URL="http://127.0.0.1:$ADMIN_PORT"
+PUBLIC_URL="http://127.0.0.1:$PUBLIC_PORT"
+
+LOG=$(mktemp)
+SERVER_PID=
+cleanup() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -f "$LOG"
+}
+trap cleanup EXIT
+
+DSN=memory \
+SERVE_PUBLIC_HOST=127.0.0.1 SERVE_PUBLIC_PORT="$PUBLIC_PORT" \
+SERVE_ADMIN_HOST=127.0.0.1 SERVE_ADMIN_PORT="$ADMIN_PORT" \
+URLS_SELF_ISSUER="$PUBLIC_URL/" \
+SECRETS_SYSTEM=ci-secret-0123456789abcdef \
+  "$BIN" serve all --dev >"$LOG" 2>&1 &
+SERVER_PID=$!
+
+ready=0
+for _ in $(seq 1 600); do   # 600 x 0.1 s = 60 s
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+  if curl -fsS -o /dev/null "$ADMIN_URL/health/ready"; then ready=1; break; fi
+  sleep 0.1
+done
+if [[ $ready -ne 1 ]]; then
+  echo "server did not become ready within 60 s; log:" >&2
+  cat "$LOG" >&2
+  exit 1
+fi
+
+status=0
+"$VENV/bin/python" tests/compat/sdk_compat.py "$ADMIN_URL" "$PUBLIC_URL" || status=$?
+if [[ $status -ne 0 ]]; then
+  echo "--- server log ---" >&2
+  cat "$LOG" >&2
+fi
+exit $status
