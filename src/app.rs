@@ -1,0 +1,260 @@
+//! Composition root: connect the store, migrate, build services, bind the listeners, shut down
+//! gracefully on SIGTERM/SIGINT.
+use crate::config::Config;
+use crate::crypto::aead::Aead;
+use crate::domain::jwk::{ACCESS_TOKEN_SET, ID_TOKEN_SET};
+use crate::http::error::ApiError;
+use crate::http::{admin, middleware, public, AppState};
+use crate::service::clients::Clients;
+use crate::service::jwks::Jwks;
+use crate::service::{wellknown, Clock, SystemClock};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::Router;
+use axum_server::Handle;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listeners {
+    All,
+    Public,
+    Admin,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot create signing keys: {0}")]
+    Keys(String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, String),
+}
+
+/// Flags that are not configuration keys (`--dev`, `--dangerous-force-http`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    pub insecure_http: bool,
+}
+
+/// Running listeners; dropping does not stop them, `shutdown` does.
+pub struct Running {
+    pub public: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    handle: Handle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub state: AppState,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to 30 s), closes the pool.
+    pub async fn shutdown(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(30)));
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.state.store.close().await;
+    }
+}
+
+fn issuer_of(cfg: &Config, flags: Flags) -> Result<String, AppError> {
+    let mut issuer = cfg.urls.self_.issuer.clone();
+    if issuer.is_empty() {
+        let scheme = if flags.insecure_http { "http" } else { "https" };
+        issuer = format!("{scheme}://localhost:{}/", cfg.serve.public.port);
+    }
+    let parsed = url::Url::parse(&issuer)
+        .map_err(|e| AppError::Config(format!("urls.self.issuer `{issuer}` is not a URL: {e}")))?;
+    if parsed.scheme() != "https" && !flags.insecure_http {
+        return Err(AppError::Config(format!(
+            "urls.self.issuer `{issuer}` must use https; pass --dev or --dangerous-force-http to allow plain HTTP"
+        )));
+    }
+    if !issuer.ends_with('/') {
+        issuer.push('/');
+    }
+    Ok(issuer)
+}
+
+/// Builds the state: store, migrations for in-memory SQLite, services, first-start keys.
+pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> {
+    if cfg.dsn.is_empty() {
+        return Err(AppError::Config("dsn is required: set DSN (memory, sqlite://…, postgres://…)".into()));
+    }
+    let issuer = issuer_of(&cfg, flags)?;
+    let public_url = if cfg.urls.self_.public.is_empty() { issuer.clone() } else { cfg.urls.self_.public.clone() };
+    if cfg.secrets.system.is_empty() {
+        tracing::warn!("secrets.system is not set: using a random secret; keys and tokens will not survive a restart");
+        cfg.secrets.system.push(crate::config::Secret(crate::crypto::random_secret(32)));
+    }
+    let store = Store::connect(&cfg.dsn).await?;
+    let dsn_is_sqlite = store.backend() == crate::store::Backend::Sqlite;
+    if dsn_is_sqlite {
+        // SQLite is the embedded store: it migrates itself.
+        store.migrate().await?;
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let aead = Arc::new(Aead::new(&cfg.secrets.system.iter().map(|s| s.0.as_bytes()).collect::<Vec<_>>()));
+    let mut broadcast = cfg.webfinger.jwks.broadcast_keys.clone();
+    if cfg.strategies.access_token == "jwt" && !broadcast.iter().any(|b| b == ACCESS_TOKEN_SET) {
+        broadcast.push(ACCESS_TOKEN_SET.into());
+    }
+    let jwks = Arc::new(Jwks::new(store.clone(), aead, clock.clone(), broadcast));
+    let started = Instant::now();
+    let (a, b) = tokio::join!(jwks.ensure_set(ID_TOKEN_SET), jwks.ensure_set(ACCESS_TOKEN_SET));
+    a.and(b).map_err(|e| AppError::Keys(e.to_string()))?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "signing keys ready");
+    let clients = Arc::new(Clients {
+        store: store.clone(),
+        clock,
+        default_scope: cfg.oidc.dynamic_client_registration.default_scope.clone(),
+        subject_types: cfg.oidc.subject_identifiers.supported_types.clone(),
+    });
+    let discovery = Arc::new(wellknown::discovery_document(&cfg, &issuer, &public_url));
+    Ok(AppState {
+        config: Arc::new(cfg),
+        store,
+        clients,
+        jwks,
+        metrics: Metrics::new().map_err(|e| AppError::Config(e.to_string()))?,
+        discovery,
+    })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("The requested resource could not be found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", "The request method is not allowed for this resource.")
+}
+
+fn finish(router: Router<AppState>, state: &AppState) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.serve.request_body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state.clone())
+}
+
+pub fn public_router(state: &AppState) -> Router {
+    finish(public::router(), state)
+}
+
+pub fn admin_router(state: &AppState) -> Router {
+    finish(admin::router(), state)
+}
+
+fn addr(host: &str, port: u16) -> Result<SocketAddr, AppError> {
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    format!("{}:{port}", if host.contains(':') { format!("[{host}]") } else { host.to_string() })
+        .parse()
+        .map_err(|e| AppError::Bind(format!("{host}:{port}"), format!("{e}")))
+}
+
+async fn tls_config(cfg: &Config) -> Result<Option<axum_server::tls_rustls::RustlsConfig>, AppError> {
+    let t = &cfg.serve.tls;
+    if t.cert.path.is_empty() && t.cert.base64.0.is_empty() {
+        return Ok(None);
+    }
+    use base64::Engine;
+    let read = |p: &crate::config::PathOrBase64, what: &str| -> Result<Vec<u8>, AppError> {
+        if !p.path.is_empty() {
+            std::fs::read(&p.path).map_err(|e| AppError::Config(format!("serve.tls.{what}.path: {e}")))
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(p.base64.0.trim())
+                .map_err(|e| AppError::Config(format!("serve.tls.{what}.base64: {e}")))
+        }
+    };
+    let cert = read(&t.cert, "cert")?;
+    let key = read(&t.key, "key")?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem(cert, key)
+        .await
+        .map(Some)
+        .map_err(|e| AppError::Config(format!("serve.tls: {e}")))
+}
+
+/// Binds the requested listeners. Port 0 picks a free port (tests).
+pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Running, AppError> {
+    let cfg = state.config.clone();
+    let tls = tls_config(&cfg).await?;
+    if tls.is_none() && !flags.insecure_http && cfg.serve.tls.allow_termination_from.is_empty() {
+        return Err(AppError::Config(
+            "TLS is required: set serve.tls.cert.path and serve.tls.key.path, or pass --dev / --dangerous-force-http".into(),
+        ));
+    }
+    let handle = Handle::new();
+    let mut tasks = Vec::new();
+    let mut bound = (None, None);
+    let plan = [
+        (which != Listeners::Admin, "public", &cfg.serve.public, public_router(&state)),
+        (which != Listeners::Public, "admin", &cfg.serve.admin, admin_router(&state)),
+    ];
+    for (enabled, name, listener, router) in plan {
+        if !enabled {
+            continue;
+        }
+        let socket = addr(&listener.host, listener.port)?;
+        let std_listener = std::net::TcpListener::bind(socket).map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
+        std_listener.set_nonblocking(true).map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
+        let local = std_listener.local_addr().map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
+        let svc = router.into_make_service();
+        let h = handle.clone();
+        let task = match &tls {
+            Some(t) => {
+                let server = axum_server::from_tcp_rustls(std_listener, t.clone()).handle(h);
+                tokio::spawn(async move {
+                    if let Err(e) = server.serve(svc).await {
+                        tracing::error!(error = %e, "listener stopped");
+                    }
+                })
+            }
+            None => {
+                let server = axum_server::from_tcp(std_listener).handle(h);
+                tokio::spawn(async move {
+                    if let Err(e) = server.serve(svc).await {
+                        tracing::error!(error = %e, "listener stopped");
+                    }
+                })
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("{name} listener on {scheme}://{local}");
+        if name == "public" {
+            bound.0 = Some(local);
+        } else {
+            bound.1 = Some(local);
+        }
+        tasks.push(task);
+    }
+    Ok(Running { public: bound.0, admin: bound.1, handle, tasks, state })
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,534 @@
+//! Typed configuration with Hydra's key names: defaults < file (`--config`) < environment.
+//!
+//! Environment names follow Hydra (ory/x configx): the key path upper-cased with `.` as `_`
+//! (`URLS_SELF_ISSUER`, `SERVE_PUBLIC_PORT`, `SECRETS_SYSTEM`). Lists from the environment are a
+//! comma-separated string or a JSON array. Unknown keys and invalid values stop startup with a
+//! message naming the key.
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path} is not valid YAML/JSON: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid configuration value for key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// A secret string whose Debug output never shows the value.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub dsn: String,
+    pub serve: Serve,
+    pub urls: Urls,
+    pub secrets: Secrets,
+    pub ttl: Ttl,
+    pub strategies: Strategies,
+    pub oauth2: OAuth2,
+    pub oidc: Oidc,
+    pub webfinger: Webfinger,
+    pub log: Log,
+    pub profiling: String,
+    pub tracing: Value,
+    pub sqa: Value,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Serve {
+    pub public: Listener,
+    pub admin: Listener,
+    pub tls: Tls,
+    pub cookies: Cookies,
+    /// Largest accepted request body in bytes (Portcullis addition).
+    pub request_body_limit: usize,
+}
+
+impl Default for Serve {
+    fn default() -> Self {
+        Serve {
+            public: Listener { port: 4444, ..Listener::default() },
+            admin: Listener { port: 4445, ..Listener::default() },
+            tls: Tls::default(),
+            cookies: Cookies::default(),
+            request_body_limit: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listener {
+    pub port: u16,
+    pub host: String,
+    pub cors: Cors,
+    pub access_log: Value,
+    pub socket: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cors {
+    pub enabled: bool,
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub exposed_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: u64,
+    pub debug: bool,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Cors {
+            enabled: false,
+            allowed_origins: vec![],
+            allowed_methods: ["POST", "GET", "PUT", "PATCH", "DELETE"].map(String::from).to_vec(),
+            allowed_headers: ["Authorization", "Content-Type"].map(String::from).to_vec(),
+            exposed_headers: vec!["Content-Type".into()],
+            allow_credentials: true,
+            max_age: 0,
+            debug: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    pub cert: PathOrBase64,
+    pub key: PathOrBase64,
+    pub allow_termination_from: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathOrBase64 {
+    pub path: String,
+    pub base64: Secret,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cookies {
+    pub same_site_mode: String,
+    pub same_site_legacy_workaround: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Urls {
+    #[serde(rename = "self")]
+    pub self_: SelfUrls,
+    pub login: String,
+    pub consent: String,
+    pub logout: String,
+    pub error: String,
+    pub post_logout_redirect: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SelfUrls {
+    pub issuer: String,
+    pub public: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Secrets {
+    pub system: Vec<Secret>,
+    pub cookie: Vec<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ttl {
+    pub login_consent_request: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub id_token: String,
+    pub auth_code: String,
+}
+
+impl Default for Ttl {
+    fn default() -> Self {
+        Ttl {
+            login_consent_request: "1h".into(),
+            access_token: "1h".into(),
+            refresh_token: "720h".into(),
+            id_token: "1h".into(),
+            auth_code: "10m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Strategies {
+    pub scope: String,
+    pub access_token: String,
+}
+
+impl Default for Strategies {
+    fn default() -> Self {
+        Strategies { scope: "wildcard".into(), access_token: "opaque".into() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuth2 {
+    pub expose_internal_errors: bool,
+    pub include_legacy_error_fields: bool,
+    pub hashers: Value,
+    pub pkce: Pkce,
+    pub session: OAuth2Session,
+    pub client_credentials: ClientCredentials,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pkce {
+    pub enforced: bool,
+    pub enforced_for_public_clients: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuth2Session {
+    pub encrypt_at_rest: bool,
+}
+
+impl Default for OAuth2Session {
+    fn default() -> Self {
+        OAuth2Session { encrypt_at_rest: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientCredentials {
+    pub default_grant_allowed_scope: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Oidc {
+    pub subject_identifiers: SubjectIdentifiers,
+    pub dynamic_client_registration: DynamicClientRegistration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubjectIdentifiers {
+    pub supported_types: Vec<String>,
+    pub pairwise: Pairwise,
+}
+
+impl Default for SubjectIdentifiers {
+    fn default() -> Self {
+        SubjectIdentifiers { supported_types: vec!["public".into()], pairwise: Pairwise::default() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pairwise {
+    pub salt: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DynamicClientRegistration {
+    pub default_scope: Vec<String>,
+}
+
+impl Default for DynamicClientRegistration {
+    fn default() -> Self {
+        DynamicClientRegistration {
+            default_scope: ["offline_access", "offline", "openid"].map(String::from).to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Webfinger {
+    pub jwks: WebfingerJwks,
+    pub oidc_discovery: OidcDiscovery,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebfingerJwks {
+    pub broadcast_keys: Vec<String>,
+}
+
+impl Default for WebfingerJwks {
+    fn default() -> Self {
+        WebfingerJwks { broadcast_keys: vec![crate::domain::jwk::ID_TOKEN_SET.into()] }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcDiscovery {
+    pub auth_url: String,
+    pub token_url: String,
+    pub jwks_url: String,
+    pub client_registration_url: String,
+    pub userinfo_url: String,
+    pub supported_claims: Vec<String>,
+    pub supported_scope: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    pub level: String,
+    pub format: String,
+    pub leak_sensitive_values: bool,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log { level: "info".into(), format: "text".into(), leak_sensitive_values: false }
+    }
+}
+
+/// Parses Hydra's duration syntax (`^[0-9]+(ns|us|ms|s|m|h)$`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "ns" => Duration::from_nanos(n),
+        "us" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        _ => return None,
+    })
+}
+
+impl Config {
+    /// Loads defaults, then the optional file, then the process environment.
+    pub fn load(file: Option<&str>) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    pub fn load_from(file: Option<&str>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut tree = serde_json::to_value(Config::default()).map_err(|e| invalid("", e))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            let overlay: Value = serde_yaml::from_str(&text)
+                .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+            merge(&mut tree, overlay);
+        }
+        let defaults = serde_json::to_value(Config::default()).map_err(|e| invalid("", e))?;
+        let mut leaves = Vec::new();
+        collect_leaves(&defaults, String::new(), &mut leaves);
+        for (path, template) in leaves {
+            let name = path.replace('.', "_").to_ascii_uppercase();
+            if let Some((_, raw)) = env.iter().find(|(k, _)| *k == name) {
+                let value = env_value(raw, template).map_err(|m| invalid(&path, m))?;
+                set_path(&mut tree, &path, value);
+            }
+        }
+        let cfg: Config = serde_path_to_error::deserialize(tree).map_err(|e| ConfigError::Invalid {
+            key: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("ttl.login_consent_request", &self.ttl.login_consent_request),
+            ("ttl.access_token", &self.ttl.access_token),
+            ("ttl.refresh_token", &self.ttl.refresh_token),
+            ("ttl.id_token", &self.ttl.id_token),
+            ("ttl.auth_code", &self.ttl.auth_code),
+        ] {
+            if parse_duration(v).is_none() {
+                return Err(invalid(key, format!("`{v}` is not a duration like 30m or 1h")));
+            }
+        }
+        if !matches!(self.strategies.access_token.as_str(), "opaque" | "jwt") {
+            return Err(invalid("strategies.access_token", "must be `opaque` or `jwt`"));
+        }
+        if !matches!(
+            self.strategies.scope.as_str(),
+            "wildcard" | "exact" | "DEPRECATED_HIERARCHICAL_SCOPE_STRATEGY"
+        ) {
+            return Err(invalid("strategies.scope", "must be `wildcard` or `exact`"));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(invalid("log.format", "must be `text` or `json`"));
+        }
+        if let Some(first) = self.secrets.system.first() {
+            if first.0.len() < 16 {
+                return Err(invalid("secrets.system", "the current secret needs at least 16 characters"));
+            }
+        }
+        for t in &self.oidc.subject_identifiers.supported_types {
+            if t != "public" && t != "pairwise" {
+                return Err(invalid("oidc.subject_identifiers.supported_types", format!("unknown type `{t}`")));
+            }
+        }
+        if self.oidc.subject_identifiers.supported_types.iter().any(|t| t == "pairwise")
+            && self.oidc.subject_identifiers.pairwise.salt.0.len() < 8
+        {
+            return Err(invalid("oidc.subject_identifiers.pairwise.salt", "needs at least 8 characters"));
+        }
+        if !matches!(self.serve.cookies.same_site_mode.as_str(), "" | "Strict" | "Lax" | "None") {
+            return Err(invalid("serve.cookies.same_site_mode", "must be Strict, Lax or None"));
+        }
+        Ok(())
+    }
+
+    pub fn ttl(&self, value: &str) -> Duration {
+        parse_duration(value).unwrap_or(Duration::from_secs(3600))
+    }
+}
+
+fn invalid(key: &str, message: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.to_string() }
+}
+
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn collect_leaves<'a>(v: &'a Value, prefix: String, out: &mut Vec<(String, &'a Value)>) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, child) in map {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                collect_leaves(child, p, out);
+            }
+        }
+        _ => out.push((prefix, v)),
+    }
+}
+
+fn set_path(tree: &mut Value, path: &str, value: Value) {
+    let mut cur = tree;
+    for part in path.split('.') {
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        let Value::Object(map) = cur else { return };
+        cur = map.entry(part.to_string()).or_insert(Value::Null);
+    }
+    *cur = value;
+}
+
+fn env_value(raw: &str, template: &Value) -> Result<Value, String> {
+    match template {
+        Value::Array(_) => {
+            let t = raw.trim();
+            if t.starts_with('[') {
+                serde_json::from_str(t).map_err(|e| format!("not a JSON array: {e}"))
+            } else if t.is_empty() {
+                Ok(Value::Array(vec![]))
+            } else {
+                Ok(Value::Array(t.split(',').map(|s| Value::String(s.trim().to_string())).collect()))
+            }
+        }
+        Value::Bool(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(Value::Bool(true)),
+            "false" | "0" | "" => Ok(Value::Bool(false)),
+            other => Err(format!("`{other}` is not a boolean")),
+        },
+        Value::Number(_) => raw
+            .trim()
+            .parse::<u64>()
+            .map(|n| Value::Number(n.into()))
+            .map_err(|_| format!("`{raw}` is not a non-negative integer")),
+        Value::Object(_) | Value::Null => {
+            Ok(serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string())))
+        }
+        Value::String(_) => Ok(Value::String(raw.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn env_overrides_with_hydra_names() {
+        let cfg = Config::load_from(
+            None,
+            &env(&[
+                ("DSN", "memory"),
+                ("URLS_SELF_ISSUER", "https://auth.example/"),
+                ("SERVE_PUBLIC_PORT", "9000"),
+                ("SECRETS_SYSTEM", "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb"),
+                ("SERVE_ADMIN_CORS_ENABLED", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.dsn, "memory");
+        assert_eq!(cfg.urls.self_.issuer, "https://auth.example/");
+        assert_eq!(cfg.serve.public.port, 9000);
+        assert_eq!(cfg.secrets.system.len(), 2);
+        assert!(cfg.serve.admin.cors.enabled);
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Config::load_from(None, &env(&[("SERVE_PUBLIC_PORT", "http")])).unwrap_err();
+        assert!(err.to_string().contains("serve.public.port"), "{err}");
+        let err = Config::load_from(None, &env(&[("TTL_ACCESS_TOKEN", "1 hour")])).unwrap_err();
+        assert!(err.to_string().contains("ttl.access_token"), "{err}");
+    }
+
+    #[test]
+    fn typo_in_file_names_the_key() {
+        let dir = std::env::temp_dir().join(format!("pc-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&dir, "serve:\n  pubic:\n    port: 1\n").unwrap();
+        let err = Config::load_from(Some(dir.to_str().unwrap()), &[]).unwrap_err();
+        std::fs::remove_file(&dir).ok();
+        assert!(err.to_string().contains("pubic"), "{err}");
+    }
+}

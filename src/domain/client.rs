@@ -1,0 +1,210 @@
+//! The OAuth 2.0 client model of Hydra v1.9.2 (client/client.go) and its validation rules
+//! (client/validator.go).
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Wire and storage model. Lists are always arrays (never null) so strict SDKs parse them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Client {
+    pub client_id: String,
+    pub client_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub redirect_uris: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub grant_types: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub response_types: Vec<String>,
+    pub scope: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub audience: Vec<String>,
+    pub owner: String,
+    pub policy_uri: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub allowed_cors_origins: Vec<String>,
+    pub tos_uri: String,
+    pub client_uri: String,
+    pub logo_uri: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub contacts: Vec<String>,
+    pub client_secret_expires_at: i64,
+    pub subject_type: String,
+    pub sector_identifier_uri: String,
+    #[serde(deserialize_with = "null_as_object")]
+    pub jwks: Value,
+    pub jwks_uri: String,
+    pub token_endpoint_auth_method: String,
+    pub token_endpoint_auth_signing_alg: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub request_uris: Vec<String>,
+    pub request_object_signing_alg: String,
+    pub userinfo_signed_response_alg: String,
+    #[serde(skip_deserializing)]
+    pub created_at: String,
+    #[serde(skip_deserializing)]
+    pub updated_at: String,
+    pub frontchannel_logout_uri: String,
+    pub frontchannel_logout_session_required: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: String,
+    pub backchannel_logout_session_required: bool,
+    #[serde(deserialize_with = "null_as_object")]
+    pub metadata: Value,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn null_as_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(v) => v,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    InvalidMetadata(String),
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+}
+
+impl ClientError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClientError::InvalidMetadata(_) => "invalid_client_metadata",
+            ClientError::InvalidRedirectUri(_) => "invalid_redirect_uri",
+        }
+    }
+}
+
+const SIGNING_ALGS: [&str; 9] =
+    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
+
+/// Server policy the validator needs.
+pub struct Policy<'a> {
+    pub default_scope: &'a [String],
+    pub subject_types: &'a [String],
+}
+
+impl Client {
+    /// Applies Hydra's defaults and validation rules (client/validator.go).
+    pub fn validate(&mut self, policy: &Policy<'_>) -> Result<(), ClientError> {
+        let meta = |m: &str| ClientError::InvalidMetadata(m.to_string());
+        if self.token_endpoint_auth_method.is_empty() {
+            self.token_endpoint_auth_method = "client_secret_basic".into();
+        }
+        match self.token_endpoint_auth_method.as_str() {
+            "client_secret_basic" | "client_secret_post" | "none" => {}
+            "private_key_jwt" => {
+                if self.jwks_is_empty() && self.jwks_uri.is_empty() {
+                    return Err(meta("When token_endpoint_auth_method is \"private_key_jwt\", either jwks or jwks_uri must be set."));
+                }
+                if !self.token_endpoint_auth_signing_alg.is_empty()
+                    && !SIGNING_ALGS.contains(&self.token_endpoint_auth_signing_alg.as_str())
+                {
+                    return Err(meta("Only RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 and ES512 are supported as algorithms for private key authentication."));
+                }
+            }
+            other => {
+                return Err(meta(&format!("Field token_endpoint_auth_method \"{other}\" is not supported.")))
+            }
+        }
+        if !self.jwks_uri.is_empty() && !self.jwks_is_empty() {
+            return Err(meta("Fields jwks and jwks_uri can not both be set, you must choose one."));
+        }
+        if !self.jwks.is_object() {
+            return Err(meta("Field jwks must be a JSON Web Key Set object."));
+        }
+        if let Some(secret) = &self.client_secret {
+            if !secret.is_empty() && secret.len() < 6 {
+                return Err(meta("Field client_secret must contain a secret that is at least 6 characters long."));
+            }
+        }
+        if self.scope.is_empty() {
+            self.scope = policy.default_scope.join(" ");
+        }
+        for origin in &mut self.allowed_cors_origins {
+            let u = url::Url::parse(origin).map_err(|_| meta(&format!("Origin URL {origin} could not be parsed.")))?;
+            if u.scheme() != "http" && u.scheme() != "https" {
+                return Err(meta(&format!("Origin URL {origin} must use the http or https scheme.")));
+            }
+            if !u.username().is_empty() || u.password().is_some() {
+                return Err(meta(&format!("Origin URL {origin} has HTTP user and/or password set which is not allowed.")));
+            }
+            let trimmed = origin.trim_end_matches('/');
+            if u.query().is_some() || u.fragment().is_some() || (u.path() != "/" && !u.path().is_empty()) {
+                return Err(meta(&format!("Origin URL {origin} must have an empty path, query, and fragment but one of the parts is not empty.")));
+            }
+            *origin = trimmed.to_string();
+        }
+        if self.userinfo_signed_response_alg.is_empty() {
+            self.userinfo_signed_response_alg = "none".into();
+        }
+        if !matches!(self.userinfo_signed_response_alg.as_str(), "none" | "RS256") {
+            return Err(meta("Field userinfo_signed_response_alg can either be \"none\" or \"RS256\"."));
+        }
+        let mut redirect_origins = Vec::new();
+        for r in &self.redirect_uris {
+            let u = url::Url::parse(r)
+                .map_err(|_| ClientError::InvalidRedirectUri(format!("Unable to parse redirect URL: {r}")))?;
+            if r.contains('#') {
+                return Err(ClientError::InvalidRedirectUri(
+                    "Redirect URIs must not contain fragments (#).".into(),
+                ));
+            }
+            redirect_origins.push((u.scheme().to_string(), u.host_str().map(str::to_string), u.port_or_known_default()));
+        }
+        if self.subject_type.is_empty() {
+            if policy.subject_types.iter().any(|t| t == "public") {
+                self.subject_type = "public".into();
+            } else if let Some(first) = policy.subject_types.first() {
+                self.subject_type = first.clone();
+            }
+        } else if !policy.subject_types.contains(&self.subject_type) {
+            return Err(meta(&format!(
+                "Subject type {} is not supported by server, only {:?} are allowed.",
+                self.subject_type, policy.subject_types
+            )));
+        }
+        if !self.sector_identifier_uri.is_empty() && !self.sector_identifier_uri.starts_with("https://") {
+            return Err(meta("Value of sector_identifier_uri must use the https scheme."));
+        }
+        for p in &self.post_logout_redirect_uris {
+            let u = url::Url::parse(p)
+                .map_err(|_| meta(&format!("Unable to parse post_logout_redirect_uri: {p}")))?;
+            let key = (u.scheme().to_string(), u.host_str().map(str::to_string), u.port_or_known_default());
+            if !redirect_origins.contains(&key) {
+                return Err(meta(&format!(
+                    "post_logout_redirect_uri \"{p}\" must match the domain, port, scheme of at least one of the registered redirect URIs but did not"
+                )));
+            }
+        }
+        self.client_secret_expires_at = 0;
+        if self.metadata.is_null() {
+            self.metadata = Value::Object(Default::default());
+        }
+        Ok(())
+    }
+
+    fn jwks_is_empty(&self) -> bool {
+        match &self.jwks {
+            Value::Object(m) => m.get("keys").and_then(Value::as_array).is_none_or(|k| k.is_empty()),
+            _ => true,
+        }
+    }
+
+    /// True for clients that authenticate without a secret.
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == "none"
+    }
+}

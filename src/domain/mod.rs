@@ -1,0 +1,3 @@
+//! Domain types and their invariants; no I/O.
+pub mod client;
+pub mod jwk;

@@ -1,0 +1,24 @@
+//! HTTP edge: axum routers for the two listeners, extractors, the wire error shape.
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod public;
+
+use crate::config::Config;
+use crate::service::clients::Clients;
+use crate::service::jwks::Jwks;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+use std::sync::Arc;
+
+/// Everything a handler can reach; built once by `app.rs`.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clients: Arc<Clients>,
+    pub jwks: Arc<Jwks>,
+    pub metrics: Metrics,
+    pub discovery: Arc<Vec<u8>>,
+}

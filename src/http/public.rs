@@ -1,0 +1,51 @@
+//! The public listener: discovery, JWKS, health.
+use super::error::ApiError;
+use super::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discover_openid_configuration))
+        .route("/.well-known/jwks.json", get(well_known))
+        .merge(health_router(false))
+}
+
+/// `/health/*` for either listener; the public one hides database error details.
+pub fn health_router(admin: bool) -> Router<AppState> {
+    Router::new().route("/health/alive", get(is_instance_alive)).route(
+        "/health/ready",
+        get(move |s: State<AppState>| is_instance_ready(s, admin)),
+    )
+}
+
+async fn is_instance_alive() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn is_instance_ready(State(s): State<AppState>, admin: bool) -> Response {
+    match s.store.ping().await {
+        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            let reason = if admin { e.to_string() } else { "error may contain sensitive information and was obfuscated".into() };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "errors": { "database": reason } }))).into_response()
+        }
+    }
+}
+
+fn json_bytes(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn discover_openid_configuration(State(s): State<AppState>) -> Response {
+    json_bytes(s.discovery.as_ref().clone())
+}
+
+async fn well_known(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let doc = s.jwks.public_document().await?;
+    Ok(json_bytes(doc.as_ref().clone()))
+}

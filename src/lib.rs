@@ -1,0 +1,12 @@
+//! Portcullis: an OAuth 2.0 / OpenID Connect server, wire-compatible with ORY Hydra v1.9.2.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod telemetry;

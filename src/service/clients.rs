@@ -1,0 +1,142 @@
+//! Client management: validation, secret generation and hashing, persistence.
+use crate::crypto::{hasher, random_secret};
+use crate::domain::client::{Client, ClientError, Policy};
+use crate::store::{Store, StoreError, StoredClient};
+use std::sync::Arc;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsError {
+    #[error(transparent)]
+    Invalid(#[from] ClientError),
+    #[error("client not found")]
+    NotFound,
+    #[error("a client with this id exists already")]
+    Conflict,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ClientsError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ClientsError::NotFound,
+            StoreError::Conflict(_) => ClientsError::Conflict,
+            other => ClientsError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Clients {
+    pub store: Store,
+    pub clock: Arc<dyn super::Clock>,
+    pub default_scope: Vec<String>,
+    pub subject_types: Vec<String>,
+}
+
+fn rfc3339(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn to_model(row: StoredClient) -> Result<Client, ClientsError> {
+    let mut c: Client = serde_json::from_str(&row.data).map_err(|e| ClientsError::Internal(e.to_string()))?;
+    c.client_id = row.id;
+    c.client_secret = None;
+    c.created_at = rfc3339(row.created_at);
+    c.updated_at = rfc3339(row.updated_at);
+    Ok(c)
+}
+
+async fn hash_blocking(secret: String) -> Result<String, ClientsError> {
+    tokio::task::spawn_blocking(move || hasher::hash(&secret))
+        .await
+        .map_err(|e| ClientsError::Internal(e.to_string()))?
+        .map_err(|e| ClientsError::Internal(e.to_string()))
+}
+
+impl Clients {
+    fn policy(&self) -> Policy<'_> {
+        Policy { default_scope: &self.default_scope, subject_types: &self.subject_types }
+    }
+
+    fn encode(c: &Client) -> Result<String, ClientsError> {
+        let mut stored = c.clone();
+        stored.client_secret = None;
+        serde_json::to_string(&stored).map_err(|e| ClientsError::Internal(e.to_string()))
+    }
+
+    /// Creates a client; the response carries the plaintext secret once.
+    pub async fn create(&self, mut c: Client) -> Result<Client, ClientsError> {
+        c.validate(&self.policy())?;
+        if c.client_id.is_empty() {
+            c.client_id = uuid::Uuid::new_v4().to_string();
+        }
+        let secret = match c.client_secret.take().filter(|s| !s.is_empty()) {
+            Some(s) => Some(s),
+            None if c.is_public() => None,
+            None => Some(random_secret(26)),
+        };
+        let secret_hash = match &secret {
+            Some(s) => hash_blocking(s.clone()).await?,
+            None => String::new(),
+        };
+        let now = self.clock.now().unix_timestamp();
+        self.store
+            .create_client(&StoredClient {
+                id: c.client_id.clone(),
+                secret_hash,
+                data: Self::encode(&c)?,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        c.created_at = rfc3339(now);
+        c.updated_at = rfc3339(now);
+        c.client_secret = if c.is_public() { None } else { secret };
+        Ok(c)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Client, ClientsError> {
+        to_model(self.store.get_client(id).await?)
+    }
+
+    /// Full replacement; an empty secret keeps the stored hash.
+    pub async fn update(&self, id: &str, mut c: Client) -> Result<Client, ClientsError> {
+        let existing = self.store.get_client(id).await?;
+        c.client_id = id.to_string();
+        c.validate(&self.policy())?;
+        let new_secret = c.client_secret.take().filter(|s| !s.is_empty());
+        let secret_hash = match &new_secret {
+            Some(s) => hash_blocking(s.clone()).await?,
+            None => existing.secret_hash.clone(),
+        };
+        let now = self.clock.now().unix_timestamp();
+        self.store
+            .update_client(&StoredClient {
+                id: id.to_string(),
+                secret_hash,
+                data: Self::encode(&c)?,
+                created_at: existing.created_at,
+                updated_at: now,
+            })
+            .await?;
+        c.created_at = rfc3339(existing.created_at);
+        c.updated_at = rfc3339(now);
+        c.client_secret = new_secret;
+        Ok(c)
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), ClientsError> {
+        Ok(self.store.delete_client(id).await?)
+    }
+
+    pub async fn list(&self, limit: i64, offset: i64) -> Result<(Vec<Client>, i64), ClientsError> {
+        let (rows, total) = self.store.list_clients(limit, offset).await?;
+        let list = rows.into_iter().map(to_model).collect::<Result<Vec<_>, _>>()?;
+        Ok((list, total))
+    }
+}

@@ -1,0 +1,172 @@
+//! JSON Web Key sets: generation, encryption at rest, the cached public JWKS document.
+use crate::crypto::aead::Aead;
+use crate::crypto::jwk as gen;
+use crate::domain::jwk::{is_public, kid, Jwk};
+use crate::store::{Store, StoreError, StoredKey};
+use arc_swap::ArcSwapOption;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("The requested resource could not be found")]
+    SetNotFound,
+    #[error("Unable to locate the resource")]
+    KeyNotFound,
+    #[error("a key with this kid exists already in the set")]
+    Conflict,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for JwksError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => JwksError::KeyNotFound,
+            StoreError::Conflict(_) => JwksError::Conflict,
+            other => JwksError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Jwks {
+    pub store: Store,
+    pub aead: Arc<Aead>,
+    pub clock: Arc<dyn super::Clock>,
+    pub broadcast: Vec<String>,
+    cache: ArcSwapOption<Vec<u8>>,
+}
+
+impl Jwks {
+    pub fn new(store: Store, aead: Arc<Aead>, clock: Arc<dyn super::Clock>, broadcast: Vec<String>) -> Jwks {
+        Jwks { store, aead, clock, broadcast, cache: ArcSwapOption::empty() }
+    }
+
+    fn seal(&self, set: &str, key: &Jwk) -> Result<StoredKey, JwksError> {
+        let plain = serde_json::to_vec(key).map_err(|e| JwksError::Internal(e.to_string()))?;
+        Ok(StoredKey {
+            set_id: set.to_string(),
+            kid: kid(key).to_string(),
+            keydata: self.aead.encrypt(&plain).map_err(|e| JwksError::Internal(e.to_string()))?,
+            created_at: self.clock.now().unix_timestamp(),
+        })
+    }
+
+    fn open(&self, k: &StoredKey) -> Result<Jwk, JwksError> {
+        let plain = self.aead.decrypt(&k.keydata).map_err(|e| JwksError::Internal(e.to_string()))?;
+        serde_json::from_slice(&plain).map_err(|e| JwksError::Internal(e.to_string()))
+    }
+
+    fn invalidate(&self) {
+        self.cache.store(None);
+    }
+
+    /// Generates keys for `alg` into `set` (201 with private material, as Hydra).
+    pub async fn generate(&self, set: &str, alg: &str, kid: &str, key_use: &str) -> Result<Vec<Jwk>, JwksError> {
+        if !gen::SUPPORTED.contains(&alg) {
+            return Err(JwksError::BadRequest(gen::JwkError::UnknownAlg(alg.to_string()).to_string()));
+        }
+        let kid = if kid.is_empty() { uuid::Uuid::new_v4().to_string() } else { kid.to_string() };
+        let key_use = if key_use.is_empty() { "sig".to_string() } else { key_use.to_string() };
+        let alg_owned = alg.to_string();
+        let keys = tokio::task::spawn_blocking(move || gen::generate(&alg_owned, &kid, &key_use))
+            .await
+            .map_err(|e| JwksError::Internal(e.to_string()))?
+            .map_err(|e| JwksError::Internal(e.to_string()))?;
+        let rows = keys.iter().map(|k| self.seal(set, k)).collect::<Result<Vec<_>, _>>()?;
+        self.store.add_keys(&rows).await?;
+        self.invalidate();
+        Ok(keys)
+    }
+
+    pub async fn get_set(&self, set: &str) -> Result<Vec<Jwk>, JwksError> {
+        let rows = self.store.get_set(set).await?;
+        if rows.is_empty() {
+            return Err(JwksError::SetNotFound);
+        }
+        rows.iter().map(|r| self.open(r)).collect()
+    }
+
+    pub async fn get_key(&self, set: &str, kid_: &str) -> Result<Vec<Jwk>, JwksError> {
+        let keys = self.store.get_set(set).await?;
+        let found: Vec<Jwk> = keys
+            .iter()
+            .filter(|k| k.kid == kid_)
+            .map(|r| self.open(r))
+            .collect::<Result<_, _>>()?;
+        if found.is_empty() {
+            return Err(JwksError::KeyNotFound);
+        }
+        Ok(found)
+    }
+
+    pub async fn replace_set(&self, set: &str, keys: Vec<Jwk>) -> Result<Vec<Jwk>, JwksError> {
+        for k in &keys {
+            validate(k)?;
+        }
+        let rows = keys.iter().map(|k| self.seal(set, k)).collect::<Result<Vec<_>, _>>()?;
+        self.store.replace_set(set, &rows).await?;
+        self.invalidate();
+        Ok(keys)
+    }
+
+    pub async fn replace_key(&self, set: &str, key: Jwk) -> Result<Jwk, JwksError> {
+        validate(&key)?;
+        self.store.replace_key(&self.seal(set, &key)?).await?;
+        self.invalidate();
+        Ok(key)
+    }
+
+    pub async fn delete_set(&self, set: &str) -> Result<(), JwksError> {
+        self.store.delete_set(set).await?;
+        self.invalidate();
+        Ok(())
+    }
+
+    pub async fn delete_key(&self, set: &str, kid_: &str) -> Result<(), JwksError> {
+        self.store.delete_key(set, kid_).await?;
+        self.invalidate();
+        Ok(())
+    }
+
+    /// Ensures the RS256 sets Hydra creates on first start exist.
+    pub async fn ensure_set(&self, set: &str) -> Result<(), JwksError> {
+        if self.store.get_set(set).await?.is_empty() {
+            self.generate(set, "RS256", "", "sig").await?;
+        }
+        Ok(())
+    }
+
+    /// The public JWKS document over the broadcast sets, rendered once and cached until a
+    /// key changes.
+    pub async fn public_document(&self) -> Result<Arc<Vec<u8>>, JwksError> {
+        if let Some(doc) = self.cache.load_full() {
+            return Ok(doc);
+        }
+        let mut keys: Vec<Value> = Vec::new();
+        for set in &self.broadcast {
+            for k in self.get_set(set).await? {
+                if kid(&k).starts_with("public:") && is_public(&k) {
+                    keys.push(Value::Object(k));
+                }
+            }
+        }
+        let doc = Arc::new(serde_json::to_vec(&json!({ "keys": keys })).map_err(|e| JwksError::Internal(e.to_string()))?);
+        self.cache.store(Some(doc.clone()));
+        Ok(doc)
+    }
+}
+
+/// Keys sent by users must at least name their type and id.
+fn validate(k: &Jwk) -> Result<(), JwksError> {
+    if k.get("kty").and_then(Value::as_str).is_none_or(str::is_empty) {
+        return Err(JwksError::BadRequest("every key needs a `kty`".into()));
+    }
+    if kid(k).is_empty() {
+        return Err(JwksError::BadRequest("every key needs a `kid`".into()));
+    }
+    Ok(())
+}

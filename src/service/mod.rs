@@ -1,0 +1,18 @@
+//! Use cases shared by both listeners.
+pub mod clients;
+pub mod jwks;
+pub mod wellknown;
+
+/// Injected time source (DESIGN rule 8).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> time::OffsetDateTime;
+}
+
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+    }
+}

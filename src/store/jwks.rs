@@ -1,0 +1,100 @@
+//! JSON Web Key rows; `keydata` is always AEAD ciphertext (encrypted by the service).
+use super::{map_err, Store, StoreError};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub set_id: String,
+    pub kid: String,
+    pub keydata: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Inserts keys atomically; a duplicate (set, kid) is a conflict and inserts nothing.
+    pub async fn add_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for k in keys {
+            sqlx::query("INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&k.set_id)
+                .bind(&k.kid)
+                .bind(&k.keydata)
+                .bind(k.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a whole set in one transaction.
+    pub async fn replace_set(&self, set: &str, keys: &[StoredKey]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1").bind(set).execute(&mut *tx).await?;
+        for k in keys {
+            sqlx::query("INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&k.set_id)
+                .bind(&k.kid)
+                .bind(&k.keydata)
+                .bind(k.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces one key (delete + insert) in one transaction.
+    pub async fn replace_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1 AND kid = $2")
+            .bind(&key.set_id)
+            .bind(&key.kid)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&key.set_id)
+            .bind(&key.kid)
+            .bind(&key.keydata)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keys of a set, newest first.
+    pub async fn get_set(&self, set: &str) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query("SELECT set_id, kid, keydata, created_at FROM portcullis_jwk WHERE set_id = $1 ORDER BY created_at DESC, pk DESC")
+            .bind(set)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredKey {
+                    set_id: r.try_get("set_id")?,
+                    kid: r.try_get("kid")?,
+                    keydata: r.try_get("keydata")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn delete_set(&self, set: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1").bind(set).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn delete_key(&self, set: &str, kid: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1 AND kid = $2")
+            .bind(set)
+            .bind(kid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

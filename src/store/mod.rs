@@ -1,0 +1,145 @@
+//! Persistence. One portable SQL dialect (no triggers, stored functions or advisory locks, so
+//! CockroachDB works too) runs through sqlx's `Any` driver on PostgreSQL and SQLite; only the
+//! migrations differ per backend. Unique violations become `StoreError::Conflict` here.
+mod clients;
+mod jwks;
+
+pub use clients::StoredClient;
+pub use jwks::StoredKey;
+
+use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::AnyPool;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported DSN `{0}`: use memory, sqlite://… or postgres://…")]
+    Dsn(String),
+}
+
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(db.message().to_string());
+        }
+    }
+    StoreError::Database(e)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+impl Store {
+    /// Connects to the DSN: `memory`, `sqlite://path`, `postgres://…` (also `postgresql://`,
+    /// `cockroach://`). Pool sizes come from Hydra's `max_conns` query parameter.
+    pub async fn connect(dsn: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend, memory) = normalize(dsn)?;
+        let max_conns = query_param(&url, "max_conns").and_then(|v| v.parse().ok());
+        let url = strip_params(&url, &["max_conns", "max_idle_conns", "max_conn_lifetime"]);
+        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        opts = match (backend, memory) {
+            // One connection keeps the in-memory database alive and shared.
+            (Backend::Sqlite, true) => opts.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None),
+            (Backend::Sqlite, false) => opts.max_connections(max_conns.unwrap_or(4)),
+            (Backend::Postgres, _) => opts.max_connections(max_conns.unwrap_or(32)).min_connections(1),
+        };
+        if backend == Backend::Sqlite {
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(&url).await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Postgres => PG_MIGRATOR.run(&self.pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Readiness probe: one round trip.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(StoreError::from)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn affected(r: AnyQueryResult) -> u64 {
+    r.rows_affected()
+}
+
+fn normalize(dsn: &str) -> Result<(String, Backend, bool), StoreError> {
+    let dsn = dsn.trim();
+    if dsn == "memory" {
+        return Ok(("sqlite::memory:".into(), Backend::Sqlite, true));
+    }
+    if let Some(rest) = dsn.strip_prefix("sqlite://").or_else(|| dsn.strip_prefix("sqlite:")) {
+        let memory = rest.starts_with(":memory:") || rest.contains("mode=memory");
+        let mut url = format!("sqlite://{rest}");
+        if !memory && !rest.contains("mode=") {
+            url.push(if rest.contains('?') { '&' } else { '?' });
+            url.push_str("mode=rwc");
+        }
+        return Ok((url, Backend::Sqlite, memory));
+    }
+    for prefix in ["postgres://", "postgresql://", "cockroach://", "pgx://"] {
+        if let Some(rest) = dsn.strip_prefix(prefix) {
+            return Ok((format!("postgres://{rest}"), Backend::Postgres, false));
+        }
+    }
+    Err(StoreError::Dsn(dsn.split('@').next_back().unwrap_or("").to_string()))
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let (_, q) = url.split_once('?')?;
+    q.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+}
+
+fn strip_params(url: &str, names: &[&str]) -> String {
+    let Some((base, q)) = url.split_once('?') else { return url.to_string() };
+    let kept: Vec<&str> = q
+        .split('&')
+        .filter(|kv| !names.iter().any(|n| kv.split('=').next() == Some(*n)))
+        .collect();
+    if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
