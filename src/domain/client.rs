@@ -119,6 +119,9 @@ impl Client {
                 return Err(meta(&format!("Field token_endpoint_auth_method \"{other}\" is not supported.")))
             }
         }
+        if self.jwks.is_null() {
+            self.jwks = Value::Object(Default::default());
+        }
         if !self.jwks_uri.is_empty() && !self.jwks_is_empty() {
             return Err(meta("Fields jwks and jwks_uri can not both be set, you must choose one."));
         }

@@ -143,3 +143,16 @@ fn strip_params(url: &str, names: &[&str]) -> String {
         format!("{base}?{}", kept.join("&"))
     }
 }
+
+impl Store {
+    /// Runs one statement without parameters (administrative use: tests, tooling).
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Raw stored key material, for checks that keys are encrypted at rest.
+    pub async fn raw_keydata(&self, set: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.get_set(set).await?.into_iter().map(|k| k.keydata).collect())
+    }
+}

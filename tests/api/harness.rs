@@ -1,0 +1,149 @@
+//! Test harness: fresh database per test, shared pre-generated RSA keys, HTTP helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+use portcullis::app::{self, Flags, Listeners, Running};
+use portcullis::config::{Config, Secret};
+use portcullis::crypto::aead::Aead;
+use portcullis::domain::jwk::{Jwk, ACCESS_TOKEN_SET, ID_TOKEN_SET};
+use portcullis::service::jwks::Jwks;
+use portcullis::service::SystemClock;
+use portcullis::store::Store;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+pub const SECRET: &str = "test-system-secret-0123456789";
+
+static KEYS: OnceCell<Vec<Jwk>> = OnceCell::const_new();
+
+/// RSA-4096 generation takes seconds: every test shares one pair.
+async fn shared_keys() -> Vec<Jwk> {
+    KEYS.get_or_init(|| async {
+        tokio::task::spawn_blocking(|| portcullis::crypto::jwk::generate("RS256", "shared", "sig").unwrap())
+            .await
+            .unwrap()
+    })
+    .await
+    .clone()
+}
+
+pub struct TestApp {
+    pub public: String,
+    pub admin: String,
+    pub http: reqwest::Client,
+    pub dsn: String,
+    running: Option<Running>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Postgres { admin_url: String, db: String },
+}
+
+pub fn base_config(dsn: &str) -> Config {
+    let mut cfg = Config::default();
+    cfg.dsn = dsn.to_string();
+    cfg.serve.public.host = "127.0.0.1".into();
+    cfg.serve.admin.host = "127.0.0.1".into();
+    cfg.serve.public.port = 0;
+    cfg.serve.admin.port = 0;
+    cfg.urls.self_.issuer = "http://127.0.0.1:4444/".into();
+    cfg.secrets.system = vec![Secret(SECRET.into())];
+    cfg.serve.request_body_limit = 64 * 1024;
+    cfg
+}
+
+/// A fresh, migrated database with the shared signing keys, and its DSN.
+async fn fresh_database() -> (String, Cleanup) {
+    let name = format!("pc_{}", uuid::Uuid::new_v4().simple());
+    let (dsn, cleanup) = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let admin = Store::connect(&url).await.unwrap();
+            admin.execute_raw(&format!("CREATE DATABASE {name}")).await.unwrap();
+            admin.close().await;
+            let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+            (format!("{base}/{name}"), Cleanup::Postgres { admin_url: url, db: name })
+        }
+        _ => {
+            let path = std::env::temp_dir().join(format!("{name}.db"));
+            (format!("sqlite://{}", path.display()), Cleanup::File(path))
+        }
+    };
+    let store = Store::connect(&dsn).await.unwrap();
+    store.migrate().await.unwrap();
+    let jwks = Jwks::new(store.clone(), Arc::new(Aead::new(&[SECRET])), Arc::new(SystemClock), vec![]);
+    let keys = shared_keys().await;
+    jwks.replace_set(ID_TOKEN_SET, keys.clone()).await.unwrap();
+    jwks.replace_set(ACCESS_TOKEN_SET, keys).await.unwrap();
+    store.close().await;
+    (dsn, cleanup)
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestApp {
+        let (dsn, cleanup) = fresh_database().await;
+        let mut cfg = base_config(&dsn);
+        edit(&mut cfg);
+        Self::start(cfg, cleanup).await
+    }
+
+    async fn start(cfg: Config, cleanup: Cleanup) -> TestApp {
+        let dsn = cfg.dsn.clone();
+        let flags = Flags { insecure_http: true };
+        let state = app::build(cfg, flags).await.unwrap();
+        let running = app::start(state, Listeners::All, flags).await.unwrap();
+        TestApp {
+            public: format!("http://{}", running.public.unwrap()),
+            admin: format!("http://{}", running.admin.unwrap()),
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap(),
+            dsn,
+            running: Some(running),
+            cleanup,
+        }
+    }
+
+    /// Restarts on the same database with another configuration (e.g. rotated secrets).
+    pub async fn restart_with(mut self, edit: impl FnOnce(&mut Config)) -> TestApp {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let mut cfg = base_config(&self.dsn);
+        edit(&mut cfg);
+        let cleanup = std::mem::replace(&mut self.cleanup, Cleanup::File(std::path::PathBuf::new()));
+        Self::start(cfg, cleanup).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        match &self.cleanup {
+            Cleanup::File(p) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+                }
+            }
+            Cleanup::Postgres { admin_url, db } => {
+                let admin = Store::connect(admin_url).await.unwrap();
+                let _ = admin.execute_raw(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+                admin.close().await;
+            }
+        }
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("{}{path}", self.admin)
+    }
+
+    pub fn public(&self, path: &str) -> String {
+        format!("{}{path}", self.public)
+    }
+}
+
+pub async fn json(res: reqwest::Response) -> serde_json::Value {
+    let text = res.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
