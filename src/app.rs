@@ -85,13 +85,21 @@ fn issuer_of(cfg: &Config, flags: Flags) -> Result<String, AppError> {
 /// Builds the state: store, migrations for in-memory SQLite, services, first-start keys.
 pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> {
     if cfg.dsn.is_empty() {
-        return Err(AppError::Config("dsn is required: set DSN (memory, sqlite://…, postgres://…)".into()));
+        return Err(AppError::Config(
+            "dsn is required: set DSN (memory, sqlite://…, postgres://…)".into(),
+        ));
     }
     let issuer = issuer_of(&cfg, flags)?;
-    let public_url = if cfg.urls.self_.public.is_empty() { issuer.clone() } else { cfg.urls.self_.public.clone() };
+    let public_url = if cfg.urls.self_.public.is_empty() {
+        issuer.clone()
+    } else {
+        cfg.urls.self_.public.clone()
+    };
     if cfg.secrets.system.is_empty() {
         tracing::warn!("secrets.system is not set: using a random secret; keys and tokens will not survive a restart");
-        cfg.secrets.system.push(crate::config::Secret(crate::crypto::random_secret(32)));
+        cfg.secrets
+            .system
+            .push(crate::config::Secret(crate::crypto::random_secret(32)));
     }
     let store = Store::connect(&cfg.dsn).await?;
     let dsn_is_sqlite = store.backend() == crate::store::Backend::Sqlite;
@@ -100,16 +108,28 @@ pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> 
         store.migrate().await?;
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let aead = Arc::new(Aead::new(&cfg.secrets.system.iter().map(|s| s.0.as_bytes()).collect::<Vec<_>>()));
+    let aead = Arc::new(Aead::new(
+        &cfg.secrets
+            .system
+            .iter()
+            .map(|s| s.0.as_bytes())
+            .collect::<Vec<_>>(),
+    ));
     let mut broadcast = cfg.webfinger.jwks.broadcast_keys.clone();
     if cfg.strategies.access_token == "jwt" && !broadcast.iter().any(|b| b == ACCESS_TOKEN_SET) {
         broadcast.push(ACCESS_TOKEN_SET.into());
     }
     let jwks = Arc::new(Jwks::new(store.clone(), aead, clock.clone(), broadcast));
     let started = Instant::now();
-    let (a, b) = tokio::join!(jwks.ensure_set(ID_TOKEN_SET), jwks.ensure_set(ACCESS_TOKEN_SET));
+    let (a, b) = tokio::join!(
+        jwks.ensure_set(ID_TOKEN_SET),
+        jwks.ensure_set(ACCESS_TOKEN_SET)
+    );
     a.and(b).map_err(|e| AppError::Keys(e.to_string()))?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "signing keys ready");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "signing keys ready"
+    );
     let clients = Arc::new(Clients {
         store: store.clone(),
         clock,
@@ -132,7 +152,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", "The request method is not allowed for this resource.")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+        "The request method is not allowed for this resource.",
+    )
 }
 
 fn finish(router: Router<AppState>, state: &AppState) -> Router {
@@ -140,7 +164,10 @@ fn finish(router: Router<AppState>, state: &AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.serve.request_body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .with_state(state.clone())
 }
 
@@ -155,12 +182,21 @@ pub fn admin_router(state: &AppState) -> Router {
 fn addr(host: &str, port: u16) -> Result<SocketAddr, AppError> {
     let host = if host.is_empty() { "0.0.0.0" } else { host };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    format!("{}:{port}", if host.contains(':') { format!("[{host}]") } else { host.to_string() })
-        .parse()
-        .map_err(|e| AppError::Bind(format!("{host}:{port}"), format!("{e}")))
+    format!(
+        "{}:{port}",
+        if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        }
+    )
+    .parse()
+    .map_err(|e| AppError::Bind(format!("{host}:{port}"), format!("{e}")))
 }
 
-async fn tls_config(cfg: &Config) -> Result<Option<axum_server::tls_rustls::RustlsConfig>, AppError> {
+async fn tls_config(
+    cfg: &Config,
+) -> Result<Option<axum_server::tls_rustls::RustlsConfig>, AppError> {
     let t = &cfg.serve.tls;
     if t.cert.path.is_empty() && t.cert.base64.0.is_empty() {
         return Ok(None);
@@ -168,7 +204,8 @@ async fn tls_config(cfg: &Config) -> Result<Option<axum_server::tls_rustls::Rust
     use base64::Engine;
     let read = |p: &crate::config::PathOrBase64, what: &str| -> Result<Vec<u8>, AppError> {
         if !p.path.is_empty() {
-            std::fs::read(&p.path).map_err(|e| AppError::Config(format!("serve.tls.{what}.path: {e}")))
+            std::fs::read(&p.path)
+                .map_err(|e| AppError::Config(format!("serve.tls.{what}.path: {e}")))
         } else {
             base64::engine::general_purpose::STANDARD
                 .decode(p.base64.0.trim())
@@ -197,17 +234,32 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
     let mut tasks = Vec::new();
     let mut bound = (None, None);
     let plan = [
-        (which != Listeners::Admin, "public", &cfg.serve.public, public_router(&state)),
-        (which != Listeners::Public, "admin", &cfg.serve.admin, admin_router(&state)),
+        (
+            which != Listeners::Admin,
+            "public",
+            &cfg.serve.public,
+            public_router(&state),
+        ),
+        (
+            which != Listeners::Public,
+            "admin",
+            &cfg.serve.admin,
+            admin_router(&state),
+        ),
     ];
     for (enabled, name, listener, router) in plan {
         if !enabled {
             continue;
         }
         let socket = addr(&listener.host, listener.port)?;
-        let std_listener = std::net::TcpListener::bind(socket).map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
-        std_listener.set_nonblocking(true).map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
-        let local = std_listener.local_addr().map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
+        let std_listener = std::net::TcpListener::bind(socket)
+            .map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
+        let local = std_listener
+            .local_addr()
+            .map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
         let svc = router.into_make_service();
         let h = handle.clone();
         let task = match &tls {
@@ -237,7 +289,13 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
         }
         tasks.push(task);
     }
-    Ok(Running { public: bound.0, admin: bound.1, handle, tasks, state })
+    Ok(Running {
+        public: bound.0,
+        admin: bound.1,
+        handle,
+        tasks,
+        state,
+    })
 }
 
 /// Waits for SIGTERM or SIGINT.

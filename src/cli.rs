@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "portcullis", version, about = "OAuth 2.0 / OpenID Connect server, wire-compatible with ORY Hydra v1.9.2")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "OAuth 2.0 / OpenID Connect server, wire-compatible with ORY Hydra v1.9.2"
+)]
 struct Cli {
     /// Configuration file (YAML or JSON); environment variables override it.
     #[arg(short = 'c', long = "config", global = true)]
@@ -69,7 +73,10 @@ enum MigrateWhat {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -93,7 +100,14 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             println!("Version: {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::Migrate { what: MigrateWhat::Sql { dsn, read_from_env, yes: _ } } => {
+        Command::Migrate {
+            what:
+                MigrateWhat::Sql {
+                    dsn,
+                    read_from_env,
+                    yes: _,
+                },
+        } => {
             let mut cfg = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
             crate::telemetry::init_logging(&cfg.log.level, &cfg.log.format);
             if let Some(d) = dsn {
@@ -101,7 +115,9 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             } else if !read_from_env && cfg.dsn.is_empty() {
                 return Err("pass a DSN or -e to read DSN from the environment".into());
             }
-            let store = crate::store::Store::connect(&cfg.dsn).await.map_err(|e| e.to_string())?;
+            let store = crate::store::Store::connect(&cfg.dsn)
+                .await
+                .map_err(|e| e.to_string())?;
             store.migrate().await.map_err(|e| e.to_string())?;
             store.close().await;
             println!("Successfully applied migrations.");
@@ -121,9 +137,13 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             if listeners != Listeners::All && cfg.dsn == "memory" {
                 return Err("DSN=memory keeps data inside one process: use `serve all`, or a persistent DSN".into());
             }
-            let flags = Flags { insecure_http: flags.dev || flags.force_http };
+            let flags = Flags {
+                insecure_http: flags.dev || flags.force_http,
+            };
             let state = app::build(cfg, flags).await.map_err(|e| e.to_string())?;
-            let running = app::start(state, listeners, flags).await.map_err(|e| e.to_string())?;
+            let running = app::start(state, listeners, flags)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::info!("ready");
             app::shutdown_signal().await;
             tracing::info!("shutting down, finishing requests in flight");

@@ -12,7 +12,10 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid YAML/JSON: {message}")]
     Parse { path: String, message: String },
     #[error("invalid configuration value for key `{key}`: {message}")]
@@ -63,8 +66,14 @@ pub struct Serve {
 impl Default for Serve {
     fn default() -> Self {
         Serve {
-            public: Listener { port: 4444, ..Listener::default() },
-            admin: Listener { port: 4445, ..Listener::default() },
+            public: Listener {
+                port: 4444,
+                ..Listener::default()
+            },
+            admin: Listener {
+                port: 4445,
+                ..Listener::default()
+            },
             tls: Tls::default(),
             cookies: Cookies::default(),
             request_body_limit: 1024 * 1024,
@@ -100,7 +109,9 @@ impl Default for Cors {
         Cors {
             enabled: false,
             allowed_origins: vec![],
-            allowed_methods: ["POST", "GET", "PUT", "PATCH", "DELETE"].map(String::from).to_vec(),
+            allowed_methods: ["POST", "GET", "PUT", "PATCH", "DELETE"]
+                .map(String::from)
+                .to_vec(),
             allowed_headers: ["Authorization", "Content-Type"].map(String::from).to_vec(),
             exposed_headers: vec!["Content-Type".into()],
             allow_credentials: true,
@@ -189,7 +200,10 @@ pub struct Strategies {
 
 impl Default for Strategies {
     fn default() -> Self {
-        Strategies { scope: "wildcard".into(), access_token: "opaque".into() }
+        Strategies {
+            scope: "wildcard".into(),
+            access_token: "opaque".into(),
+        }
     }
 }
 
@@ -219,7 +233,9 @@ pub struct OAuth2Session {
 
 impl Default for OAuth2Session {
     fn default() -> Self {
-        OAuth2Session { encrypt_at_rest: true }
+        OAuth2Session {
+            encrypt_at_rest: true,
+        }
     }
 }
 
@@ -245,7 +261,10 @@ pub struct SubjectIdentifiers {
 
 impl Default for SubjectIdentifiers {
     fn default() -> Self {
-        SubjectIdentifiers { supported_types: vec!["public".into()], pairwise: Pairwise::default() }
+        SubjectIdentifiers {
+            supported_types: vec!["public".into()],
+            pairwise: Pairwise::default(),
+        }
     }
 }
 
@@ -264,7 +283,9 @@ pub struct DynamicClientRegistration {
 impl Default for DynamicClientRegistration {
     fn default() -> Self {
         DynamicClientRegistration {
-            default_scope: ["offline_access", "offline", "openid"].map(String::from).to_vec(),
+            default_scope: ["offline_access", "offline", "openid"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -284,7 +305,9 @@ pub struct WebfingerJwks {
 
 impl Default for WebfingerJwks {
     fn default() -> Self {
-        WebfingerJwks { broadcast_keys: vec![crate::domain::jwk::ID_TOKEN_SET.into()] }
+        WebfingerJwks {
+            broadcast_keys: vec![crate::domain::jwk::ID_TOKEN_SET.into()],
+        }
     }
 }
 
@@ -310,7 +333,11 @@ pub struct Log {
 
 impl Default for Log {
     fn default() -> Self {
-        Log { level: "info".into(), format: "text".into(), leak_sensitive_values: false }
+        Log {
+            level: "info".into(),
+            format: "text".into(),
+            leak_sensitive_values: false,
+        }
     }
 }
 
@@ -340,10 +367,14 @@ impl Config {
     pub fn load_from(file: Option<&str>, env: &[(String, String)]) -> Result<Config, ConfigError> {
         let mut tree = serde_json::to_value(Config::default()).map_err(|e| invalid("", e))?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-            let overlay: Value = serde_yaml::from_str(&text)
-                .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.into(),
+                source,
+            })?;
+            let overlay: Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
             merge(&mut tree, overlay);
         }
         let defaults = serde_json::to_value(Config::default()).map_err(|e| invalid("", e))?;
@@ -356,10 +387,11 @@ impl Config {
                 set_path(&mut tree, &path, value);
             }
         }
-        let cfg: Config = serde_path_to_error::deserialize(tree).map_err(|e| ConfigError::Invalid {
-            key: e.path().to_string(),
-            message: e.inner().to_string(),
-        })?;
+        let cfg: Config =
+            serde_path_to_error::deserialize(tree).map_err(|e| ConfigError::Invalid {
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -373,11 +405,17 @@ impl Config {
             ("ttl.auth_code", &self.ttl.auth_code),
         ] {
             if parse_duration(v).is_none() {
-                return Err(invalid(key, format!("`{v}` is not a duration like 30m or 1h")));
+                return Err(invalid(
+                    key,
+                    format!("`{v}` is not a duration like 30m or 1h"),
+                ));
             }
         }
         if !matches!(self.strategies.access_token.as_str(), "opaque" | "jwt") {
-            return Err(invalid("strategies.access_token", "must be `opaque` or `jwt`"));
+            return Err(invalid(
+                "strategies.access_token",
+                "must be `opaque` or `jwt`",
+            ));
         }
         if !matches!(
             self.strategies.scope.as_str(),
@@ -390,21 +428,41 @@ impl Config {
         }
         if let Some(first) = self.secrets.system.first() {
             if first.0.len() < 16 {
-                return Err(invalid("secrets.system", "the current secret needs at least 16 characters"));
+                return Err(invalid(
+                    "secrets.system",
+                    "the current secret needs at least 16 characters",
+                ));
             }
         }
         for t in &self.oidc.subject_identifiers.supported_types {
             if t != "public" && t != "pairwise" {
-                return Err(invalid("oidc.subject_identifiers.supported_types", format!("unknown type `{t}`")));
+                return Err(invalid(
+                    "oidc.subject_identifiers.supported_types",
+                    format!("unknown type `{t}`"),
+                ));
             }
         }
-        if self.oidc.subject_identifiers.supported_types.iter().any(|t| t == "pairwise")
+        if self
+            .oidc
+            .subject_identifiers
+            .supported_types
+            .iter()
+            .any(|t| t == "pairwise")
             && self.oidc.subject_identifiers.pairwise.salt.0.len() < 8
         {
-            return Err(invalid("oidc.subject_identifiers.pairwise.salt", "needs at least 8 characters"));
+            return Err(invalid(
+                "oidc.subject_identifiers.pairwise.salt",
+                "needs at least 8 characters",
+            ));
         }
-        if !matches!(self.serve.cookies.same_site_mode.as_str(), "" | "Strict" | "Lax" | "None") {
-            return Err(invalid("serve.cookies.same_site_mode", "must be Strict, Lax or None"));
+        if !matches!(
+            self.serve.cookies.same_site_mode.as_str(),
+            "" | "Strict" | "Lax" | "None"
+        ) {
+            return Err(invalid(
+                "serve.cookies.same_site_mode",
+                "must be Strict, Lax or None",
+            ));
         }
         Ok(())
     }
@@ -415,7 +473,10 @@ impl Config {
 }
 
 fn invalid(key: &str, message: impl fmt::Display) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), message: message.to_string() }
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.to_string(),
+    }
 }
 
 fn merge(base: &mut Value, overlay: Value) {
@@ -438,7 +499,11 @@ fn collect_leaves<'a>(v: &'a Value, prefix: String, out: &mut Vec<(String, &'a V
     match v {
         Value::Object(map) if !map.is_empty() => {
             for (k, child) in map {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 collect_leaves(child, p, out);
             }
         }
@@ -467,7 +532,11 @@ fn env_value(raw: &str, template: &Value) -> Result<Value, String> {
             } else if t.is_empty() {
                 Ok(Value::Array(vec![]))
             } else {
-                Ok(Value::Array(t.split(',').map(|s| Value::String(s.trim().to_string())).collect()))
+                Ok(Value::Array(
+                    t.split(',')
+                        .map(|s| Value::String(s.trim().to_string()))
+                        .collect(),
+                ))
             }
         }
         Value::Bool(_) => match raw.trim().to_ascii_lowercase().as_str() {
@@ -492,7 +561,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

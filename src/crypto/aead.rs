@@ -32,7 +32,9 @@ impl Aead {
             .iter()
             .filter_map(|s| {
                 let digest = ring::digest::digest(&ring::digest::SHA256, s.as_ref());
-                UnboundKey::new(&AES_256_GCM, digest.as_ref()).ok().map(LessSafeKey::new)
+                UnboundKey::new(&AES_256_GCM, digest.as_ref())
+                    .ok()
+                    .map(LessSafeKey::new)
             })
             .collect();
         Aead { keys }
@@ -41,7 +43,9 @@ impl Aead {
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, AeadError> {
         let key = self.keys.first().ok_or(AeadError::NoKey)?;
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).map_err(|_| AeadError::Random)?;
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| AeadError::Random)?;
         let mut buf = plaintext.to_vec();
         key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
             .map_err(|_| AeadError::Random)?;
@@ -51,7 +55,9 @@ impl Aead {
     }
 
     pub fn decrypt(&self, ciphertext: &str) -> Result<Vec<u8>, AeadError> {
-        let raw = URL_SAFE.decode(ciphertext.trim()).map_err(|_| AeadError::Decrypt)?;
+        let raw = URL_SAFE
+            .decode(ciphertext.trim())
+            .map_err(|_| AeadError::Decrypt)?;
         if raw.len() < NONCE_LEN {
             return Err(AeadError::Decrypt);
         }

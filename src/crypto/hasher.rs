@@ -21,7 +21,9 @@ pub fn verify(secret: &str, stored: &str) -> bool {
         return bcrypt::verify(secret, stored).unwrap_or(false);
     }
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

@@ -35,15 +35,19 @@ pub fn generate(alg: &str, kid: &str, key_use: &str) -> Result<Vec<Jwk>, JwkErro
         "RS256" => rsa_jwk(4096)?,
         "ES256" => {
             let k = p256::SecretKey::random(&mut OsRng);
-            obj(serde_json::from_str(&k.to_jwk_string()).map_err(|e| JwkError::Generation(e.to_string()))?)
+            obj(serde_json::from_str(&k.to_jwk_string())
+                .map_err(|e| JwkError::Generation(e.to_string()))?)
         }
         "ES512" => {
             let k = p521::SecretKey::random(&mut OsRng);
-            obj(serde_json::from_str(&k.to_jwk_string()).map_err(|e| JwkError::Generation(e.to_string()))?)
+            obj(serde_json::from_str(&k.to_jwk_string())
+                .map_err(|e| JwkError::Generation(e.to_string()))?)
         }
         "EdDSA" => {
             let k = ed25519_dalek::SigningKey::generate(&mut OsRng);
-            obj(json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.verifying_key().as_bytes()), "d": b64(&k.to_bytes())}))
+            obj(
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.verifying_key().as_bytes()), "d": b64(&k.to_bytes())}),
+            )
         }
         "HS256" | "HS512" => {
             let mut k = vec![0u8; if alg == "HS256" { 32 } else { 64 }];
@@ -77,7 +81,8 @@ pub fn public_of(private: &Jwk) -> Jwk {
 }
 
 fn rsa_jwk(bits: usize) -> Result<Jwk, JwkError> {
-    let key = rsa::RsaPrivateKey::new(&mut OsRng, bits).map_err(|e| JwkError::Generation(e.to_string()))?;
+    let key = rsa::RsaPrivateKey::new(&mut OsRng, bits)
+        .map_err(|e| JwkError::Generation(e.to_string()))?;
     let primes = key.primes();
     let (p, q) = match primes {
         [p, q] => (p, q),

@@ -87,8 +87,9 @@ impl ClientError {
     }
 }
 
-const SIGNING_ALGS: [&str; 9] =
-    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
+const SIGNING_ALGS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+];
 
 /// Server policy the validator needs.
 pub struct Policy<'a> {
@@ -116,36 +117,50 @@ impl Client {
                 }
             }
             other => {
-                return Err(meta(&format!("Field token_endpoint_auth_method \"{other}\" is not supported.")))
+                return Err(meta(&format!(
+                    "Field token_endpoint_auth_method \"{other}\" is not supported."
+                )))
             }
         }
         if self.jwks.is_null() {
             self.jwks = Value::Object(Default::default());
         }
         if !self.jwks_uri.is_empty() && !self.jwks_is_empty() {
-            return Err(meta("Fields jwks and jwks_uri can not both be set, you must choose one."));
+            return Err(meta(
+                "Fields jwks and jwks_uri can not both be set, you must choose one.",
+            ));
         }
         if !self.jwks.is_object() {
             return Err(meta("Field jwks must be a JSON Web Key Set object."));
         }
         if let Some(secret) = &self.client_secret {
             if !secret.is_empty() && secret.len() < 6 {
-                return Err(meta("Field client_secret must contain a secret that is at least 6 characters long."));
+                return Err(meta(
+                    "Field client_secret must contain a secret that is at least 6 characters long.",
+                ));
             }
         }
         if self.scope.is_empty() {
             self.scope = policy.default_scope.join(" ");
         }
         for origin in &mut self.allowed_cors_origins {
-            let u = url::Url::parse(origin).map_err(|_| meta(&format!("Origin URL {origin} could not be parsed.")))?;
+            let u = url::Url::parse(origin)
+                .map_err(|_| meta(&format!("Origin URL {origin} could not be parsed.")))?;
             if u.scheme() != "http" && u.scheme() != "https" {
-                return Err(meta(&format!("Origin URL {origin} must use the http or https scheme.")));
+                return Err(meta(&format!(
+                    "Origin URL {origin} must use the http or https scheme."
+                )));
             }
             if !u.username().is_empty() || u.password().is_some() {
-                return Err(meta(&format!("Origin URL {origin} has HTTP user and/or password set which is not allowed.")));
+                return Err(meta(&format!(
+                    "Origin URL {origin} has HTTP user and/or password set which is not allowed."
+                )));
             }
             let trimmed = origin.trim_end_matches('/');
-            if u.query().is_some() || u.fragment().is_some() || (u.path() != "/" && !u.path().is_empty()) {
+            if u.query().is_some()
+                || u.fragment().is_some()
+                || (u.path() != "/" && !u.path().is_empty())
+            {
                 return Err(meta(&format!("Origin URL {origin} must have an empty path, query, and fragment but one of the parts is not empty.")));
             }
             *origin = trimmed.to_string();
@@ -154,18 +169,25 @@ impl Client {
             self.userinfo_signed_response_alg = "none".into();
         }
         if !matches!(self.userinfo_signed_response_alg.as_str(), "none" | "RS256") {
-            return Err(meta("Field userinfo_signed_response_alg can either be \"none\" or \"RS256\"."));
+            return Err(meta(
+                "Field userinfo_signed_response_alg can either be \"none\" or \"RS256\".",
+            ));
         }
         let mut redirect_origins = Vec::new();
         for r in &self.redirect_uris {
-            let u = url::Url::parse(r)
-                .map_err(|_| ClientError::InvalidRedirectUri(format!("Unable to parse redirect URL: {r}")))?;
+            let u = url::Url::parse(r).map_err(|_| {
+                ClientError::InvalidRedirectUri(format!("Unable to parse redirect URL: {r}"))
+            })?;
             if r.contains('#') {
                 return Err(ClientError::InvalidRedirectUri(
                     "Redirect URIs must not contain fragments (#).".into(),
                 ));
             }
-            redirect_origins.push((u.scheme().to_string(), u.host_str().map(str::to_string), u.port_or_known_default()));
+            redirect_origins.push((
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            ));
         }
         if self.subject_type.is_empty() {
             if policy.subject_types.iter().any(|t| t == "public") {
@@ -179,13 +201,21 @@ impl Client {
                 self.subject_type, policy.subject_types
             )));
         }
-        if !self.sector_identifier_uri.is_empty() && !self.sector_identifier_uri.starts_with("https://") {
-            return Err(meta("Value of sector_identifier_uri must use the https scheme."));
+        if !self.sector_identifier_uri.is_empty()
+            && !self.sector_identifier_uri.starts_with("https://")
+        {
+            return Err(meta(
+                "Value of sector_identifier_uri must use the https scheme.",
+            ));
         }
         for p in &self.post_logout_redirect_uris {
             let u = url::Url::parse(p)
                 .map_err(|_| meta(&format!("Unable to parse post_logout_redirect_uri: {p}")))?;
-            let key = (u.scheme().to_string(), u.host_str().map(str::to_string), u.port_or_known_default());
+            let key = (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            );
             if !redirect_origins.contains(&key) {
                 return Err(meta(&format!(
                     "post_logout_redirect_uri \"{p}\" must match the domain, port, scheme of at least one of the registered redirect URIs but did not"
@@ -201,7 +231,10 @@ impl Client {
 
     fn jwks_is_empty(&self) -> bool {
         match &self.jwks {
-            Value::Object(m) => m.get("keys").and_then(Value::as_array).is_none_or(|k| k.is_empty()),
+            Value::Object(m) => m
+                .get("keys")
+                .and_then(Value::as_array)
+                .is_none_or(|k| k.is_empty()),
             _ => true,
         }
     }

@@ -14,10 +14,15 @@ use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/clients", get(list_oauth2_clients).post(create_oauth2_client))
+        .route(
+            "/clients",
+            get(list_oauth2_clients).post(create_oauth2_client),
+        )
         .route(
             "/clients/{id}",
-            get(get_oauth2_client).put(update_oauth2_client).delete(delete_oauth2_client),
+            get(get_oauth2_client)
+                .put(update_oauth2_client)
+                .delete(delete_oauth2_client),
         )
         .route(
             "/keys/{set}",
@@ -28,14 +33,19 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/keys/{set}/{kid}",
-            get(get_json_web_key).put(update_json_web_key).delete(delete_json_web_key),
+            get(get_json_web_key)
+                .put(update_json_web_key)
+                .delete(delete_json_web_key),
         )
         .route("/version", get(get_version))
         .route("/metrics/prometheus", get(prometheus))
         .merge(super::public::health_router(true))
 }
 
-async fn create_oauth2_client(State(s): State<AppState>, AppJson(body): AppJson<Client>) -> Result<Response, ApiError> {
+async fn create_oauth2_client(
+    State(s): State<AppState>,
+    AppJson(body): AppJson<Client>,
+) -> Result<Response, ApiError> {
     let c = s.clients.create(body).await?;
     let location = HeaderValue::from_str(&format!("/clients/{}", c.client_id)).ok();
     let mut res = (StatusCode::CREATED, Json(c)).into_response();
@@ -45,7 +55,10 @@ async fn create_oauth2_client(State(s): State<AppState>, AppJson(body): AppJson<
     Ok(res)
 }
 
-async fn get_oauth2_client(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Client>, ApiError> {
+async fn get_oauth2_client(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Client>, ApiError> {
     Ok(Json(s.clients.get(&id).await?))
 }
 
@@ -57,7 +70,10 @@ async fn update_oauth2_client(
     Ok(Json(s.clients.update(&id, body).await?))
 }
 
-async fn delete_oauth2_client(State(s): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_oauth2_client(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.clients.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -73,17 +89,25 @@ const MAX_LIMIT: i64 = 500;
 fn parse_page(p: &Page) -> Result<(i64, i64), ApiError> {
     let limit = match &p.limit {
         None => 100,
-        Some(v) => v.parse::<i64>().map_err(|_| ApiError::bad_request("Query parameter limit must be an integer."))?,
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request("Query parameter limit must be an integer."))?,
     };
     if limit <= 0 {
-        return Err(ApiError::bad_request("Query parameter limit must be greater than zero."));
+        return Err(ApiError::bad_request(
+            "Query parameter limit must be greater than zero.",
+        ));
     }
     let offset = match &p.offset {
         None => 0,
-        Some(v) => v.parse::<i64>().map_err(|_| ApiError::bad_request("Query parameter offset must be an integer."))?,
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request("Query parameter offset must be an integer."))?,
     };
     if offset < 0 {
-        return Err(ApiError::bad_request("Query parameter offset must not be negative."));
+        return Err(ApiError::bad_request(
+            "Query parameter offset must not be negative.",
+        ));
     }
     Ok((limit.min(MAX_LIMIT), offset))
 }
@@ -91,7 +115,11 @@ fn parse_page(p: &Page) -> Result<(i64, i64), ApiError> {
 /// `Link` header entries in the style of ory/x pagination: first, next, prev, last.
 fn link_header(path: &str, limit: i64, offset: i64, total: i64) -> String {
     let link = |o: i64, rel: &str| format!("<{path}?limit={limit}&offset={o}>; rel=\"{rel}\"");
-    let last = if total > 0 { ((total - 1) / limit) * limit } else { 0 };
+    let last = if total > 0 {
+        ((total - 1) / limit) * limit
+    } else {
+        0
+    };
     let mut parts = vec![link(0, "first")];
     if offset + limit < total {
         parts.push(link(offset + limit, "next"));
@@ -103,7 +131,10 @@ fn link_header(path: &str, limit: i64, offset: i64, total: i64) -> String {
     parts.join(",")
 }
 
-async fn list_oauth2_clients(State(s): State<AppState>, AppQuery(p): AppQuery<Page>) -> Result<Response, ApiError> {
+async fn list_oauth2_clients(
+    State(s): State<AppState>,
+    AppQuery(p): AppQuery<Page>,
+) -> Result<Response, ApiError> {
     let (limit, offset) = parse_page(&p)?;
     let (list, total) = s.clients.list(limit, offset).await?;
     let mut headers = HeaderMap::new();
@@ -135,11 +166,17 @@ async fn create_json_web_key_set(
     Path(set): Path<String>,
     AppJson(body): AppJson<GeneratorRequest>,
 ) -> Result<Response, ApiError> {
-    let keys = s.jwks.generate(&set, &body.alg, &body.kid, &body.key_use).await?;
+    let keys = s
+        .jwks
+        .generate(&set, &body.alg, &body.kid, &body.key_use)
+        .await?;
     Ok((StatusCode::CREATED, key_set(keys)).into_response())
 }
 
-async fn get_json_web_key_set(State(s): State<AppState>, Path(set): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_json_web_key_set(
+    State(s): State<AppState>,
+    Path(set): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(key_set(s.jwks.get_set(&set).await?))
 }
 
@@ -157,7 +194,10 @@ async fn update_json_web_key_set(
     Ok(key_set(s.jwks.replace_set(&set, body.keys).await?))
 }
 
-async fn delete_json_web_key_set(State(s): State<AppState>, Path(set): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_json_web_key_set(
+    State(s): State<AppState>,
+    Path(set): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.jwks.delete_set(&set).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -192,5 +232,9 @@ async fn get_version() -> Json<Value> {
 }
 
 async fn prometheus(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
 }

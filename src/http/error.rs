@@ -16,7 +16,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &str, description: impl Into<String>) -> ApiError {
-        ApiError { status, error: error.into(), error_description: description.into().replace('"', "'") }
+        ApiError {
+            status,
+            error: error.into(),
+            error_description: description.into().replace('"', "'"),
+        }
     }
 
     pub fn bad_request(description: impl Into<String>) -> ApiError {
@@ -42,7 +46,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut res = (self.status, body).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         res
     }
 }

@@ -14,17 +14,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(AppJson(v)),
-            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large()),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::bad_request("The request body must be JSON (Content-Type: application/json)."))
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(too_large())
             }
-            Err(e) => Err(ApiError::bad_request(format!("Unable to decode the request body: {}", e.body_text()))),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::bad_request(
+                "The request body must be JSON (Content-Type: application/json).",
+            )),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "Unable to decode the request body: {}",
+                e.body_text()
+            ))),
         }
     }
 }
 
 pub fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request_entity_too_large", "The request body exceeds the allowed size.")
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request_entity_too_large",
+        "The request body exceeds the allowed size.",
+    )
 }
 
 pub struct AppQuery<T>(pub T);
@@ -36,6 +47,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| AppQuery(q.0))
-            .map_err(|e: QueryRejection| ApiError::bad_request(format!("Invalid query parameters: {}", e.body_text())))
+            .map_err(|e: QueryRejection| {
+                ApiError::bad_request(format!("Invalid query parameters: {}", e.body_text()))
+            })
     }
 }

@@ -27,7 +27,11 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let elapsed = start.elapsed();
     let labels = [route.as_str(), method.as_str(), status.as_str()];
     state.metrics.requests.with_label_values(&labels).inc();
-    state.metrics.latency.with_label_values(&labels).observe(elapsed.as_secs_f64());
+    state
+        .metrics
+        .latency
+        .with_label_values(&labels)
+        .observe(elapsed.as_secs_f64());
     tracing::info!(
         request_id = %request_id,
         method = %method,

@@ -10,17 +10,22 @@ use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discover_openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discover_openid_configuration),
+        )
         .route("/.well-known/jwks.json", get(well_known))
         .merge(health_router(false))
 }
 
 /// `/health/*` for either listener; the public one hides database error details.
 pub fn health_router(admin: bool) -> Router<AppState> {
-    Router::new().route("/health/alive", get(is_instance_alive)).route(
-        "/health/ready",
-        get(move |s: State<AppState>| is_instance_ready(s, admin)),
-    )
+    Router::new()
+        .route("/health/alive", get(is_instance_alive))
+        .route(
+            "/health/ready",
+            get(move |s: State<AppState>| is_instance_ready(s, admin)),
+        )
 }
 
 async fn is_instance_alive() -> Json<serde_json::Value> {
@@ -31,8 +36,16 @@ async fn is_instance_ready(State(s): State<AppState>, admin: bool) -> Response {
     match s.store.ping().await {
         Ok(()) => Json(json!({ "status": "ok" })).into_response(),
         Err(e) => {
-            let reason = if admin { e.to_string() } else { "error may contain sensitive information and was obfuscated".into() };
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "errors": { "database": reason } }))).into_response()
+            let reason = if admin {
+                e.to_string()
+            } else {
+                "error may contain sensitive information and was obfuscated".into()
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "errors": { "database": reason } })),
+            )
+                .into_response()
         }
     }
 }

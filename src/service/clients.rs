@@ -43,7 +43,8 @@ fn rfc3339(ts: i64) -> String {
 }
 
 fn to_model(row: StoredClient) -> Result<Client, ClientsError> {
-    let mut c: Client = serde_json::from_str(&row.data).map_err(|e| ClientsError::Internal(e.to_string()))?;
+    let mut c: Client =
+        serde_json::from_str(&row.data).map_err(|e| ClientsError::Internal(e.to_string()))?;
     c.client_id = row.id;
     c.client_secret = None;
     c.created_at = rfc3339(row.created_at);
@@ -60,7 +61,10 @@ async fn hash_blocking(secret: String) -> Result<String, ClientsError> {
 
 impl Clients {
     fn policy(&self) -> Policy<'_> {
-        Policy { default_scope: &self.default_scope, subject_types: &self.subject_types }
+        Policy {
+            default_scope: &self.default_scope,
+            subject_types: &self.subject_types,
+        }
     }
 
     fn encode(c: &Client) -> Result<String, ClientsError> {
@@ -136,7 +140,10 @@ impl Clients {
 
     pub async fn list(&self, limit: i64, offset: i64) -> Result<(Vec<Client>, i64), ClientsError> {
         let (rows, total) = self.store.list_clients(limit, offset).await?;
-        let list = rows.into_iter().map(to_model).collect::<Result<Vec<_>, _>>()?;
+        let list = rows
+            .into_iter()
+            .map(to_model)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((list, total))
     }
 }

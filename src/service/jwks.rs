@@ -41,8 +41,19 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    pub fn new(store: Store, aead: Arc<Aead>, clock: Arc<dyn super::Clock>, broadcast: Vec<String>) -> Jwks {
-        Jwks { store, aead, clock, broadcast, cache: ArcSwapOption::empty() }
+    pub fn new(
+        store: Store,
+        aead: Arc<Aead>,
+        clock: Arc<dyn super::Clock>,
+        broadcast: Vec<String>,
+    ) -> Jwks {
+        Jwks {
+            store,
+            aead,
+            clock,
+            broadcast,
+            cache: ArcSwapOption::empty(),
+        }
     }
 
     fn seal(&self, set: &str, key: &Jwk) -> Result<StoredKey, JwksError> {
@@ -50,13 +61,19 @@ impl Jwks {
         Ok(StoredKey {
             set_id: set.to_string(),
             kid: kid(key).to_string(),
-            keydata: self.aead.encrypt(&plain).map_err(|e| JwksError::Internal(e.to_string()))?,
+            keydata: self
+                .aead
+                .encrypt(&plain)
+                .map_err(|e| JwksError::Internal(e.to_string()))?,
             created_at: self.clock.now().unix_timestamp(),
         })
     }
 
     fn open(&self, k: &StoredKey) -> Result<Jwk, JwksError> {
-        let plain = self.aead.decrypt(&k.keydata).map_err(|e| JwksError::Internal(e.to_string()))?;
+        let plain = self
+            .aead
+            .decrypt(&k.keydata)
+            .map_err(|e| JwksError::Internal(e.to_string()))?;
         serde_json::from_slice(&plain).map_err(|e| JwksError::Internal(e.to_string()))
     }
 
@@ -65,18 +82,37 @@ impl Jwks {
     }
 
     /// Generates keys for `alg` into `set` (201 with private material, as Hydra).
-    pub async fn generate(&self, set: &str, alg: &str, kid: &str, key_use: &str) -> Result<Vec<Jwk>, JwksError> {
+    pub async fn generate(
+        &self,
+        set: &str,
+        alg: &str,
+        kid: &str,
+        key_use: &str,
+    ) -> Result<Vec<Jwk>, JwksError> {
         if !gen::SUPPORTED.contains(&alg) {
-            return Err(JwksError::BadRequest(gen::JwkError::UnknownAlg(alg.to_string()).to_string()));
+            return Err(JwksError::BadRequest(
+                gen::JwkError::UnknownAlg(alg.to_string()).to_string(),
+            ));
         }
-        let kid = if kid.is_empty() { uuid::Uuid::new_v4().to_string() } else { kid.to_string() };
-        let key_use = if key_use.is_empty() { "sig".to_string() } else { key_use.to_string() };
+        let kid = if kid.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            kid.to_string()
+        };
+        let key_use = if key_use.is_empty() {
+            "sig".to_string()
+        } else {
+            key_use.to_string()
+        };
         let alg_owned = alg.to_string();
         let keys = tokio::task::spawn_blocking(move || gen::generate(&alg_owned, &kid, &key_use))
             .await
             .map_err(|e| JwksError::Internal(e.to_string()))?
             .map_err(|e| JwksError::Internal(e.to_string()))?;
-        let rows = keys.iter().map(|k| self.seal(set, k)).collect::<Result<Vec<_>, _>>()?;
+        let rows = keys
+            .iter()
+            .map(|k| self.seal(set, k))
+            .collect::<Result<Vec<_>, _>>()?;
         self.store.add_keys(&rows).await?;
         self.invalidate();
         Ok(keys)
@@ -107,7 +143,10 @@ impl Jwks {
         for k in &keys {
             validate(k)?;
         }
-        let rows = keys.iter().map(|k| self.seal(set, k)).collect::<Result<Vec<_>, _>>()?;
+        let rows = keys
+            .iter()
+            .map(|k| self.seal(set, k))
+            .collect::<Result<Vec<_>, _>>()?;
         self.store.replace_set(set, &rows).await?;
         self.invalidate();
         Ok(keys)
@@ -154,7 +193,10 @@ impl Jwks {
                 }
             }
         }
-        let doc = Arc::new(serde_json::to_vec(&json!({ "keys": keys })).map_err(|e| JwksError::Internal(e.to_string()))?);
+        let doc = Arc::new(
+            serde_json::to_vec(&json!({ "keys": keys }))
+                .map_err(|e| JwksError::Internal(e.to_string()))?,
+        );
         self.cache.store(Some(doc.clone()));
         Ok(doc)
     }
@@ -162,7 +204,10 @@ impl Jwks {
 
 /// Keys sent by users must at least name their type and id.
 fn validate(k: &Jwk) -> Result<(), JwksError> {
-    if k.get("kty").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if k.get("kty")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return Err(JwksError::BadRequest("every key needs a `kty`".into()));
     }
     if kid(k).is_empty() {

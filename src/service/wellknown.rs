@@ -3,18 +3,28 @@ use crate::config::Config;
 use serde_json::json;
 
 fn join(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 fn or(v: &str, fallback: String) -> String {
-    if v.is_empty() { fallback } else { v.to_string() }
+    if v.is_empty() {
+        fallback
+    } else {
+        v.to_string()
+    }
 }
 
 pub fn discovery_document(cfg: &Config, issuer: &str, public_url: &str) -> Vec<u8> {
     let d = &cfg.webfinger.oidc_discovery;
     let mut claims = vec!["sub".to_string()];
     claims.extend(d.supported_claims.iter().cloned());
-    let mut scopes: Vec<String> = ["offline_access", "offline", "openid"].map(String::from).to_vec();
+    let mut scopes: Vec<String> = ["offline_access", "offline", "openid"]
+        .map(String::from)
+        .to_vec();
     scopes.extend(d.supported_scope.iter().cloned());
     let mut doc = json!({
         "issuer": issuer,

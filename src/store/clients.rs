@@ -61,7 +61,10 @@ impl Store {
     }
 
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
-        let r = sqlx::query("DELETE FROM portcullis_client WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let r = sqlx::query("DELETE FROM portcullis_client WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         if affected(r) == 0 {
             return Err(StoreError::NotFound);
         }
@@ -69,7 +72,11 @@ impl Store {
     }
 
     /// A page ordered by id, and the total count.
-    pub async fn list_clients(&self, limit: i64, offset: i64) -> Result<(Vec<StoredClient>, i64), StoreError> {
+    pub async fn list_clients(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<StoredClient>, i64), StoreError> {
         let rows = sqlx::query("SELECT id, secret_hash, data, created_at, updated_at FROM portcullis_client ORDER BY id LIMIT $1 OFFSET $2")
             .bind(limit)
             .bind(offset)
@@ -79,7 +86,10 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
-        let list = rows.into_iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        let list = rows
+            .into_iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((list, total))
     }
 }

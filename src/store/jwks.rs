@@ -31,7 +31,10 @@ impl Store {
     /// Replaces a whole set in one transaction.
     pub async fn replace_set(&self, set: &str, keys: &[StoredKey]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1").bind(set).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1")
+            .bind(set)
+            .execute(&mut *tx)
+            .await?;
         for k in keys {
             sqlx::query("INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&k.set_id)
@@ -54,14 +57,16 @@ impl Store {
             .bind(&key.kid)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&key.set_id)
-            .bind(&key.kid)
-            .bind(&key.keydata)
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.set_id)
+        .bind(&key.kid)
+        .bind(&key.keydata)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         tx.commit().await?;
         Ok(())
     }
@@ -85,7 +90,10 @@ impl Store {
     }
 
     pub async fn delete_set(&self, set: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1").bind(set).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1")
+            .bind(set)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -60,16 +60,28 @@ impl Store {
         let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
         opts = match (backend, memory) {
             // One connection keeps the in-memory database alive and shared.
-            (Backend::Sqlite, true) => opts.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None),
+            (Backend::Sqlite, true) => opts
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None),
             (Backend::Sqlite, false) => opts.max_connections(max_conns.unwrap_or(4)),
-            (Backend::Postgres, _) => opts.max_connections(max_conns.unwrap_or(32)).min_connections(1),
+            (Backend::Postgres, _) => opts
+                .max_connections(max_conns.unwrap_or(32))
+                .min_connections(1),
         };
         if backend == Backend::Sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -92,7 +104,11 @@ impl Store {
 
     /// Readiness probe: one round trip.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(StoreError::from)
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)
     }
 
     pub async fn close(&self) {
@@ -109,7 +125,10 @@ fn normalize(dsn: &str) -> Result<(String, Backend, bool), StoreError> {
     if dsn == "memory" {
         return Ok(("sqlite::memory:".into(), Backend::Sqlite, true));
     }
-    if let Some(rest) = dsn.strip_prefix("sqlite://").or_else(|| dsn.strip_prefix("sqlite:")) {
+    if let Some(rest) = dsn
+        .strip_prefix("sqlite://")
+        .or_else(|| dsn.strip_prefix("sqlite:"))
+    {
         let memory = rest.starts_with(":memory:") || rest.contains("mode=memory");
         let mut url = format!("sqlite://{rest}");
         if !memory && !rest.contains("mode=") {
@@ -123,16 +142,21 @@ fn normalize(dsn: &str) -> Result<(String, Backend, bool), StoreError> {
             return Ok((format!("postgres://{rest}"), Backend::Postgres, false));
         }
     }
-    Err(StoreError::Dsn(dsn.split('@').next_back().unwrap_or("").to_string()))
+    Err(StoreError::Dsn(
+        dsn.split('@').next_back().unwrap_or("").to_string(),
+    ))
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {
     let (_, q) = url.split_once('?')?;
-    q.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
 }
 
 fn strip_params(url: &str, names: &[&str]) -> String {
-    let Some((base, q)) = url.split_once('?') else { return url.to_string() };
+    let Some((base, q)) = url.split_once('?') else {
+        return url.to_string();
+    };
     let kept: Vec<&str> = q
         .split('&')
         .filter(|kv| !names.iter().any(|n| kv.split('=').next() == Some(*n)))
@@ -153,6 +177,11 @@ impl Store {
 
     /// Raw stored key material, for checks that keys are encrypted at rest.
     pub async fn raw_keydata(&self, set: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self.get_set(set).await?.into_iter().map(|k| k.keydata).collect())
+        Ok(self
+            .get_set(set)
+            .await?
+            .into_iter()
+            .map(|k| k.keydata)
+            .collect())
     }
 }

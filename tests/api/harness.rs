@@ -1,5 +1,5 @@
 //! Test harness: fresh database per test, shared pre-generated RSA keys, HTTP helpers.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 use portcullis::app::{self, Flags, Listeners, Running};
 use portcullis::config::{Config, Secret};
 use portcullis::crypto::aead::Aead;
@@ -17,9 +17,11 @@ static KEYS: OnceCell<Vec<Jwk>> = OnceCell::const_new();
 /// RSA-4096 generation takes seconds: every test shares one pair.
 async fn shared_keys() -> Vec<Jwk> {
     KEYS.get_or_init(|| async {
-        tokio::task::spawn_blocking(|| portcullis::crypto::jwk::generate("RS256", "shared", "sig").unwrap())
-            .await
-            .unwrap()
+        tokio::task::spawn_blocking(|| {
+            portcullis::crypto::jwk::generate("RS256", "shared", "sig").unwrap()
+        })
+        .await
+        .unwrap()
     })
     .await
     .clone()
@@ -40,8 +42,10 @@ enum Cleanup {
 }
 
 pub fn base_config(dsn: &str) -> Config {
-    let mut cfg = Config::default();
-    cfg.dsn = dsn.to_string();
+    let mut cfg = Config {
+        dsn: dsn.to_string(),
+        ..Config::default()
+    };
     cfg.serve.public.host = "127.0.0.1".into();
     cfg.serve.admin.host = "127.0.0.1".into();
     cfg.serve.public.port = 0;
@@ -58,10 +62,19 @@ async fn fresh_database() -> (String, Cleanup) {
     let (dsn, cleanup) = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
             let admin = Store::connect(&url).await.unwrap();
-            admin.execute_raw(&format!("CREATE DATABASE {name}")).await.unwrap();
+            admin
+                .execute_raw(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
             admin.close().await;
             let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-            (format!("{base}/{name}"), Cleanup::Postgres { admin_url: url, db: name })
+            (
+                format!("{base}/{name}"),
+                Cleanup::Postgres {
+                    admin_url: url,
+                    db: name,
+                },
+            )
         }
         _ => {
             let path = std::env::temp_dir().join(format!("{name}.db"));
@@ -70,7 +83,12 @@ async fn fresh_database() -> (String, Cleanup) {
     };
     let store = Store::connect(&dsn).await.unwrap();
     store.migrate().await.unwrap();
-    let jwks = Jwks::new(store.clone(), Arc::new(Aead::new(&[SECRET])), Arc::new(SystemClock), vec![]);
+    let jwks = Jwks::new(
+        store.clone(),
+        Arc::new(Aead::new(&[SECRET])),
+        Arc::new(SystemClock),
+        vec![],
+    );
     let keys = shared_keys().await;
     jwks.replace_set(ID_TOKEN_SET, keys.clone()).await.unwrap();
     jwks.replace_set(ACCESS_TOKEN_SET, keys).await.unwrap();
@@ -92,13 +110,19 @@ impl TestApp {
 
     async fn start(cfg: Config, cleanup: Cleanup) -> TestApp {
         let dsn = cfg.dsn.clone();
-        let flags = Flags { insecure_http: true };
+        let flags = Flags {
+            insecure_http: true,
+        };
         let state = app::build(cfg, flags).await.unwrap();
         let running = app::start(state, Listeners::All, flags).await.unwrap();
         TestApp {
             public: format!("http://{}", running.public.unwrap()),
             admin: format!("http://{}", running.admin.unwrap()),
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
             dsn,
             running: Some(running),
             cleanup,
@@ -112,7 +136,8 @@ impl TestApp {
         }
         let mut cfg = base_config(&self.dsn);
         edit(&mut cfg);
-        let cleanup = std::mem::replace(&mut self.cleanup, Cleanup::File(std::path::PathBuf::new()));
+        let cleanup =
+            std::mem::replace(&mut self.cleanup, Cleanup::File(std::path::PathBuf::new()));
         Self::start(cfg, cleanup).await
     }
 
@@ -128,7 +153,9 @@ impl TestApp {
             }
             Cleanup::Postgres { admin_url, db } => {
                 let admin = Store::connect(admin_url).await.unwrap();
-                let _ = admin.execute_raw(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+                let _ = admin
+                    .execute_raw(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                    .await;
                 admin.close().await;
             }
         }

@@ -7,7 +7,13 @@ use serde_json::json;
 #[tokio::test]
 async fn generate_every_algorithm() {
     let app = TestApp::spawn().await;
-    for (alg, kty, count) in [("ES256", "EC", 2), ("ES512", "EC", 2), ("EdDSA", "OKP", 2), ("HS256", "oct", 1), ("HS512", "oct", 1)] {
+    for (alg, kty, count) in [
+        ("ES256", "EC", 2),
+        ("ES512", "EC", 2),
+        ("EdDSA", "OKP", 2),
+        ("HS256", "oct", 1),
+        ("HS512", "oct", 1),
+    ] {
         let res = app
             .http
             .post(app.admin(&format!("/keys/set-{alg}")))
@@ -31,10 +37,22 @@ async fn generate_every_algorithm() {
             assert_eq!(keys[0]["kid"], "k1");
         }
     }
-    let res = app.http.post(app.admin("/keys/x")).json(&json!({"alg": "XX1", "use": "sig", "kid": "a"})).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.admin("/keys/x"))
+        .json(&json!({"alg": "XX1", "use": "sig", "kid": "a"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     assert_eq!(json(res).await["error"], "invalid_request");
-    let res = app.http.post(app.admin("/keys/set-HS256")).json(&json!({"alg": "HS256", "use": "sig", "kid": "k1"})).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.admin("/keys/set-HS256"))
+        .json(&json!({"alg": "HS256", "use": "sig", "kid": "k1"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 409);
     app.stop().await;
 }
@@ -42,46 +60,138 @@ async fn generate_every_algorithm() {
 #[tokio::test]
 async fn key_set_crud() {
     let app = TestApp::spawn().await;
-    let res = app.http.get(app.admin("/keys/missing")).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.admin("/keys/missing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(json(res).await["error"], "Not Found");
-    app.http.post(app.admin("/keys/s")).json(&json!({"alg": "ES256", "use": "sig", "kid": "a"})).send().await.unwrap();
+    app.http
+        .post(app.admin("/keys/s"))
+        .json(&json!({"alg": "ES256", "use": "sig", "kid": "a"}))
+        .send()
+        .await
+        .unwrap();
     let set = json(app.http.get(app.admin("/keys/s")).send().await.unwrap()).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 2);
-    let one = json(app.http.get(app.admin("/keys/s/public%3Aa")).send().await.unwrap()).await;
+    let one = json(
+        app.http
+            .get(app.admin("/keys/s/public%3Aa"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(one["keys"][0]["kid"], "public:a");
-    let res = app.http.get(app.admin("/keys/s/nope")).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.admin("/keys/s/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
-    assert_eq!(json(res).await, json!({"error": "Unable to locate the resource", "error_description": ""}));
+    assert_eq!(
+        json(res).await,
+        json!({"error": "Unable to locate the resource", "error_description": ""})
+    );
 
     // PUT key stores the body under its own kid.
     let mut key = one["keys"][0].clone();
     key["use"] = json!("enc");
-    let res = app.http.put(app.admin("/keys/s/public%3Aa")).json(&key).send().await.unwrap();
+    let res = app
+        .http
+        .put(app.admin("/keys/s/public%3Aa"))
+        .json(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let again = json(app.http.get(app.admin("/keys/s/public%3Aa")).send().await.unwrap()).await;
+    let again = json(
+        app.http
+            .get(app.admin("/keys/s/public%3Aa"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(again["keys"][0]["use"], "enc");
-    let res = app.http.put(app.admin("/keys/s/x")).json(&json!({"kid": "x"})).send().await.unwrap();
+    let res = app
+        .http
+        .put(app.admin("/keys/s/x"))
+        .json(&json!({"kid": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
 
     // PUT set replaces all keys.
-    let res = app.http.put(app.admin("/keys/s")).json(&json!({"keys": [key]})).send().await.unwrap();
+    let res = app
+        .http
+        .put(app.admin("/keys/s"))
+        .json(&json!({"keys": [key]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let set = json(app.http.get(app.admin("/keys/s")).send().await.unwrap()).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 1);
 
-    assert_eq!(app.http.delete(app.admin("/keys/s/public%3Aa")).send().await.unwrap().status(), 204);
-    assert_eq!(app.http.get(app.admin("/keys/s")).send().await.unwrap().status(), 404);
-    app.http.post(app.admin("/keys/t")).json(&json!({"alg": "HS256", "use": "sig", "kid": "h"})).send().await.unwrap();
-    assert_eq!(app.http.delete(app.admin("/keys/t")).send().await.unwrap().status(), 204);
-    assert_eq!(app.http.get(app.admin("/keys/t")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.http
+            .delete(app.admin("/keys/s/public%3Aa"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.http
+            .get(app.admin("/keys/s"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    app.http
+        .post(app.admin("/keys/t"))
+        .json(&json!({"alg": "HS256", "use": "sig", "kid": "h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.http
+            .delete(app.admin("/keys/t"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.http
+            .get(app.admin("/keys/t"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
     let app = TestApp::spawn().await;
-    let res = app.http.get(app.public("/.well-known/jwks.json")).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.public("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/json");
     let doc = json(res).await;
@@ -95,8 +205,20 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
         .send()
         .await
         .unwrap();
-    let doc = json(app.http.get(app.public("/.well-known/jwks.json")).send().await.unwrap()).await;
-    let kids: Vec<&str> = doc["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let doc = json(
+        app.http
+            .get(app.public("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let kids: Vec<&str> = doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
     assert_eq!(kids.len(), 2);
     assert!(kids.contains(&"public:rot"));
     app.stop().await;
@@ -106,7 +228,12 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
 async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
     let app = TestApp::spawn().await;
     let created = json(
-        app.http.post(app.admin("/keys/enc")).json(&json!({"alg": "HS256", "use": "sig", "kid": "h"})).send().await.unwrap(),
+        app.http
+            .post(app.admin("/keys/enc"))
+            .json(&json!({"alg": "HS256", "use": "sig", "kid": "h"}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     let k = created["keys"][0]["k"].as_str().unwrap().to_string();
@@ -117,7 +244,12 @@ async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
     }
     store.close().await;
     let app = app
-        .restart_with(|c| c.secrets.system = vec![Secret("a-brand-new-secret-value".into()), Secret(SECRET.into())])
+        .restart_with(|c| {
+            c.secrets.system = vec![
+                Secret("a-brand-new-secret-value".into()),
+                Secret(SECRET.into()),
+            ]
+        })
         .await;
     let got = json(app.http.get(app.admin("/keys/enc/h")).send().await.unwrap()).await;
     assert_eq!(got["keys"][0]["k"], k.as_str());

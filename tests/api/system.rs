@@ -6,21 +6,46 @@ use serde_json::json;
 #[tokio::test]
 async fn discovery_document() {
     let app = TestApp::spawn().await;
-    let res = app.http.get(app.public("/.well-known/openid-configuration")).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.public("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let d = json(res).await;
     assert_eq!(d["issuer"], "http://127.0.0.1:4444/");
-    assert_eq!(d["authorization_endpoint"], "http://127.0.0.1:4444/oauth2/auth");
+    assert_eq!(
+        d["authorization_endpoint"],
+        "http://127.0.0.1:4444/oauth2/auth"
+    );
     assert_eq!(d["token_endpoint"], "http://127.0.0.1:4444/oauth2/token");
     assert_eq!(d["jwks_uri"], "http://127.0.0.1:4444/.well-known/jwks.json");
     assert_eq!(d["userinfo_endpoint"], "http://127.0.0.1:4444/userinfo");
-    assert_eq!(d["revocation_endpoint"], "http://127.0.0.1:4444/oauth2/revoke");
-    assert_eq!(d["end_session_endpoint"], "http://127.0.0.1:4444/oauth2/sessions/logout");
+    assert_eq!(
+        d["revocation_endpoint"],
+        "http://127.0.0.1:4444/oauth2/revoke"
+    );
+    assert_eq!(
+        d["end_session_endpoint"],
+        "http://127.0.0.1:4444/oauth2/sessions/logout"
+    );
     assert_eq!(d["subject_types_supported"], json!(["public"]));
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(d["scopes_supported"], json!(["offline_access", "offline", "openid"]));
-    assert_eq!(d["grant_types_supported"], json!(["authorization_code", "implicit", "client_credentials", "refresh_token"]));
+    assert_eq!(
+        d["scopes_supported"],
+        json!(["offline_access", "offline", "openid"])
+    );
+    assert_eq!(
+        d["grant_types_supported"],
+        json!([
+            "authorization_code",
+            "implicit",
+            "client_credentials",
+            "refresh_token"
+        ])
+    );
     assert_eq!(d["frontchannel_logout_supported"], true);
     assert!(d.get("registration_endpoint").is_none());
     app.stop().await;
@@ -30,19 +55,45 @@ async fn discovery_document() {
 async fn health_version_metrics() {
     let app = TestApp::spawn().await;
     for base in [&app.public, &app.admin] {
-        let res = app.http.get(format!("{base}/health/alive")).send().await.unwrap();
+        let res = app
+            .http
+            .get(format!("{base}/health/alive"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(json(res).await, json!({"status": "ok"}));
-        let res = app.http.get(format!("{base}/health/ready")).send().await.unwrap();
+        let res = app
+            .http
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(json(res).await, json!({"status": "ok"}));
     }
     let v = json(app.http.get(app.admin("/version")).send().await.unwrap()).await;
     assert_eq!(v, json!({"version": env!("CARGO_PKG_VERSION")}));
-    assert_eq!(app.http.get(app.public("/version")).send().await.unwrap().status(), 404);
-    let res = app.http.get(app.admin("/metrics/prometheus")).send().await.unwrap();
+    assert_eq!(
+        app.http
+            .get(app.public("/version"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let res = app
+        .http
+        .get(app.admin("/metrics/prometheus"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
-    assert!(text.contains("http_requests_total{endpoint=\"/version\",method=\"GET\",status=\"200\"} 1"), "{text}");
+    assert!(
+        text.contains("http_requests_total{endpoint=\"/version\",method=\"GET\",status=\"200\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("hydra_response_time_seconds_bucket{endpoint=\"/version\""));
     app.stop().await;
 }
@@ -50,16 +101,28 @@ async fn health_version_metrics() {
 /// Readiness follows the database: a TCP relay in front of PostgreSQL is closed and reopened.
 #[tokio::test]
 async fn readiness_flips_with_the_database() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else { return };
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        return;
+    };
     if url.is_empty() {
         return;
     }
     let app = TestApp::spawn().await;
-    let target = url.split('@').nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    let target = url
+        .split('@')
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
     let relay = Relay::start(target.clone()).await;
     let port = relay.port;
     let db_name = app.dsn.rsplit('/').next().unwrap().to_string();
-    let user = url.trim_start_matches("postgres://").split('@').next().unwrap().to_string();
+    let user = url
+        .trim_start_matches("postgres://")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
     let app = app
         .restart_with(|c| c.dsn = format!("postgres://{user}@127.0.0.1:{port}/{db_name}"))
         .await;
@@ -70,7 +133,12 @@ async fn readiness_flips_with_the_database() {
     assert_eq!(res.status(), 503);
     let body = json(res).await;
     assert!(body["errors"]["database"].is_string());
-    let res = app.http.get(app.public("/health/ready")).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.public("/health/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
     let relay = Relay::start_on(target, port).await;
     let mut ok = false;
@@ -97,7 +165,9 @@ impl Relay {
     }
 
     async fn start_on(target: String, port: u16) -> Relay {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
