@@ -604,3 +604,15 @@ mod tests {
         assert!(err.to_string().contains("pubic"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    /// The documented example must load as it is.
+    #[test]
+    fn example_config_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/portcullis.yaml");
+        let cfg = super::Config::load_from(Some(path), &[]).unwrap();
+        assert_eq!(cfg.serve.public.port, 4444);
+        assert_eq!(cfg.ttl.refresh_token, "720h");
+    }
+}
