@@ -136,7 +136,8 @@ pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> 
         default_scope: cfg.oidc.dynamic_client_registration.default_scope.clone(),
         subject_types: cfg.oidc.subject_identifiers.supported_types.clone(),
     });
-    let discovery = Arc::new(wellknown::discovery_document(&cfg, &issuer, &public_url));
+    let discovery =
+        axum::body::Bytes::from(wellknown::discovery_document(&cfg, &issuer, &public_url));
     Ok(AppState {
         config: Arc::new(cfg),
         store,

@@ -20,5 +20,5 @@ pub struct AppState {
     pub clients: Arc<Clients>,
     pub jwks: Arc<Jwks>,
     pub metrics: Metrics,
-    pub discovery: Arc<Vec<u8>>,
+    pub discovery: axum::body::Bytes,
 }

@@ -50,15 +50,15 @@ async fn is_instance_ready(State(s): State<AppState>, admin: bool) -> Response {
     }
 }
 
-fn json_bytes(body: Vec<u8>) -> Response {
+fn json_bytes(body: axum::body::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn discover_openid_configuration(State(s): State<AppState>) -> Response {
-    json_bytes(s.discovery.as_ref().clone())
+    json_bytes(s.discovery.clone())
 }
 
 async fn well_known(State(s): State<AppState>) -> Result<Response, ApiError> {
     let doc = s.jwks.public_document().await?;
-    Ok(json_bytes(doc.as_ref().clone()))
+    Ok(json_bytes(doc))
 }

@@ -4,6 +4,7 @@ use crate::crypto::jwk as gen;
 use crate::domain::jwk::{is_public, kid, Jwk};
 use crate::store::{Store, StoreError, StoredKey};
 use arc_swap::ArcSwapOption;
+use axum::body::Bytes;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ pub struct Jwks {
     pub aead: Arc<Aead>,
     pub clock: Arc<dyn super::Clock>,
     pub broadcast: Vec<String>,
-    cache: ArcSwapOption<Vec<u8>>,
+    cache: ArcSwapOption<Bytes>,
 }
 
 impl Jwks {
@@ -181,9 +182,9 @@ impl Jwks {
 
     /// The public JWKS document over the broadcast sets, rendered once and cached until a
     /// key changes.
-    pub async fn public_document(&self) -> Result<Arc<Vec<u8>>, JwksError> {
+    pub async fn public_document(&self) -> Result<Bytes, JwksError> {
         if let Some(doc) = self.cache.load_full() {
-            return Ok(doc);
+            return Ok(Bytes::clone(&doc));
         }
         let mut keys: Vec<Value> = Vec::new();
         for set in &self.broadcast {
@@ -193,11 +194,11 @@ impl Jwks {
                 }
             }
         }
-        let doc = Arc::new(
+        let doc = Bytes::from(
             serde_json::to_vec(&json!({ "keys": keys }))
                 .map_err(|e| JwksError::Internal(e.to_string()))?,
         );
-        self.cache.store(Some(doc.clone()));
+        self.cache.store(Some(Arc::new(doc.clone())));
         Ok(doc)
     }
 }
