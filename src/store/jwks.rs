@@ -10,20 +10,30 @@ pub struct StoredKey {
     pub created_at: i64,
 }
 
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    keys: &[StoredKey],
+) -> Result<(), StoreError> {
+    for k in keys {
+        sqlx::query(
+            "INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&k.set_id)
+        .bind(&k.kid)
+        .bind(&k.keydata)
+        .bind(k.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Inserts keys atomically; a duplicate (set, kid) is a conflict and inserts nothing.
     pub async fn add_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for k in keys {
-            sqlx::query("INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(&k.set_id)
-                .bind(&k.kid)
-                .bind(&k.keydata)
-                .bind(k.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
+        insert(&mut tx, keys).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -35,16 +45,7 @@ impl Store {
             .bind(set)
             .execute(&mut *tx)
             .await?;
-        for k in keys {
-            sqlx::query("INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(&k.set_id)
-                .bind(&k.kid)
-                .bind(&k.keydata)
-                .bind(k.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
+        insert(&mut tx, keys).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -57,16 +58,7 @@ impl Store {
             .bind(&key.kid)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO portcullis_jwk (set_id, kid, keydata, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&key.set_id)
-        .bind(&key.kid)
-        .bind(&key.keydata)
-        .bind(key.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert(&mut tx, std::slice::from_ref(key)).await?;
         tx.commit().await?;
         Ok(())
     }
