@@ -189,3 +189,28 @@ impl Relay {
         let _ = self.task.await;
     }
 }
+
+/// Without `--dev`/`--dangerous-force-http` an http issuer is refused with a clear message,
+/// and so is serving without TLS material.
+#[tokio::test]
+async fn plain_http_needs_an_explicit_flag() {
+    use portcullis::app::{self, Flags, Listeners};
+    let secure = Flags {
+        insecure_http: false,
+    };
+    let cfg = crate::harness::base_config("memory");
+    let err = app::build(cfg, secure).await.unwrap_err().to_string();
+    assert!(
+        err.contains("urls.self.issuer") && err.contains("must use https"),
+        "{err}"
+    );
+    let mut cfg = crate::harness::base_config("memory");
+    cfg.urls.self_.issuer = "https://auth.example/".into();
+    let state = app::build(cfg, secure).await.unwrap();
+    let err = app::start(state, Listeners::All, secure)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("TLS is required"), "{err}");
+}
