@@ -3,8 +3,8 @@
 # time on SQLite. Everything binds to 127.0.0.1.
 #
 # Needs: target/release/portcullis (cargo build --release --locked), a running
-# PostgreSQL, curl, python3, createdb/psql, and `oha`. If oha is missing it is
-# installed with `cargo install oha --locked` (takes a few minutes once).
+# PostgreSQL, curl, python3, createdb/psql, and the `wrk` load generator
+# (Debian package `wrk`; installed with apt-get when missing).
 #
 # Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portcullis_bench)
 #      BENCH_DURATION (default 10s), BENCH_CONCURRENCY (default 64)
@@ -20,9 +20,9 @@ ADMIN=http://127.0.0.1:14445
 SECRET=bench-secret-0123456789abcdef
 
 [[ -x "$BIN" ]] || { echo "missing $BIN; run: cargo build --release --locked" >&2; exit 1; }
-if ! command -v oha >/dev/null; then
-  echo "oha not found; installing with: cargo install oha --locked" >&2
-  cargo install oha --locked
+if ! command -v wrk >/dev/null; then
+  echo "wrk not found; installing the Debian package" >&2
+  apt-get install -y -q wrk >/dev/null
 fi
 
 WORK=$(mktemp -d)
@@ -97,15 +97,11 @@ curl -fsS -o /dev/null -X POST "$ADMIN/clients" -H 'Content-Type: application/js
 
 IDLE_RSS=$(rss_kb "$PG_PID" VmRSS)
 
-# Older oha spells JSON output -j; newer releases use --output-format json.
-OHA_JSON=(-j)
-if oha --help 2>/dev/null | grep -q -- '--output-format'; then OHA_JSON=(--output-format json); fi
-
 declare -a NAMES=("admin GET /clients/{id}" "GET /.well-known/jwks.json" "GET /.well-known/openid-configuration" "GET /health/alive")
 declare -a URLS=("$ADMIN/clients/$CLIENT_ID" "$PUBLIC/.well-known/jwks.json" "$PUBLIC/.well-known/openid-configuration" "$PUBLIC/health/alive")
 for i in "${!URLS[@]}"; do
-  echo "==> oha ${NAMES[$i]} (-c $CONC -z $DURATION)"
-  oha -c "$CONC" -z "$DURATION" --no-tui "${OHA_JSON[@]}" "${URLS[$i]}" >"$WORK/oha-$i.json"
+  echo "==> wrk ${NAMES[$i]} (-c $CONC -d $DURATION)"
+  wrk -t 2 -c "$CONC" -d "$DURATION" --latency "${URLS[$i]}" >"$WORK/wrk-$i.txt"
 done
 
 PEAK_RSS=$(rss_kb "$PG_PID" VmHWM)
@@ -113,21 +109,19 @@ curl -fsS -o /dev/null -X DELETE "$ADMIN/clients/$CLIENT_ID" || true
 
 # ------------------------------------------------------------------ report
 python3 - "$WORK" "${NAMES[@]}" <<'PY'
-import json, sys
+import re, sys
 work, names = sys.argv[1], sys.argv[2:]
+def ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 print()
-print(f"{'endpoint':<42} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'ok %':>7}")
+print(f"{'endpoint':<42} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8}")
 for i, name in enumerate(names):
-    with open(f"{work}/oha-{i}.json") as f:
-        d = json.load(f)
-    s = d["summary"]
-    pct = d.get("latencyPercentiles", {})
-    p50 = pct.get("p50") or 0.0
-    p99 = pct.get("p99") or 0.0
-    codes = d.get("statusCodeDistribution", {})
-    total = sum(codes.values()) or 1
-    ok = 100.0 * codes.get("200", 0) / total
-    print(f"{name:<42} {s['requestsPerSec']:>10.0f} {p50*1000:>9.2f} {p99*1000:>9.2f} {ok:>7.1f}")
+    text = open(f"{work}/wrk-{i}.txt").read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p50 = ms(*re.search(r"\s50%\s+([\d.]+)(us|ms|s)", text).groups())
+    p99 = ms(*re.search(r"\s99%\s+([\d.]+)(us|ms|s)", text).groups())
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    print(f"{name:<42} {rps:>10.0f} {p50:>9.2f} {p99:>9.2f} {int(bad.group(1)) if bad else 0:>8}")
 PY
 echo
 echo "RSS idle (before load): $((IDLE_RSS / 1024)) MiB; peak (VmHWM after load): $((PEAK_RSS / 1024)) MiB"
