@@ -321,6 +321,9 @@ pub struct OidcDiscovery {
     pub userinfo_url: String,
     pub supported_claims: Vec<String>,
     pub supported_scope: Vec<String>,
+    /// Portcullis addition, off by default: adds `code_challenge_methods_supported` (RFC 8414).
+    /// The Hydra v1.9.2 SDKs reject unknown discovery fields, so it is opt-in.
+    pub include_code_challenge_methods: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -52,8 +52,10 @@ pub fn discovery_document(cfg: &Config, issuer: &str, public_url: &str) -> Vec<u
         "frontchannel_logout_session_supported": true,
         "end_session_endpoint": join(issuer, "/oauth2/sessions/logout"),
         "request_object_signing_alg_values_supported": ["RS256", "none"],
-        "code_challenge_methods_supported": ["S256"],
     });
+    if d.include_code_challenge_methods {
+        doc["code_challenge_methods_supported"] = json!(["S256"]);
+    }
     if !d.client_registration_url.is_empty() {
         doc["registration_endpoint"] = json!(d.client_registration_url);
     }

@@ -32,7 +32,10 @@ async fn discovery_document() {
     );
     assert_eq!(d["subject_types_supported"], json!(["public"]));
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
-    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    assert!(
+        d.get("code_challenge_methods_supported").is_none(),
+        "not in the v1.9.2 model"
+    );
     assert_eq!(
         d["scopes_supported"],
         json!(["offline_access", "offline", "openid"])
@@ -48,6 +51,23 @@ async fn discovery_document() {
     );
     assert_eq!(d["frontchannel_logout_supported"], true);
     assert!(d.get("registration_endpoint").is_none());
+    app.stop().await;
+
+    let app = TestApp::spawn_with(|c| {
+        c.webfinger.oidc_discovery.include_code_challenge_methods = true;
+        c.webfinger.oidc_discovery.client_registration_url = "https://reg.example/".into();
+    })
+    .await;
+    let d = json(
+        app.http
+            .get(app.public("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(d["registration_endpoint"], "https://reg.example/");
     app.stop().await;
 }
 
