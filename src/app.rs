@@ -130,12 +130,12 @@ pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> 
         elapsed_ms = started.elapsed().as_millis() as u64,
         "signing keys ready"
     );
-    let clients = Arc::new(Clients {
-        store: store.clone(),
+    let clients = Arc::new(Clients::new(
+        store.clone(),
         clock,
-        default_scope: cfg.oidc.dynamic_client_registration.default_scope.clone(),
-        subject_types: cfg.oidc.subject_identifiers.supported_types.clone(),
-    });
+        cfg.oidc.dynamic_client_registration.default_scope.clone(),
+        cfg.oidc.subject_identifiers.supported_types.clone(),
+    ));
     let discovery =
         axum::body::Bytes::from(wellknown::discovery_document(&cfg, &issuer, &public_url));
     Ok(AppState {

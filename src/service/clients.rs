@@ -2,7 +2,9 @@
 use crate::crypto::{hasher, random_secret};
 use crate::domain::client::{Client, ClientError, Policy};
 use crate::store::{Store, StoreError, StoredClient};
+use dashmap::DashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +29,18 @@ impl From<StoreError> for ClientsError {
     }
 }
 
+/// How long a client read may be served from this process's cache. Writes through this process
+/// invalidate at once; another replica's write is seen after at most this long.
+const CACHE_TTL: Duration = Duration::from_secs(1);
+const CACHE_MAX: usize = 10_000;
+
 #[derive(Debug)]
 pub struct Clients {
     pub store: Store,
     pub clock: Arc<dyn super::Clock>,
     pub default_scope: Vec<String>,
     pub subject_types: Vec<String>,
+    cache: DashMap<String, (Instant, Arc<Client>)>,
 }
 
 fn rfc3339(ts: i64) -> String {
@@ -60,6 +68,21 @@ async fn hash_blocking(secret: String) -> Result<String, ClientsError> {
 }
 
 impl Clients {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn super::Clock>,
+        default_scope: Vec<String>,
+        subject_types: Vec<String>,
+    ) -> Clients {
+        Clients {
+            store,
+            clock,
+            default_scope,
+            subject_types,
+            cache: DashMap::new(),
+        }
+    }
+
     fn policy(&self) -> Policy<'_> {
         Policy {
             default_scope: &self.default_scope,
@@ -98,6 +121,7 @@ impl Clients {
                 updated_at: now,
             })
             .await?;
+        self.cache.remove(&c.client_id);
         c.created_at = rfc3339(now);
         c.updated_at = rfc3339(now);
         c.client_secret = if c.is_public() { None } else { secret };
@@ -105,11 +129,28 @@ impl Clients {
     }
 
     pub async fn get(&self, id: &str) -> Result<Client, ClientsError> {
-        to_model(self.store.get_client(id).await?)
+        Ok(self.get_shared(id).await?.as_ref().clone())
+    }
+
+    /// A client by id, from the short-lived read cache when fresh.
+    pub async fn get_shared(&self, id: &str) -> Result<Arc<Client>, ClientsError> {
+        if let Some(entry) = self.cache.get(id) {
+            if entry.0.elapsed() < CACHE_TTL {
+                return Ok(entry.1.clone());
+            }
+        }
+        let client = Arc::new(to_model(self.store.get_client(id).await?)?);
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        self.cache
+            .insert(id.to_string(), (Instant::now(), client.clone()));
+        Ok(client)
     }
 
     /// Full replacement; an empty secret keeps the stored hash.
     pub async fn update(&self, id: &str, mut c: Client) -> Result<Client, ClientsError> {
+        self.cache.remove(id);
         let existing = self.store.get_client(id).await?;
         c.client_id = id.to_string();
         c.validate(&self.policy())?;
@@ -128,6 +169,7 @@ impl Clients {
                 updated_at: now,
             })
             .await?;
+        self.cache.remove(id);
         c.created_at = rfc3339(existing.created_at);
         c.updated_at = rfc3339(now);
         c.client_secret = new_secret;
@@ -135,7 +177,10 @@ impl Clients {
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), ClientsError> {
-        Ok(self.store.delete_client(id).await?)
+        self.cache.remove(id);
+        self.store.delete_client(id).await?;
+        self.cache.remove(id);
+        Ok(())
     }
 
     pub async fn list(&self, limit: i64, offset: i64) -> Result<(Vec<Client>, i64), ClientsError> {
