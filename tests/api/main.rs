@@ -4,4 +4,5 @@
 mod clients;
 mod harness;
 mod keys;
+mod serving;
 mod system;

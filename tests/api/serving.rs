@@ -1,0 +1,102 @@
+//! Listener selection, TLS, and graceful shutdown.
+#![allow(clippy::unwrap_used)]
+use crate::harness::{base_config, TestApp};
+use portcullis::app::{self, Flags, Listeners};
+use serde_json::json;
+
+#[tokio::test]
+async fn serve_public_or_admin_alone() {
+    let insecure = Flags {
+        insecure_http: true,
+    };
+    for (which, public, admin) in [
+        (Listeners::Public, true, false),
+        (Listeners::Admin, false, true),
+    ] {
+        let state = app::build(base_config("memory"), insecure).await.unwrap();
+        let running = app::start(state, which, insecure).await.unwrap();
+        assert_eq!(running.public.is_some(), public);
+        assert_eq!(running.admin.is_some(), admin);
+        let addr = running.public.or(running.admin).unwrap();
+        let res = reqwest::get(format!("http://{addr}/health/alive"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        running.shutdown().await;
+    }
+}
+
+/// TLS from `serve.tls.{cert,key}.path`, with a self-signed certificate made by openssl.
+#[tokio::test]
+async fn serves_tls_from_pem_files() {
+    let dir = std::env::temp_dir().join(format!("pc-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut cfg = base_config("memory");
+    cfg.urls.self_.issuer = "https://127.0.0.1:4444/".into();
+    cfg.serve.tls.cert.path = cert.display().to_string();
+    cfg.serve.tls.key.path = key.display().to_string();
+    let secure = Flags {
+        insecure_http: false,
+    };
+    let state = app::build(cfg, secure).await.unwrap();
+    let running = app::start(state, Listeners::All, secure).await.unwrap();
+    let url = format!("https://{}/health/alive", running.public.unwrap());
+    let out = tokio::process::Command::new("curl")
+        .args(["-sk", &url])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"status\":\"ok\"}");
+    let plain = reqwest::get(format!("http://{}/health/alive", running.public.unwrap())).await;
+    assert!(
+        plain.is_err() || plain.unwrap().status() != 200,
+        "plain HTTP must not be served"
+    );
+    running.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A request in flight when shutdown starts still completes (RSA-4096 generation takes seconds).
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight() {
+    let app = TestApp::spawn().await;
+    let url = app.admin("/keys/slow");
+    let http = app.http.clone();
+    let inflight = tokio::spawn(async move {
+        http.post(url)
+            .json(&json!({"alg": "RS256", "use": "sig", "kid": "s"}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let admin = app.admin.clone();
+    app.stop().await;
+    let res = inflight.await.unwrap().unwrap();
+    assert_eq!(res.status(), 201);
+    assert!(
+        reqwest::get(format!("{admin}/health/alive")).await.is_err(),
+        "listener still open after shutdown"
+    );
+}
