@@ -172,12 +172,27 @@ fn finish(router: Router<AppState>, state: &AppState) -> Router {
         .with_state(state.clone())
 }
 
+/// Hydra applies public CORS only to the endpoints browsers call directly (x/oauth2cors).
 pub fn public_router(state: &AppState) -> Router {
-    finish(public::router(), state)
+    let cors = &state.config.serve.public.cors;
+    let router = if cors.enabled {
+        let layer = crate::http::cors::layer(cors);
+        let (with_cors, rest) = public::split_router();
+        with_cors.layer(layer).merge(rest)
+    } else {
+        public::router()
+    };
+    finish(router, state)
 }
 
 pub fn admin_router(state: &AppState) -> Router {
-    finish(admin::router(), state)
+    let cors = &state.config.serve.admin.cors;
+    let router = if cors.enabled {
+        admin::router().layer(crate::http::cors::layer(cors))
+    } else {
+        admin::router()
+    };
+    finish(router, state)
 }
 
 fn addr(host: &str, port: u16) -> Result<SocketAddr, AppError> {

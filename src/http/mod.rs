@@ -1,5 +1,6 @@
 //! HTTP edge: axum routers for the two listeners, extractors, the wire error shape.
 pub mod admin;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod middleware;

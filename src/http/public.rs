@@ -9,13 +9,24 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let (cors, rest) = split_router();
+    cors.merge(rest)
+}
+
+/// The routes that get CORS when `serve.public.cors.enabled`, and the others.
+pub fn split_router() -> (Router<AppState>, Router<AppState>) {
+    let cors = Router::new()
         .route(
             "/.well-known/openid-configuration",
-            get(discover_openid_configuration),
+            get(discover_openid_configuration).options(preflight),
         )
-        .route("/.well-known/jwks.json", get(well_known))
-        .merge(health_router(false))
+        .route("/.well-known/jwks.json", get(well_known).options(preflight));
+    (cors, health_router(false))
+}
+
+/// Hydra registers empty OPTIONS handlers on its CORS endpoints; the CORS layer fills them in.
+async fn preflight() -> StatusCode {
+    StatusCode::OK
 }
 
 /// `/health/*` for either listener; the public one hides database error details.

@@ -234,3 +234,60 @@ async fn plain_http_needs_an_explicit_flag() {
         .to_string();
     assert!(err.contains("TLS is required"), "{err}");
 }
+
+#[tokio::test]
+async fn cors_when_enabled() {
+    let app = TestApp::spawn_with(|c| {
+        c.serve.public.cors.enabled = true;
+        c.serve.public.cors.allowed_origins = vec!["https://app.example".into()];
+        c.serve.admin.cors.enabled = true;
+    })
+    .await;
+    let res = app
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            app.public("/.well-known/jwks.json"),
+        )
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    let res = app
+        .http
+        .get(app.public("/.well-known/jwks.json"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    // Health is not a CORS endpoint on the public listener.
+    let res = app
+        .http
+        .get(app.public("/health/alive"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    // Admin: any origin when the list is empty.
+    let res = app
+        .http
+        .get(app.admin("/health/alive"))
+        .header("origin", "https://x.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://x.example"
+    );
+    app.stop().await;
+}
