@@ -19,12 +19,9 @@ fn next_request_id() -> String {
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    // Only copy the path when the access log will be written.
+    let path = tracing::enabled!(tracing::Level::INFO).then(|| req.uri().path().to_string());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -35,7 +32,8 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let mut res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     let elapsed = start.elapsed();
-    let labels = [route.as_str(), method.as_str(), status.as_str()];
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let labels = [route, method.as_str(), status.as_str()];
     state.metrics.requests.with_label_values(&labels).inc();
     state
         .metrics
@@ -45,7 +43,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     tracing::info!(
         request_id = %request_id,
         method = %method,
-        path = %path,
+        path = path.as_deref().unwrap_or(""),
         status = res.status().as_u16(),
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
