@@ -150,7 +150,6 @@ impl Clients {
 
     /// Full replacement; an empty secret keeps the stored hash.
     pub async fn update(&self, id: &str, mut c: Client) -> Result<Client, ClientsError> {
-        self.cache.remove(id);
         let existing = self.store.get_client(id).await?;
         c.client_id = id.to_string();
         c.validate(&self.policy())?;
@@ -177,9 +176,9 @@ impl Clients {
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), ClientsError> {
+        let deleted = self.store.delete_client(id).await;
         self.cache.remove(id);
-        self.store.delete_client(id).await?;
-        self.cache.remove(id);
+        deleted?;
         Ok(())
     }
 

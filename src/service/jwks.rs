@@ -128,16 +128,8 @@ impl Jwks {
     }
 
     pub async fn get_key(&self, set: &str, kid_: &str) -> Result<Vec<Jwk>, JwksError> {
-        let keys = self.store.get_set(set).await?;
-        let found: Vec<Jwk> = keys
-            .iter()
-            .filter(|k| k.kid == kid_)
-            .map(|r| self.open(r))
-            .collect::<Result<_, _>>()?;
-        if found.is_empty() {
-            return Err(JwksError::KeyNotFound);
-        }
-        Ok(found)
+        let row = self.store.get_key(set, kid_).await?;
+        Ok(vec![self.open(&row)?])
     }
 
     pub async fn replace_set(&self, set: &str, keys: Vec<Jwk>) -> Result<Vec<Jwk>, JwksError> {

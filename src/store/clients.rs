@@ -1,5 +1,5 @@
 //! OAuth 2.0 client rows: id, secret hash, the model as JSON, timestamps (unix seconds).
-use super::{affected, map_err, Store, StoreError};
+use super::{map_err, Store, StoreError};
 use sqlx::Row;
 
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
-        if affected(r) == 0 {
+        if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
@@ -65,7 +65,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if affected(r) == 0 {
+        if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())

@@ -29,6 +29,15 @@ async fn insert(
     Ok(())
 }
 
+fn from_row(r: sqlx::any::AnyRow) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
+        set_id: r.try_get("set_id")?,
+        kid: r.try_get("kid")?,
+        keydata: r.try_get("keydata")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 impl Store {
     /// Inserts keys atomically; a duplicate (set, kid) is a conflict and inserts nothing.
     pub async fn add_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError> {
@@ -63,22 +72,24 @@ impl Store {
         Ok(())
     }
 
+    /// One key of a set, by kid.
+    pub async fn get_key(&self, set: &str, kid: &str) -> Result<StoredKey, StoreError> {
+        let row = sqlx::query("SELECT set_id, kid, keydata, created_at FROM portcullis_jwk WHERE set_id = $1 AND kid = $2")
+            .bind(set)
+            .bind(kid)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        from_row(row)
+    }
+
     /// Keys of a set, newest first.
     pub async fn get_set(&self, set: &str) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query("SELECT set_id, kid, keydata, created_at FROM portcullis_jwk WHERE set_id = $1 ORDER BY created_at DESC, pk DESC")
             .bind(set)
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredKey {
-                    set_id: r.try_get("set_id")?,
-                    kid: r.try_get("kid")?,
-                    keydata: r.try_get("keydata")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(from_row).collect()
     }
 
     pub async fn delete_set(&self, set: &str) -> Result<(), StoreError> {

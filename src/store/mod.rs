@@ -7,7 +7,7 @@ mod jwks;
 pub use clients::StoredClient;
 pub use jwks::StoredKey;
 
-use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use std::time::Duration;
 
@@ -114,10 +114,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-fn affected(r: AnyQueryResult) -> u64 {
-    r.rows_affected()
 }
 
 fn normalize(dsn: &str) -> Result<(String, Backend, bool), StoreError> {

@@ -6,13 +6,7 @@ use serde_json::json;
 #[tokio::test]
 async fn client_lifecycle() {
     let app = TestApp::spawn().await;
-    let res = app
-        .http
-        .post(app.admin("/clients"))
-        .json(&json!({"client_id": "c1", "redirect_uris": ["https://rp.example/cb"], "grant_types": ["authorization_code"]}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_json(app.admin("/clients"), &json!({"client_id": "c1", "redirect_uris": ["https://rp.example/cb"], "grant_types": ["authorization_code"]})).await;
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["location"], "/clients/c1");
     let created = json(res).await;
@@ -30,7 +24,7 @@ async fn client_lifecycle() {
     assert_eq!(created["metadata"], json!({}));
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let got = json(app.http.get(app.admin("/clients/c1")).send().await.unwrap()).await;
+    let got = json(app.get(app.admin("/clients/c1")).await).await;
     assert!(
         got.get("client_secret").is_none(),
         "secret is returned only once"
@@ -40,57 +34,35 @@ async fn client_lifecycle() {
 
     // Update without secret keeps it and does not echo one.
     let res = app
-        .http
-        .put(app.admin("/clients/c1"))
-        .json(&json!({"client_name": "renamed", "redirect_uris": ["https://rp.example/cb2"]}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            app.admin("/clients/c1"),
+            &json!({"client_name": "renamed", "redirect_uris": ["https://rp.example/cb2"]}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let updated = json(res).await;
     assert_eq!(updated["client_name"], "renamed");
     assert_eq!(updated["client_id"], "c1");
     assert!(updated.get("client_secret").is_none());
     let res = app
-        .http
-        .put(app.admin("/clients/c1"))
-        .json(&json!({"client_secret": "new-secret"}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            app.admin("/clients/c1"),
+            &json!({"client_secret": "new-secret"}),
+        )
+        .await;
     assert_eq!(json(res).await["client_secret"], "new-secret");
 
-    assert_eq!(
-        app.http
-            .delete(app.admin("/clients/c1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    let res = app.http.get(app.admin("/clients/c1")).send().await.unwrap();
+    assert_eq!(app.delete(app.admin("/clients/c1")).await.status(), 204);
+    let res = app.get(app.admin("/clients/c1")).await;
     assert_eq!(res.status(), 404);
     assert_eq!(
         json(res).await,
         json!({"error": "Not Found", "error_description": "Unable to locate the resource"})
     );
+    assert_eq!(app.delete(app.admin("/clients/c1")).await.status(), 404);
     assert_eq!(
-        app.http
-            .delete(app.admin("/clients/c1"))
-            .send()
+        app.put_json(app.admin("/clients/c1"), &json!({}))
             .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        app.http
-            .put(app.admin("/clients/c1"))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
             .status(),
         404
     );
@@ -100,15 +72,7 @@ async fn client_lifecycle() {
 #[tokio::test]
 async fn generated_ids_duplicates_and_public_clients() {
     let app = TestApp::spawn().await;
-    let a = json(
-        app.http
-            .post(app.admin("/clients"))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let a = json(app.post_json(app.admin("/clients"), &json!({})).await).await;
     assert_eq!(
         uuid::Uuid::parse_str(a["client_id"].as_str().unwrap())
             .unwrap()
@@ -116,20 +80,15 @@ async fn generated_ids_duplicates_and_public_clients() {
         4
     );
     let res = app
-        .http
-        .post(app.admin("/clients"))
-        .json(&json!({"client_id": a["client_id"]}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(app.admin("/clients"), &json!({"client_id": a["client_id"]}))
+        .await;
     assert_eq!(res.status(), 409);
     let public = json(
-        app.http
-            .post(app.admin("/clients"))
-            .json(&json!({"token_endpoint_auth_method": "none"}))
-            .send()
-            .await
-            .unwrap(),
+        app.post_json(
+            app.admin("/clients"),
+            &json!({"token_endpoint_auth_method": "none"}),
+        )
+        .await,
     )
     .await;
     assert!(public.get("client_secret").is_none());
@@ -175,13 +134,7 @@ async fn validation_errors() {
         ),
     ];
     for (body, code) in cases {
-        let res = app
-            .http
-            .post(app.admin("/clients"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = app.post_json(app.admin("/clients"), &body).await;
         assert_eq!(res.status(), 400, "{body}");
         assert_eq!(json(res).await["error"], code, "{body}");
     }
@@ -227,7 +180,7 @@ async fn bad_input_gets_hydra_shaped_errors() {
     let res = app.http.patch(app.admin("/clients")).send().await.unwrap();
     assert_eq!(res.status(), 405);
     assert_eq!(json(res).await["error"], "Method Not Allowed");
-    let res = app.http.get(app.admin("/nope")).send().await.unwrap();
+    let res = app.get(app.admin("/nope")).await;
     assert_eq!(res.status(), 404);
     assert_eq!(
         json(res).await,
@@ -241,20 +194,14 @@ async fn pagination() {
     let app = TestApp::spawn().await;
     for i in 0..5 {
         let res = app
-            .http
-            .post(app.admin("/clients"))
-            .json(&json!({"client_id": format!("p{i}")}))
-            .send()
-            .await
-            .unwrap();
+            .post_json(
+                app.admin("/clients"),
+                &json!({"client_id": format!("p{i}")}),
+            )
+            .await;
         assert_eq!(res.status(), 201);
     }
-    let res = app
-        .http
-        .get(app.admin("/clients?limit=2&offset=2"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(app.admin("/clients?limit=2&offset=2")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-total-count"], "5");
     assert_eq!(
@@ -270,24 +217,14 @@ async fn pagination() {
         .collect();
     assert_eq!(ids, ["p2", "p3"]);
     assert!(page[0].get("client_secret").is_none());
-    let all = json(app.http.get(app.admin("/clients")).send().await.unwrap()).await;
+    let all = json(app.get(app.admin("/clients")).await).await;
     assert_eq!(all.as_array().unwrap().len(), 5);
     for bad in ["limit=0", "limit=-1", "limit=abc", "offset=-3"] {
-        let res = app
-            .http
-            .get(app.admin(&format!("/clients?{bad}")))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(app.admin(&format!("/clients?{bad}"))).await;
         assert_eq!(res.status(), 400, "{bad}");
         assert_eq!(json(res).await["error"], "invalid_request");
     }
-    let empty = app
-        .http
-        .get(app.admin("/clients?offset=50"))
-        .send()
-        .await
-        .unwrap();
+    let empty = app.get(app.admin("/clients?offset=50")).await;
     assert_eq!(json(empty).await, json!([]));
     app.stop().await;
 }

@@ -161,6 +161,22 @@ impl TestApp {
         }
     }
 
+    pub async fn get(&self, url: String) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, url: String) -> reqwest::Response {
+        self.http.delete(url).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, url: String, body: &serde_json::Value) -> reqwest::Response {
+        self.http.post(url).json(body).send().await.unwrap()
+    }
+
+    pub async fn put_json(&self, url: String, body: &serde_json::Value) -> reqwest::Response {
+        self.http.put(url).json(body).send().await.unwrap()
+    }
+
     pub fn admin(&self, path: &str) -> String {
         format!("{}{path}", self.admin)
     }

@@ -15,12 +15,11 @@ async fn generate_every_algorithm() {
         ("HS512", "oct", 1),
     ] {
         let res = app
-            .http
-            .post(app.admin(&format!("/keys/set-{alg}")))
-            .json(&json!({"alg": alg, "use": "sig", "kid": "k1"}))
-            .send()
-            .await
-            .unwrap();
+            .post_json(
+                app.admin(&format!("/keys/set-{alg}")),
+                &json!({"alg": alg, "use": "sig", "kid": "k1"}),
+            )
+            .await;
         assert_eq!(res.status(), 201, "{alg}");
         let body = json(res).await;
         let keys = body["keys"].as_array().unwrap();
@@ -38,21 +37,19 @@ async fn generate_every_algorithm() {
         }
     }
     let res = app
-        .http
-        .post(app.admin("/keys/x"))
-        .json(&json!({"alg": "XX1", "use": "sig", "kid": "a"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            app.admin("/keys/x"),
+            &json!({"alg": "XX1", "use": "sig", "kid": "a"}),
+        )
+        .await;
     assert_eq!(res.status(), 400);
     assert_eq!(json(res).await["error"], "invalid_request");
     let res = app
-        .http
-        .post(app.admin("/keys/set-HS256"))
-        .json(&json!({"alg": "HS256", "use": "sig", "kid": "k1"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            app.admin("/keys/set-HS256"),
+            &json!({"alg": "HS256", "use": "sig", "kid": "k1"}),
+        )
+        .await;
     assert_eq!(res.status(), 409);
     app.stop().await;
 }
@@ -60,37 +57,19 @@ async fn generate_every_algorithm() {
 #[tokio::test]
 async fn key_set_crud() {
     let app = TestApp::spawn().await;
-    let res = app
-        .http
-        .get(app.admin("/keys/missing"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(app.admin("/keys/missing")).await;
     assert_eq!(res.status(), 404);
     assert_eq!(json(res).await["error"], "Not Found");
-    app.http
-        .post(app.admin("/keys/s"))
-        .json(&json!({"alg": "ES256", "use": "sig", "kid": "a"}))
-        .send()
-        .await
-        .unwrap();
-    let set = json(app.http.get(app.admin("/keys/s")).send().await.unwrap()).await;
-    assert_eq!(set["keys"].as_array().unwrap().len(), 2);
-    let one = json(
-        app.http
-            .get(app.admin("/keys/s/public%3Aa"))
-            .send()
-            .await
-            .unwrap(),
+    app.post_json(
+        app.admin("/keys/s"),
+        &json!({"alg": "ES256", "use": "sig", "kid": "a"}),
     )
     .await;
+    let set = json(app.get(app.admin("/keys/s")).await).await;
+    assert_eq!(set["keys"].as_array().unwrap().len(), 2);
+    let one = json(app.get(app.admin("/keys/s/public%3Aa")).await).await;
     assert_eq!(one["keys"][0]["kid"], "public:a");
-    let res = app
-        .http
-        .get(app.admin("/keys/s/nope"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(app.admin("/keys/s/nope")).await;
     assert_eq!(res.status(), 404);
     assert_eq!(
         json(res).await,
@@ -100,98 +79,42 @@ async fn key_set_crud() {
     // PUT key stores the body under its own kid.
     let mut key = one["keys"][0].clone();
     key["use"] = json!("enc");
-    let res = app
-        .http
-        .put(app.admin("/keys/s/public%3Aa"))
-        .json(&key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.put_json(app.admin("/keys/s/public%3Aa"), &key).await;
     assert_eq!(res.status(), 200);
-    let again = json(
-        app.http
-            .get(app.admin("/keys/s/public%3Aa"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let again = json(app.get(app.admin("/keys/s/public%3Aa")).await).await;
     assert_eq!(again["keys"][0]["use"], "enc");
     let res = app
-        .http
-        .put(app.admin("/keys/s/x"))
-        .json(&json!({"kid": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(app.admin("/keys/s/x"), &json!({"kid": "x"}))
+        .await;
     assert_eq!(res.status(), 400);
 
     // PUT set replaces all keys.
     let res = app
-        .http
-        .put(app.admin("/keys/s"))
-        .json(&json!({"keys": [key]}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(app.admin("/keys/s"), &json!({"keys": [key]}))
+        .await;
     assert_eq!(res.status(), 200);
-    let set = json(app.http.get(app.admin("/keys/s")).send().await.unwrap()).await;
+    let set = json(app.get(app.admin("/keys/s")).await).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 1);
 
     assert_eq!(
-        app.http
-            .delete(app.admin("/keys/s/public%3Aa"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.delete(app.admin("/keys/s/public%3Aa")).await.status(),
         204
     );
-    assert_eq!(
-        app.http
-            .get(app.admin("/keys/s"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    app.http
-        .post(app.admin("/keys/t"))
-        .json(&json!({"alg": "HS256", "use": "sig", "kid": "h"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        app.http
-            .delete(app.admin("/keys/t"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        app.http
-            .get(app.admin("/keys/t"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(app.get(app.admin("/keys/s")).await.status(), 404);
+    app.post_json(
+        app.admin("/keys/t"),
+        &json!({"alg": "HS256", "use": "sig", "kid": "h"}),
+    )
+    .await;
+    assert_eq!(app.delete(app.admin("/keys/t")).await.status(), 204);
+    assert_eq!(app.get(app.admin("/keys/t")).await.status(), 404);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
     let app = TestApp::spawn().await;
-    let res = app
-        .http
-        .get(app.public("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(app.public("/.well-known/jwks.json")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/json");
     let doc = json(res).await;
@@ -199,20 +122,12 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kid"], "public:shared");
     assert!(keys[0].get("d").is_none());
-    app.http
-        .post(app.admin("/keys/hydra.openid.id-token"))
-        .json(&json!({"alg": "ES256", "use": "sig", "kid": "rot"}))
-        .send()
-        .await
-        .unwrap();
-    let doc = json(
-        app.http
-            .get(app.public("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap(),
+    app.post_json(
+        app.admin("/keys/hydra.openid.id-token"),
+        &json!({"alg": "ES256", "use": "sig", "kid": "rot"}),
     )
     .await;
+    let doc = json(app.get(app.public("/.well-known/jwks.json")).await).await;
     let kids: Vec<&str> = doc["keys"]
         .as_array()
         .unwrap()
@@ -228,12 +143,11 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
 async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
     let app = TestApp::spawn().await;
     let created = json(
-        app.http
-            .post(app.admin("/keys/enc"))
-            .json(&json!({"alg": "HS256", "use": "sig", "kid": "h"}))
-            .send()
-            .await
-            .unwrap(),
+        app.post_json(
+            app.admin("/keys/enc"),
+            &json!({"alg": "HS256", "use": "sig", "kid": "h"}),
+        )
+        .await,
     )
     .await;
     let k = created["keys"][0]["k"].as_str().unwrap().to_string();
@@ -251,7 +165,7 @@ async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
             ]
         })
         .await;
-    let got = json(app.http.get(app.admin("/keys/enc/h")).send().await.unwrap()).await;
+    let got = json(app.get(app.admin("/keys/enc/h")).await).await;
     assert_eq!(got["keys"][0]["k"], k.as_str());
     app.stop().await;
 }

@@ -7,11 +7,8 @@ use serde_json::json;
 async fn discovery_document() {
     let app = TestApp::spawn().await;
     let res = app
-        .http
         .get(app.public("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), 200);
     let d = json(res).await;
     assert_eq!(d["issuer"], "http://127.0.0.1:4444/");
@@ -59,11 +56,8 @@ async fn discovery_document() {
     })
     .await;
     let d = json(
-        app.http
-            .get(app.public("/.well-known/openid-configuration"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(app.public("/.well-known/openid-configuration"))
+            .await,
     )
     .await;
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
@@ -75,39 +69,16 @@ async fn discovery_document() {
 async fn health_version_metrics() {
     let app = TestApp::spawn().await;
     for base in [&app.public, &app.admin] {
-        let res = app
-            .http
-            .get(format!("{base}/health/alive"))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(format!("{base}/health/alive")).await;
         assert_eq!(res.status(), 200);
         assert_eq!(json(res).await, json!({"status": "ok"}));
-        let res = app
-            .http
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(format!("{base}/health/ready")).await;
         assert_eq!(json(res).await, json!({"status": "ok"}));
     }
-    let v = json(app.http.get(app.admin("/version")).send().await.unwrap()).await;
+    let v = json(app.get(app.admin("/version")).await).await;
     assert_eq!(v, json!({"version": env!("CARGO_PKG_VERSION")}));
-    assert_eq!(
-        app.http
-            .get(app.public("/version"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    let res = app
-        .http
-        .get(app.admin("/metrics/prometheus"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(app.get(app.public("/version")).await.status(), 404);
+    let res = app.get(app.admin("/metrics/prometheus")).await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     assert!(
@@ -153,12 +124,7 @@ async fn readiness_flips_with_the_database() {
     assert_eq!(res.status(), 503);
     let body = json(res).await;
     assert!(body["errors"]["database"].is_string());
-    let res = app
-        .http
-        .get(app.public("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(app.public("/health/ready")).await;
     assert_eq!(res.status(), 503);
     let relay = Relay::start_on(target, port).await;
     let mut ok = false;
