@@ -6,7 +6,9 @@ use crate::domain::jwk::{ACCESS_TOKEN_SET, ID_TOKEN_SET};
 use crate::http::error::ApiError;
 use crate::http::{admin, middleware, public, AppState};
 use crate::service::clients::Clients;
+use crate::http::cookies::CookieCodec;
 use crate::service::jwks::Jwks;
+use crate::service::oauth2::{OAuth2, Settings};
 use crate::service::{wellknown, Clock, SystemClock};
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -83,7 +85,16 @@ fn issuer_of(cfg: &Config, flags: Flags) -> Result<String, AppError> {
 }
 
 /// Builds the state: store, migrations for in-memory SQLite, services, first-start keys.
-pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> {
+pub async fn build(cfg: Config, flags: Flags) -> Result<AppState, AppError> {
+    build_with_clock(cfg, flags, Arc::new(SystemClock)).await
+}
+
+/// As `build`, with an injected clock (tests move time instead of sleeping).
+pub async fn build_with_clock(
+    mut cfg: Config,
+    flags: Flags,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, AppError> {
     if cfg.dsn.is_empty() {
         return Err(AppError::Config(
             "dsn is required: set DSN (memory, sqlite://…, postgres://…)".into(),
@@ -107,7 +118,6 @@ pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> 
         // SQLite is the embedded store: it migrates itself.
         store.migrate().await?;
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let aead = Arc::new(Aead::new(
         &cfg.secrets
             .system
@@ -119,7 +129,12 @@ pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> 
     if cfg.strategies.access_token == "jwt" && !broadcast.iter().any(|b| b == ACCESS_TOKEN_SET) {
         broadcast.push(ACCESS_TOKEN_SET.into());
     }
-    let jwks = Arc::new(Jwks::new(store.clone(), aead, clock.clone(), broadcast));
+    let jwks = Arc::new(Jwks::new(
+        store.clone(),
+        aead.clone(),
+        clock.clone(),
+        broadcast,
+    ));
     let started = Instant::now();
     let (a, b) = tokio::join!(
         jwks.ensure_set(ID_TOKEN_SET),
@@ -132,13 +147,35 @@ pub async fn build(mut cfg: Config, flags: Flags) -> Result<AppState, AppError> 
     );
     let clients = Arc::new(Clients::new(
         store.clone(),
-        clock,
+        clock.clone(),
         cfg.oidc.dynamic_client_registration.default_scope.clone(),
         cfg.oidc.subject_identifiers.supported_types.clone(),
     ));
     let discovery =
         axum::body::Bytes::from(wellknown::discovery_document(&cfg, &issuer, &public_url));
+    let system: Vec<&[u8]> = cfg.secrets.system.iter().map(|s| s.0.as_bytes()).collect();
+    let oauth2 = Arc::new(OAuth2::new(
+        Settings::from_config(&cfg, &issuer, &public_url),
+        store.clone(),
+        clients.clone(),
+        jwks.clone(),
+        clock,
+        &system,
+        aead,
+    ));
+    let cookie_secrets: Vec<&[u8]> = if cfg.secrets.cookie.is_empty() {
+        system
+    } else {
+        cfg.secrets.cookie.iter().map(|s| s.0.as_bytes()).collect()
+    };
+    let cookies = Arc::new(CookieCodec::new(
+        &cookie_secrets,
+        !flags.insecure_http,
+        &cfg.serve.cookies.same_site_mode,
+    ));
     Ok(AppState {
+        oauth2,
+        cookies,
         config: Arc::new(cfg),
         store,
         clients,

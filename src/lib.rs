@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod oauth2;
 pub mod service;
 pub mod store;
 pub mod telemetry;

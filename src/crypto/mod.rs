@@ -2,6 +2,8 @@
 pub mod aead;
 pub mod hasher;
 pub mod jwk;
+pub mod jws;
+pub mod token;
 
 use rand::RngCore;
 

@@ -1,3 +1,5 @@
 //! Domain types and their invariants; no I/O.
 pub mod client;
+pub mod flow;
 pub mod jwk;
+pub mod token;

@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/version", get(get_version))
         .route("/metrics/prometheus", get(prometheus))
         .merge(super::public::health_router(true))
+        .merge(super::flows::router())
 }
 
 async fn create_oauth2_client(

@@ -1,14 +1,18 @@
 //! HTTP edge: axum routers for the two listeners, extractors, the wire error shape.
 pub mod admin;
+pub mod cookies;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod flows;
 pub mod middleware;
+pub mod oauth2;
 pub mod public;
 
 use crate::config::Config;
 use crate::service::clients::Clients;
 use crate::service::jwks::Jwks;
+use crate::service::oauth2::OAuth2;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
@@ -22,4 +26,6 @@ pub struct AppState {
     pub jwks: Arc<Jwks>,
     pub metrics: Metrics,
     pub discovery: axum::body::Bytes,
+    pub oauth2: Arc<OAuth2>,
+    pub cookies: Arc<cookies::CookieCodec>,
 }

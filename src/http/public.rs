@@ -21,7 +21,8 @@ pub fn split_router() -> (Router<AppState>, Router<AppState>) {
             get(discover_openid_configuration).options(preflight),
         )
         .route("/.well-known/jwks.json", get(well_known).options(preflight));
-    (cors, health_router(false))
+    let (oauth_cors, oauth_rest) = super::oauth2::routers();
+    (cors.merge(oauth_cors), health_router(false).merge(oauth_rest))
 }
 
 /// Hydra registers empty OPTIONS handlers on its CORS endpoints; the CORS layer fills them in.

@@ -40,7 +40,7 @@ pub struct Clients {
     pub clock: Arc<dyn super::Clock>,
     pub default_scope: Vec<String>,
     pub subject_types: Vec<String>,
-    cache: DashMap<String, (Instant, Arc<Client>)>,
+    cache: DashMap<String, (Instant, Arc<Client>, Arc<str>)>,
 }
 
 fn rfc3339(ts: i64) -> String {
@@ -134,18 +134,25 @@ impl Clients {
 
     /// A client by id, from the short-lived read cache when fresh.
     pub async fn get_shared(&self, id: &str) -> Result<Arc<Client>, ClientsError> {
+        Ok(self.get_for_auth(id).await?.0)
+    }
+
+    /// A client and its stored secret hash (empty for public clients), cached like `get_shared`.
+    pub async fn get_for_auth(&self, id: &str) -> Result<(Arc<Client>, Arc<str>), ClientsError> {
         if let Some(entry) = self.cache.get(id) {
             if entry.0.elapsed() < CACHE_TTL {
-                return Ok(entry.1.clone());
+                return Ok((entry.1.clone(), entry.2.clone()));
             }
         }
-        let client = Arc::new(to_model(self.store.get_client(id).await?)?);
+        let row = self.store.get_client(id).await?;
+        let hash: Arc<str> = Arc::from(row.secret_hash.as_str());
+        let client = Arc::new(to_model(row)?);
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
         self.cache
-            .insert(id.to_string(), (Instant::now(), client.clone()));
-        Ok(client)
+            .insert(id.to_string(), (Instant::now(), client.clone(), hash.clone()));
+        Ok((client, hash))
     }
 
     /// Full replacement; an empty secret keeps the stored hash.

@@ -1,6 +1,8 @@
 //! JSON Web Key sets: generation, encryption at rest, the cached public JWKS document.
 use crate::crypto::aead::Aead;
 use crate::crypto::jwk as gen;
+use crate::crypto::jws::Signer;
+use crate::domain::jwk::ID_TOKEN_SET;
 use crate::domain::jwk::{is_public, kid, Jwk};
 use crate::store::{Store, StoreError, StoredKey};
 use arc_swap::ArcSwapOption;
@@ -39,6 +41,7 @@ pub struct Jwks {
     pub clock: Arc<dyn super::Clock>,
     pub broadcast: Vec<String>,
     cache: ArcSwapOption<Bytes>,
+    signer: ArcSwapOption<Signer>,
 }
 
 impl Jwks {
@@ -54,6 +57,7 @@ impl Jwks {
             clock,
             broadcast,
             cache: ArcSwapOption::empty(),
+            signer: ArcSwapOption::empty(),
         }
     }
 
@@ -80,6 +84,41 @@ impl Jwks {
 
     fn invalidate(&self) {
         self.cache.store(None);
+        self.signer.store(None);
+    }
+
+    /// The ID-token signer: the newest RSA private key of `hydra.openid.id-token`, parsed once
+    /// and kept until a key change (jwk/helper.go picks the newest pair).
+    pub async fn id_token_signer(&self) -> Result<Arc<Signer>, JwksError> {
+        if let Some(s) = self.signer.load_full() {
+            return Ok(s);
+        }
+        let keys = self.get_set(ID_TOKEN_SET).await?;
+        let private = keys
+            .iter()
+            .find(|k| {
+                kid(k).starts_with("private:")
+                    && k.get("kty").and_then(|v| v.as_str()) == Some("RSA")
+            })
+            .ok_or_else(|| JwksError::Internal("no RSA private key in the id-token set".into()))?
+            .clone();
+        let signer = tokio::task::spawn_blocking(move || Signer::from_jwk(&private))
+            .await
+            .map_err(|e| JwksError::Internal(e.to_string()))?
+            .map_err(|e| JwksError::Internal(e.to_string()))?;
+        let signer = Arc::new(signer);
+        self.signer.store(Some(signer.clone()));
+        Ok(signer)
+    }
+
+    /// Public keys of the id-token set (to verify `id_token_hint`).
+    pub async fn id_token_public_keys(&self) -> Result<Vec<Jwk>, JwksError> {
+        Ok(self
+            .get_set(ID_TOKEN_SET)
+            .await?
+            .into_iter()
+            .filter(is_public)
+            .collect())
     }
 
     /// Generates keys for `alg` into `set` (201 with private material, as Hydra).

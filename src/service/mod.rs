@@ -1,6 +1,7 @@
 //! Use cases shared by both listeners.
 pub mod clients;
 pub mod jwks;
+pub mod oauth2;
 pub mod wellknown;
 
 /// Injected time source (DESIGN rule 8).

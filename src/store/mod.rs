@@ -2,10 +2,13 @@
 //! CockroachDB works too) runs through sqlx's `Any` driver on PostgreSQL and SQLite; only the
 //! migrations differ per backend. Unique violations become `StoreError::Conflict` here.
 mod clients;
+mod flows;
 mod jwks;
+mod tokens;
 
 pub use clients::StoredClient;
 pub use jwks::StoredKey;
+pub use tokens::TokenRow;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
@@ -21,6 +24,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
     #[error("unsupported DSN `{0}`: use memory, sqlite://… or postgres://…")]
     Dsn(String),
 }

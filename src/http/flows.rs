@@ -1,0 +1,310 @@
+//! Admin endpoints of the login/consent flow and token administration: login and consent
+//! requests, introspection, flush, per-client token deletion.
+use super::error::ApiError;
+use super::extract::{AppJson, AppQuery, Form};
+use super::AppState;
+use crate::domain::client::Client;
+use crate::domain::flow::{Denial, Flow, OidcContext};
+use crate::service::oauth2::flows::{AcceptConsent, AcceptLogin, FlowError};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/auth/requests/login", get(get_login_request))
+        .route("/oauth2/auth/requests/login/accept", put(accept_login_request))
+        .route("/oauth2/auth/requests/login/reject", put(reject_login_request))
+        .route("/oauth2/auth/requests/consent", get(get_consent_request))
+        .route("/oauth2/auth/requests/consent/accept", put(accept_consent_request))
+        .route("/oauth2/auth/requests/consent/reject", put(reject_consent_request))
+        .route("/oauth2/introspect", post(introspect_oauth2_token))
+        .route("/oauth2/flush", post(flush_inactive_oauth2_tokens))
+        .route("/oauth2/tokens", delete(delete_oauth2_token))
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::NotFound => ApiError::not_found("Unable to locate the requested resource"),
+            FlowError::Conflict(hint) => ApiError::new(
+                StatusCode::CONFLICT,
+                "Conflict",
+                format!("Unable to process the requested resource because of conflict in the current state. {hint}"),
+            ),
+            FlowError::BadRequest(m) => ApiError::bad_request(m),
+            FlowError::Internal(m) => ApiError::internal(&m),
+        }
+    }
+}
+
+/// `login_challenge` / `consent_challenge`, or Hydra's older `challenge`.
+fn challenge(q: &HashMap<String, String>, name: &str) -> Result<String, ApiError> {
+    q.get(name)
+        .or_else(|| q.get("challenge"))
+        .filter(|c| !c.is_empty())
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request(format!("Query parameter '{name}' is not defined but should have been.")))
+}
+
+/// loginRequest.
+#[derive(Serialize)]
+struct LoginRequest<'a> {
+    challenge: &'a str,
+    client: &'a Client,
+    oidc_context: &'a OidcContext,
+    request_url: &'a str,
+    requested_access_token_audience: &'a [String],
+    requested_scope: &'a [String],
+    session_id: &'a str,
+    skip: bool,
+    subject: &'a str,
+}
+
+/// consentRequest.
+#[derive(Serialize)]
+struct ConsentRequest<'a> {
+    acr: &'a str,
+    challenge: &'a str,
+    client: &'a Client,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a Value>,
+    login_challenge: &'a str,
+    login_session_id: &'a str,
+    oidc_context: &'a OidcContext,
+    request_url: &'a str,
+    requested_access_token_audience: &'a [String],
+    requested_scope: &'a [String],
+    skip: bool,
+    subject: &'a str,
+}
+
+fn completed(redirect_to: String) -> Json<Value> {
+    Json(json!({ "redirect_to": redirect_to }))
+}
+
+async fn get_login_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (flow, client) = s.oauth2.get_login_request(&challenge(&q, "login_challenge")?).await?;
+    Ok(Json(LoginRequest {
+        challenge: &flow.login_challenge,
+        client: &client,
+        oidc_context: &flow.oidc_context,
+        request_url: &flow.request_url,
+        requested_access_token_audience: &flow.requested_audience,
+        requested_scope: &flow.requested_scope,
+        session_id: &flow.login_session_id,
+        skip: flow.login_skip,
+        subject: &flow.subject,
+    })
+    .into_response())
+}
+
+/// acceptLoginRequest; unknown fields are refused (Hydra decodes with DisallowUnknownFields).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct AcceptLoginBody {
+    subject: Option<String>,
+    remember: Option<bool>,
+    remember_for: Option<i64>,
+    acr: Option<String>,
+    context: Option<Value>,
+    force_subject_identifier: Option<String>,
+}
+
+async fn accept_login_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+    AppJson(b): AppJson<AcceptLoginBody>,
+) -> Result<Json<Value>, ApiError> {
+    let c = challenge(&q, "login_challenge")?;
+    let to = s
+        .oauth2
+        .accept_login(
+            &c,
+            AcceptLogin {
+                subject: b.subject.unwrap_or_default(),
+                remember: b.remember.unwrap_or(false),
+                remember_for: b.remember_for.unwrap_or(0),
+                acr: b.acr.unwrap_or_default(),
+                context: b.context.unwrap_or(Value::Null),
+                force_subject_identifier: b.force_subject_identifier.unwrap_or_default(),
+            },
+        )
+        .await?;
+    Ok(completed(to))
+}
+
+/// rejectRequest.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RejectBody {
+    error: Option<String>,
+    error_description: Option<String>,
+    error_hint: Option<String>,
+    error_debug: Option<String>,
+    status_code: Option<i64>,
+}
+
+impl RejectBody {
+    fn denial(self) -> Denial {
+        Denial {
+            error: self.error.unwrap_or_default(),
+            error_description: self.error_description.unwrap_or_default(),
+            error_hint: self.error_hint.unwrap_or_default(),
+            error_debug: self.error_debug.unwrap_or_default(),
+            status_code: self
+                .status_code
+                .and_then(|c| u16::try_from(c).ok())
+                .filter(|c| (400..600).contains(c))
+                .unwrap_or(0),
+        }
+    }
+}
+
+async fn reject_login_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+    AppJson(b): AppJson<RejectBody>,
+) -> Result<Json<Value>, ApiError> {
+    let c = challenge(&q, "login_challenge")?;
+    Ok(completed(s.oauth2.reject_login(&c, b.denial()).await?))
+}
+
+fn consent_view<'a>(flow: &'a Flow, client: &'a Client) -> ConsentRequest<'a> {
+    let login = flow.login.as_ref();
+    let context = login
+        .map(|l| &l.context)
+        .filter(|c| c.as_object().is_some_and(|m| !m.is_empty()));
+    ConsentRequest {
+        acr: login.map(|l| l.acr.as_str()).unwrap_or(""),
+        challenge: &flow.consent_challenge,
+        client,
+        context,
+        login_challenge: &flow.login_challenge,
+        login_session_id: &flow.login_session_id,
+        oidc_context: &flow.oidc_context,
+        request_url: &flow.request_url,
+        requested_access_token_audience: &flow.requested_audience,
+        requested_scope: &flow.requested_scope,
+        skip: flow.consent_skip,
+        subject: &flow.subject,
+    }
+}
+
+async fn get_consent_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (flow, client) = s.oauth2.get_consent_request(&challenge(&q, "consent_challenge")?).await?;
+    Ok(Json(consent_view(&flow, &client)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ConsentSessionBody {
+    access_token: Option<Map<String, Value>>,
+    id_token: Option<Map<String, Value>>,
+}
+
+/// acceptConsentRequest; `handled_at` is accepted and replaced with the server's time.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct AcceptConsentBody {
+    grant_scope: Option<Vec<String>>,
+    grant_access_token_audience: Option<Vec<String>>,
+    session: Option<ConsentSessionBody>,
+    remember: Option<bool>,
+    remember_for: Option<i64>,
+    #[allow(dead_code)]
+    handled_at: Option<Value>,
+}
+
+async fn accept_consent_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+    AppJson(b): AppJson<AcceptConsentBody>,
+) -> Result<Json<Value>, ApiError> {
+    let c = challenge(&q, "consent_challenge")?;
+    let session = b.session.unwrap_or_default();
+    let to = s
+        .oauth2
+        .accept_consent(
+            &c,
+            AcceptConsent {
+                grant_scope: b.grant_scope.unwrap_or_default(),
+                grant_access_token_audience: b.grant_access_token_audience.unwrap_or_default(),
+                access_token: session.access_token.unwrap_or_default(),
+                id_token: session.id_token.unwrap_or_default(),
+                remember: b.remember.unwrap_or(false),
+                remember_for: b.remember_for.unwrap_or(0),
+            },
+        )
+        .await?;
+    Ok(completed(to))
+}
+
+async fn reject_consent_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+    AppJson(b): AppJson<RejectBody>,
+) -> Result<Json<Value>, ApiError> {
+    let c = challenge(&q, "consent_challenge")?;
+    Ok(completed(s.oauth2.reject_consent(&c, b.denial()).await?))
+}
+
+/// RFC 7662 for resource servers: any invalid token is `{"active":false}` with 200.
+async fn introspect_oauth2_token(State(s): State<AppState>, Form(form): Form) -> Result<Response, ApiError> {
+    if form.0.is_empty() {
+        return Err(ApiError::bad_request("The POST body can not be empty."));
+    }
+    let out = s
+        .oauth2
+        .introspect(form.get("token"), form.get("token_type_hint"), form.get("scope"))
+        .await?;
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlushBody {
+    #[serde(rename = "notAfter", default)]
+    not_after: Option<String>,
+}
+
+async fn flush_inactive_oauth2_tokens(
+    State(s): State<AppState>,
+    AppJson(b): AppJson<FlushBody>,
+) -> Result<StatusCode, ApiError> {
+    let not_after = match b.not_after.as_deref() {
+        None | Some("") => None,
+        Some(t) => {
+            let parsed = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| ApiError::bad_request("Field 'notAfter' must be an RFC 3339 date-time."))?;
+            let ts = parsed.unix_timestamp();
+            // Go's zero time means "now" in Hydra.
+            (ts > 0).then_some(ts)
+        }
+    };
+    s.oauth2.flush(not_after).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_oauth2_token(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let client_id = q
+        .get("client_id")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Query parameter 'client_id' is not defined but should have been."))?;
+    s.oauth2.delete_client_tokens(client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

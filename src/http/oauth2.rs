@@ -1,0 +1,211 @@
+//! Public OAuth 2.0 / OpenID Connect endpoints: authorize, token, revoke, userinfo, and the
+//! built-in fallback pages used when no login, consent or error URL is configured.
+use super::error::ApiError;
+use super::extract::{basic_credentials, bearer_token, Form};
+use super::AppState;
+use crate::oauth2::OAuthError;
+use crate::service::oauth2::authorize::Params;
+use crate::service::oauth2::introspect::Userinfo;
+use crate::service::oauth2::ClientCredentials;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+/// Routes that take CORS when enabled (x/oauth2cors), and the rest.
+pub fn routers() -> (Router<AppState>, Router<AppState>) {
+    let cors = Router::new()
+        .route("/oauth2/token", axum::routing::post(oauth2_token).options(preflight))
+        .route("/oauth2/revoke", axum::routing::post(revoke_oauth2_token).options(preflight))
+        .route("/userinfo", get(userinfo).post(userinfo).options(preflight));
+    let rest = Router::new()
+        .route("/oauth2/auth", get(oauth_auth).post(oauth_auth))
+        .route("/oauth2/fallbacks/login", get(fallback_login))
+        .route("/oauth2/fallbacks/consent", get(fallback_consent))
+        .route("/oauth2/fallbacks/error", get(fallback_error));
+    (cors, rest)
+}
+
+async fn preflight() -> StatusCode {
+    StatusCode::OK
+}
+
+/// `GET|POST /oauth2/auth`: always a redirect (fosite never answers this endpoint with JSON).
+async fn oauth_auth(
+    State(s): State<AppState>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Form(body): Form,
+) -> Response {
+    let raw_query = query.unwrap_or_default();
+    let mut params = Params(
+        url::form_urlencoded::parse(raw_query.as_bytes())
+            .into_owned()
+            .collect(),
+    );
+    if method == Method::POST {
+        params.0.extend(body.0);
+    }
+    let cookies = s.cookies.read(&headers);
+    let out = s.oauth2.authorize(&params, &raw_query, &cookies).await;
+    let mut res = StatusCode::FOUND.into_response();
+    let h = res.headers_mut();
+    if let Ok(loc) = HeaderValue::from_str(&out.location) {
+        h.insert(header::LOCATION, loc);
+    }
+    for c in s.cookies.write(&out.cookies) {
+        h.append(header::SET_COOKIE, c);
+    }
+    no_store(h);
+    res
+}
+
+fn no_store(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// fosite writes token-endpoint errors with these headers.
+pub fn oauth_error_response(s: &AppState, e: &OAuthError) -> Response {
+    let o = &s.config.oauth2;
+    let body = e.body(o.include_legacy_error_fields, o.expose_internal_errors);
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = (status, body.to_string()).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    no_store(h);
+    res
+}
+
+fn credentials(headers: &HeaderMap, form: &Params) -> ClientCredentials {
+    ClientCredentials {
+        basic: basic_credentials(headers),
+        form_id: form.get("client_id").to_string(),
+        form_secret: form
+            .0
+            .iter()
+            .find(|(k, _)| k == "client_secret")
+            .map(|(_, v)| v.clone()),
+    }
+}
+
+fn empty_body_error() -> OAuthError {
+    OAuthError::invalid_request().hint("The POST body can not be empty.")
+}
+
+async fn oauth2_token(State(s): State<AppState>, headers: HeaderMap, Form(form): Form) -> Response {
+    if form.0.is_empty() {
+        return oauth_error_response(&s, &empty_body_error());
+    }
+    let creds = credentials(&headers, &form);
+    match s.oauth2.token(&form, &creds).await {
+        Ok(t) => {
+            let mut res = axum::Json(t).into_response();
+            let h = res.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json;charset=UTF-8"),
+            );
+            no_store(h);
+            res
+        }
+        Err(e) => oauth_error_response(&s, &e),
+    }
+}
+
+/// RFC 7009: success is an empty 200; only invalid_request and invalid_client (and storage
+/// failures) are reported.
+async fn revoke_oauth2_token(State(s): State<AppState>, headers: HeaderMap, Form(form): Form) -> Response {
+    if form.0.is_empty() {
+        return oauth_error_response(&s, &empty_body_error());
+    }
+    let creds = credentials(&headers, &form);
+    match s.oauth2.revoke(&form, &creds).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => oauth_error_response(&s, &e),
+    }
+}
+
+async fn userinfo(State(s): State<AppState>, headers: HeaderMap, Form(form): Form) -> Response {
+    let token = bearer_token(&headers).unwrap_or_else(|| form.get("access_token").to_string());
+    match s.oauth2.userinfo(&token).await {
+        Ok(Userinfo::Json(v)) => axum::Json(v).into_response(),
+        Ok(Userinfo::Jwt(jwt)) => ([(header::CONTENT_TYPE, "application/jwt")], jwt).into_response(),
+        Err(e) => {
+            let mut res = oauth_error_response(&s, &e);
+            let challenge = format!(
+                "error={},error_description={},error_hint={}",
+                e.name,
+                e.description.replace('"', "'"),
+                e.hint.replace('"', "'")
+            );
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            res
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>")
+}
+
+/// Hydra's built-in pages say that the URL is not configured; they never log anyone in.
+async fn fallback_login() -> Html<String> {
+    Html(page(
+        "The login provider is not configured",
+        "<p>Set <code>urls.login</code> (<code>URLS_LOGIN</code>) to the URL of your login app.</p>",
+    ))
+}
+
+async fn fallback_consent() -> Html<String> {
+    Html(page(
+        "The consent provider is not configured",
+        "<p>Set <code>urls.consent</code> (<code>URLS_CONSENT</code>) to the URL of your consent app.</p>",
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ErrorParams {
+    error: String,
+    error_description: String,
+    error_hint: String,
+}
+
+/// The default error page answers 500, as Hydra's does.
+async fn fallback_error(RawQuery(q): RawQuery) -> Response {
+    let p: ErrorParams = serde_urlencoded::from_str(&q.unwrap_or_default()).unwrap_or_default();
+    let body = format!(
+        "<p><b>{}</b></p><p>{}</p><p>{}</p><p>Set <code>urls.error</code> (<code>URLS_ERROR</code>) to show your own page.</p>",
+        escape(&p.error),
+        escape(&p.error_description),
+        escape(&p.error_hint)
+    );
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(page("An error occurred", &body)),
+    )
+        .into_response()
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(status, &e.name.clone(), e.joined(false))
+    }
+}

@@ -1,0 +1,92 @@
+//! Redirect-URI rules (fosite authorize_helper.go): exact match, the loopback rule of RFC 8252
+//! §7.3 (any port on 127.0.0.1/[::1]), absolute URLs without fragment, https unless local.
+use super::OAuthError;
+use url::Url;
+
+/// The redirect URI to use for this request, or an error (which must not redirect).
+pub fn resolve(requested: &str, registered: &[String]) -> Result<Url, OAuthError> {
+    if requested.is_empty() {
+        if let [only] = registered {
+            return parse_valid(only);
+        }
+        return Err(OAuthError::invalid_request()
+            .hint("The 'redirect_uri' parameter is required when the client has zero or several registered redirect URIs."));
+    }
+    let url = parse_valid(requested)?;
+    if registered
+        .iter()
+        .any(|r| r == requested || loopback_match(r, &url))
+    {
+        if !is_secure(&url) {
+            return Err(OAuthError::invalid_request().hint(
+                "Redirect URL is using an insecure protocol, http is only allowed for hosts with suffix 'localhost', for example: http://myapp.localhost/.",
+            ));
+        }
+        return Ok(url);
+    }
+    Err(OAuthError::invalid_request().hint(
+        "The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.",
+    ))
+}
+
+fn parse_valid(raw: &str) -> Result<Url, OAuthError> {
+    match Url::parse(raw) {
+        Ok(u) if u.fragment().is_none() => Ok(u),
+        _ => Err(OAuthError::invalid_request()
+            .hint("The redirect URI must be an absolute URL without a fragment.")),
+    }
+}
+
+fn is_loopback_ip(u: &Url) -> bool {
+    matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"))
+}
+
+fn loopback_match(registered: &str, requested: &Url) -> bool {
+    let Ok(reg) = Url::parse(registered) else {
+        return false;
+    };
+    requested.scheme() == "http"
+        && reg.scheme() == "http"
+        && is_loopback_ip(requested)
+        && reg.host_str() == requested.host_str()
+        && reg.path() == requested.path()
+        && reg.query() == requested.query()
+}
+
+/// https, a custom scheme, or http on a local host.
+pub fn is_secure(u: &Url) -> bool {
+    u.scheme() != "http" || is_local(u)
+}
+
+pub fn is_local(u: &Url) -> bool {
+    match u.host_str() {
+        Some(h) => {
+            h == "localhost" || h.ends_with(".localhost") || h == "127.0.0.1" || h == "[::1]"
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_rules() {
+        let reg = vec![
+            "https://app.example.com/cb".to_string(),
+            "http://127.0.0.1/cb".to_string(),
+        ];
+        assert!(resolve("https://app.example.com/cb", &reg).is_ok());
+        assert!(resolve("https://app.example.com/cb/", &reg).is_err());
+        assert!(resolve("http://127.0.0.1:8123/cb", &reg).is_ok());
+        assert!(resolve("http://127.0.0.1:8123/other", &reg).is_err());
+        assert!(resolve("http://localhost:8123/cb", &reg).is_err());
+        assert!(resolve("", &reg).is_err());
+        assert!(resolve("", &reg[..1]).is_ok());
+        let insecure = vec!["http://app.example.com/cb".to_string()];
+        assert!(resolve("http://app.example.com/cb", &insecure).is_err());
+        let frag = vec!["https://a.example/cb#x".to_string()];
+        assert!(resolve("https://a.example/cb#x", &frag).is_err());
+    }
+}

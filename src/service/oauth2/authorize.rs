@@ -1,0 +1,609 @@
+//! `GET|POST /oauth2/auth`: request validation, then the login/consent state machine
+//! (consent/strategy_default.go): request login → verify login → request consent → verify
+//! consent → issue the code. Every outcome is a redirect, errors included: to the client when
+//! its redirect URI is valid, else to `urls.error`.
+use super::{client_scopes, internal, new_id, response_types, OAuth2};
+use crate::domain::client::Client;
+use crate::domain::flow::{Flow, FlowState, LoginSession, OidcContext};
+use crate::domain::token::{IdTokenClaims, TokenKind, TokenSession};
+use crate::oauth2::{pkce, redirect, scope, split_spaces, OAuthError};
+use std::sync::Arc;
+use url::Url;
+
+/// Query and form parameters, in order.
+#[derive(Debug, Default, Clone)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The flow cookies the browser sent, already authenticated and decrypted by the HTTP edge.
+#[derive(Debug, Default, Clone)]
+pub struct BrowserCookies {
+    pub login_csrf: Option<String>,
+    pub consent_csrf: Option<String>,
+    pub session: Option<String>,
+}
+
+/// Cookies to set; names, flags and encryption are the HTTP edge's business.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CookieOp {
+    LoginCsrf(String),
+    ConsentCsrf(String),
+    /// Remembered login; `max_age` 0 makes it a browser-session cookie.
+    Session { sid: String, max_age: i64 },
+    ClearSession,
+}
+
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    pub location: String,
+    pub cookies: Vec<CookieOp>,
+}
+
+/// A validated authorization request.
+struct AuthRequest {
+    client: Arc<Client>,
+    redirect_uri: Url,
+    /// The `redirect_uri` parameter as sent ("" when omitted): the token request must repeat it.
+    redirect_param: String,
+    fragment: bool,
+    state: String,
+    scopes: Vec<String>,
+    audience: Vec<String>,
+    prompt: Vec<String>,
+    max_age: i64,
+    nonce: String,
+    id_token_hint: String,
+    oidc: OidcContext,
+    code_challenge: String,
+}
+
+/// Where an error goes: the client (redirect URI verified) or the error page.
+enum Target<'a> {
+    ErrorPage,
+    Client(&'a AuthRequest),
+}
+
+impl OAuth2 {
+    /// Handles one hit of the authorization endpoint.
+    pub async fn authorize(&self, params: &Params, raw_query: &str, cookies: &BrowserCookies) -> Redirect {
+        let req = match self.parse_request(params).await {
+            Ok(r) => r,
+            Err((e, None)) => return self.error_redirect(e, Target::ErrorPage),
+            Err((e, Some(r))) => return self.error_redirect(e, Target::Client(&r)),
+        };
+        let result = if !params.get("login_verifier").trim().is_empty() {
+            self.verify_login(&req, params.get("login_verifier").trim(), cookies)
+                .await
+        } else if !params.get("consent_verifier").trim().is_empty() {
+            self.verify_consent(&req, params.get("consent_verifier").trim(), cookies)
+                .await
+        } else {
+            self.request_login(&req, params, raw_query, cookies).await
+        };
+        match result {
+            Ok(r) => r,
+            Err(e) => self.error_redirect(e, Target::Client(&req)),
+        }
+    }
+
+    fn error_redirect(&self, e: OAuthError, target: Target<'_>) -> Redirect {
+        let s = &self.settings;
+        let mut pairs = e.params(s.legacy_errors, s.expose_debug);
+        let location = match target {
+            Target::ErrorPage => with_params(&s.error_url, &pairs, false),
+            Target::Client(r) => {
+                if !r.state.is_empty() {
+                    pairs.push(("state".into(), r.state.clone()));
+                }
+                with_params(r.redirect_uri.as_str(), &pairs, r.fragment)
+            }
+        };
+        Redirect {
+            location,
+            cookies: vec![],
+        }
+    }
+
+    /// fosite NewAuthorizeRequest: client, redirect URI, response mode, scopes, audience,
+    /// response type, state, PKCE, prompt. Errors carry the request once the redirect URI is
+    /// known to be valid, so they can go back to the client.
+    async fn parse_request(
+        &self,
+        p: &Params,
+    ) -> Result<AuthRequest, (OAuthError, Option<AuthRequest>)> {
+        let client = match self.clients.get_shared(p.get("client_id")).await {
+            Ok(c) => c,
+            Err(crate::service::clients::ClientsError::NotFound) => {
+                return Err((
+                    OAuthError::invalid_client().hint("The requested OAuth 2.0 Client does not exist."),
+                    None,
+                ))
+            }
+            Err(e) => return Err((internal(e), None)),
+        };
+        let redirect_uri =
+            redirect::resolve(p.get("redirect_uri"), &client.redirect_uris).map_err(|e| (e, None))?;
+        let response_type = split_spaces(p.get("response_type"));
+        let fragment = match p.get("response_mode") {
+            "" => response_type != ["code"],
+            "query" => false,
+            "fragment" => true,
+            _ => true,
+        };
+        let prompt = split_spaces(p.get("prompt"));
+        let mut audience: Vec<String> = Vec::new();
+        for a in p.all("audience") {
+            audience.extend(split_spaces(a));
+        }
+        let oidc = OidcContext {
+            acr_values: split_spaces(p.get("acr_values")),
+            display: p.get("display").to_string(),
+            id_token_hint_claims: Default::default(),
+            login_hint: p.get("login_hint").to_string(),
+            ui_locales: split_spaces(p.get("ui_locales")),
+        };
+        let req = AuthRequest {
+            redirect_param: p.get("redirect_uri").to_string(),
+            redirect_uri,
+            fragment,
+            state: p.get("state").to_string(),
+            scopes: split_spaces(p.get("scope")),
+            audience,
+            max_age: p.get("max_age").parse().unwrap_or(0),
+            nonce: p.get("nonce").to_string(),
+            id_token_hint: p.get("id_token_hint").to_string(),
+            oidc,
+            code_challenge: p.get("code_challenge").to_string(),
+            prompt,
+            client,
+        };
+        match self.check_request(&req, p, &response_type) {
+            Ok(()) => Ok(req),
+            Err(e) => Err((e, Some(req))),
+        }
+    }
+
+    fn check_request(&self, req: &AuthRequest, p: &Params, response_type: &[String]) -> Result<(), OAuthError> {
+        if !matches!(p.get("response_mode"), "" | "query" | "fragment") {
+            return Err(OAuthError::unsupported_response_mode()
+                .hint(format!("Request with unsupported response_mode '{}'.", p.get("response_mode"))));
+        }
+        if !p.get("request").is_empty() {
+            return Err(OAuthError::request_not_supported());
+        }
+        if !p.get("request_uri").is_empty() {
+            return Err(OAuthError::request_uri_not_supported());
+        }
+        if !p.get("registration").is_empty() {
+            return Err(OAuthError::registration_not_supported());
+        }
+        let allowed = client_scopes(&req.client);
+        if let Some(s) = self.settings.scope_strategy.first_denied(&allowed, &req.scopes) {
+            return Err(OAuthError::invalid_scope()
+                .hint(format!("The OAuth 2.0 Client is not allowed to request scope '{s}'.")));
+        }
+        if let Some(a) = scope::first_denied_audience(&req.client.audience, &req.audience) {
+            return Err(OAuthError::invalid_request().hint(format!(
+                "Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."
+            )));
+        }
+        let mut wanted: Vec<String> = response_type.iter().map(|s| s.to_lowercase()).collect();
+        wanted.sort();
+        let registered = response_types(&req.client).iter().any(|rt| {
+            let mut have: Vec<String> = split_spaces(rt).iter().map(|s| s.to_lowercase()).collect();
+            have.sort();
+            have == wanted
+        });
+        if wanted.is_empty() || !registered {
+            return Err(OAuthError::unsupported_response_type().hint(format!(
+                "The client is not allowed to request response_type '{}'.",
+                response_type.join(" ")
+            )));
+        }
+        if wanted != ["code"] {
+            return Err(OAuthError::unsupported_response_type()
+                .hint("Only the authorization code flow (response_type=code) is enabled on this server."));
+        }
+        if req.state.chars().count() < 8 {
+            return Err(OAuthError::invalid_state().hint(format!(
+                "Request parameter 'state' must be at least be 8 characters long to ensure sufficient entropy."
+            )));
+        }
+        if let Some(bad) = req.prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent")) {
+            return Err(OAuthError::invalid_request()
+                .hint(format!("Used unknown value '{bad}' for prompt parameter.")));
+        }
+        if req.prompt.iter().any(|p| p == "none") && req.prompt.len() > 1 {
+            return Err(OAuthError::invalid_request()
+                .hint("Parameter 'prompt' was set to 'none', but contains other values as well which is not allowed."));
+        }
+        let s = &self.settings;
+        let enforced = s.pkce_enforced || (s.pkce_enforced_for_public && req.client.is_public());
+        pkce::check_challenge(&req.code_challenge, p.get("code_challenge_method"), enforced)
+    }
+
+    /// No verifier: find a remembered session, then hand over to the login app.
+    async fn request_login(
+        &self,
+        req: &AuthRequest,
+        params: &Params,
+        raw_query: &str,
+        cookies: &BrowserCookies,
+    ) -> Result<Redirect, OAuthError> {
+        let now = self.now();
+        let none = req.prompt.iter().any(|p| p == "none");
+        let mut session = None;
+        if !req.prompt.iter().any(|p| p == "login") {
+            if let Some(sid) = &cookies.session {
+                session = self.store.get_remembered_session(sid).await?;
+            }
+        }
+        if let Some(s) = &session {
+            if req.max_age > 0 && s.authenticated_at + req.max_age < now {
+                if none {
+                    return Err(OAuthError::login_required()
+                        .hint("Request failed because prompt is set to 'none' and authentication time reached 'max_age'."));
+                }
+                session = None;
+            }
+        }
+        let mut oidc = req.oidc.clone();
+        if !req.id_token_hint.is_empty() {
+            let claims = self.decode_hint(&req.id_token_hint).await?;
+            let sub = claims.get("sub").and_then(|v| v.as_str()).unwrap_or("");
+            if sub.is_empty() {
+                return Err(OAuthError::invalid_request()
+                    .hint("Failed to validate OpenID Connect request because provided id token from id_token_hint does not have a subject."));
+            }
+            if let Some(s) = &session {
+                if s.subject != sub {
+                    return Err(OAuthError::login_required().hint(
+                        "Request failed because subject claim from id_token_hint does not match subject from authentication session.",
+                    ));
+                }
+            }
+            if let serde_json::Value::Object(m) = claims {
+                oidc.id_token_hint_claims = m;
+            }
+        }
+        if none && session.is_none() {
+            return Err(OAuthError::login_required()
+                .hint("Prompt 'none' was requested, but no existing login session was found."));
+        }
+        let login_session_id = match &session {
+            Some(s) => s.id.clone(),
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                self.store
+                    .insert_login_session(&LoginSession {
+                        id: id.clone(),
+                        subject: String::new(),
+                        authenticated_at: 0,
+                        remember: false,
+                    })
+                    .await?;
+                id
+            }
+        };
+        let flow = Flow {
+            login_challenge: new_id(),
+            login_verifier: new_id(),
+            login_csrf: new_id(),
+            client_id: req.client.client_id.clone(),
+            request_url: self.request_url(params, raw_query),
+            requested_scope: req.scopes.clone(),
+            requested_audience: req.audience.clone(),
+            login_skip: session.is_some(),
+            subject: session.as_ref().map(|s| s.subject.clone()).unwrap_or_default(),
+            oidc_context: oidc,
+            login_session_id,
+            requested_at: now,
+            authenticated_at: session.as_ref().map(|s| s.authenticated_at).unwrap_or(0),
+            ..Flow::default()
+        };
+        self.store.insert_flow(&flow, FlowState::LoginUnhandled).await?;
+        Ok(Redirect {
+            location: with_params(
+                &self.settings.login_url,
+                &[("login_challenge".into(), flow.login_challenge.clone())],
+                false,
+            ),
+            cookies: vec![CookieOp::LoginCsrf(flow.login_csrf)],
+        })
+    }
+
+    /// The URL the login and consent apps send the browser back to: the authorization URL
+    /// with the original parameters (POSTed ones included, so POST flows can resume).
+    fn request_url(&self, params: &Params, raw_query: &str) -> String {
+        let base = format!("{}oauth2/auth", self.settings.public_url);
+        if !raw_query.is_empty() {
+            return format!("{base}?{raw_query}");
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.0.iter())
+            .finish();
+        format!("{base}?{query}")
+    }
+
+    async fn decode_hint(&self, token: &str) -> Result<serde_json::Value, OAuthError> {
+        let keys = self.jwks.id_token_public_keys().await.map_err(internal)?;
+        crate::crypto::jws::verify_ignoring_expiry(token, &keys).map_err(|e| {
+            OAuthError::invalid_request()
+                .hint("Failed to validate OpenID Connect request as decoding id token from id_token_hint parameter failed.")
+                .debug(e.to_string())
+        })
+    }
+
+    /// Spends a verifier: checks its state, then moves the flow forward exactly once.
+    fn verifier_errors(state: FlowState, unhandled: FlowState, kind: &str) -> Option<OAuthError> {
+        if state == unhandled {
+            return Some(OAuthError::access_denied().hint(format!(
+                "The {kind} verifier has already been used, has not been granted, or is invalid."
+            )));
+        }
+        if state > FlowState::from_i64(unhandled as i64 + 1) {
+            return Some(OAuthError::invalid_request().hint(format!("The {kind} verifier has already been used.")));
+        }
+        None
+    }
+
+    fn check_csrf(expected: &str, presented: Option<&String>, kind: &str) -> Result<(), OAuthError> {
+        let ok = presented.is_some_and(|p| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(p.as_bytes(), expected.as_bytes()))
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(OAuthError::request_forbidden().hint(format!(
+                "The CSRF value from the token does not match the CSRF value from the data store. The {kind} CSRF cookie is missing or invalid."
+            )))
+        }
+    }
+
+    fn check_fresh(&self, flow: &Flow, kind: &str) -> Result<(), OAuthError> {
+        if flow.requested_at + self.settings.ttl_flow < self.now() {
+            return Err(OAuthError::request_unauthorized()
+                .hint(format!("The {kind} request has expired, please try again.")));
+        }
+        Ok(())
+    }
+
+    async fn verify_login(
+        &self,
+        req: &AuthRequest,
+        verifier: &str,
+        cookies: &BrowserCookies,
+    ) -> Result<Redirect, OAuthError> {
+        let not_found = || {
+            OAuthError::access_denied()
+                .hint("The login verifier has already been used, has not been granted, or is invalid.")
+        };
+        let mut flow = self.store.flow_by_login_verifier(verifier).await?.ok_or_else(not_found)?;
+        let state = flow.state.unwrap_or(FlowState::ConsentUsed);
+        if let Some(e) = Self::verifier_errors(state, FlowState::LoginUnhandled, "login") {
+            return Err(e);
+        }
+        if !self
+            .store
+            .transition_flow(&flow, (FlowState::LoginHandled, FlowState::LoginHandled), FlowState::LoginUsed)
+            .await?
+        {
+            return Err(OAuthError::invalid_request().hint("The login verifier has already been used."));
+        }
+        let login = flow.login.clone().ok_or_else(not_found)?;
+        if let Some(d) = &login.denial {
+            return Err(denial_error(d));
+        }
+        self.check_fresh(&flow, "login")?;
+        Self::check_csrf(&flow.login_csrf, cookies.login_csrf.as_ref(), "login")?;
+        if flow.client_id != req.client.client_id {
+            return Err(OAuthError::invalid_request()
+                .hint("The login verifier was issued for another OAuth 2.0 Client."));
+        }
+        if req.prompt.iter().any(|p| p == "login") && login.authenticated_at < flow.requested_at {
+            return Err(OAuthError::login_required()
+                .hint("Prompt 'login' was requested, but the authentication happened before the authorization request."));
+        }
+        if !flow.oidc_context.id_token_hint_claims.is_empty() {
+            let hinted = flow.oidc_context.id_token_hint_claims.get("sub").and_then(|v| v.as_str());
+            if hinted != Some(login.subject.as_str()) {
+                return Err(OAuthError::login_required()
+                    .hint("Request failed because subject claim from id_token_hint does not match subject from authentication session."));
+            }
+        }
+        let mut set = Vec::new();
+        if !flow.login_skip {
+            let session = LoginSession {
+                id: flow.login_session_id.clone(),
+                subject: login.subject.clone(),
+                authenticated_at: login.authenticated_at,
+                remember: login.remember,
+            };
+            if login.remember {
+                self.store.upsert_login_session(&session).await?;
+                set.push(CookieOp::Session {
+                    sid: session.id,
+                    max_age: login.remember_for.max(0),
+                });
+            } else {
+                self.store.delete_login_session(&session.id).await?;
+                if cookies.session.is_some() {
+                    set.push(CookieOp::ClearSession);
+                }
+            }
+        }
+        flow.subject = login.subject.clone();
+        let mut out = self.request_consent(req, &mut flow).await?;
+        set.append(&mut out.cookies);
+        out.cookies = set;
+        Ok(out)
+    }
+
+    /// After a verified login: decide whether a remembered consent covers this request, then
+    /// hand over to the consent app (which is called even when it may skip).
+    async fn request_consent(&self, req: &AuthRequest, flow: &mut Flow) -> Result<Redirect, OAuthError> {
+        let now = self.now();
+        let mut skip = false;
+        let public_insecure = req.client.is_public()
+            && !(req.redirect_uri.scheme() == "https"
+                || (req.redirect_uri.scheme() == "http" && redirect::is_local(&req.redirect_uri)));
+        if !req.prompt.iter().any(|p| p == "consent") && !public_insecure {
+            if let Some(prev) = self
+                .store
+                .latest_remembered_consent(&flow.subject, &flow.client_id)
+                .await?
+            {
+                let expires = prev.consent_expires_at();
+                if expires == 0 || expires >= now {
+                    if let Some(c) = &prev.consent {
+                        skip = flow
+                            .requested_scope
+                            .iter()
+                            .all(|s| self.settings.scope_strategy.allows(&c.grant_scope, s));
+                    }
+                }
+            }
+        }
+        if req.prompt.iter().any(|p| p == "none") && !skip {
+            return Err(OAuthError::consent_required()
+                .hint("Prompt 'none' was requested, but no previous consent was found."));
+        }
+        flow.consent_challenge = new_id();
+        flow.consent_verifier = new_id();
+        flow.consent_csrf = new_id();
+        flow.consent_skip = skip;
+        if !self
+            .store
+            .transition_flow(flow, (FlowState::LoginUsed, FlowState::LoginUsed), FlowState::ConsentUnhandled)
+            .await?
+        {
+            return Err(OAuthError::invalid_request().hint("The login verifier has already been used."));
+        }
+        Ok(Redirect {
+            location: with_params(
+                &self.settings.consent_url,
+                &[("consent_challenge".into(), flow.consent_challenge.clone())],
+                false,
+            ),
+            cookies: vec![CookieOp::ConsentCsrf(flow.consent_csrf.clone())],
+        })
+    }
+
+    async fn verify_consent(
+        &self,
+        req: &AuthRequest,
+        verifier: &str,
+        cookies: &BrowserCookies,
+    ) -> Result<Redirect, OAuthError> {
+        let not_found = || {
+            OAuthError::access_denied()
+                .hint("The consent verifier has already been used, has not been granted, or is invalid.")
+        };
+        let flow = self.store.flow_by_consent_verifier(verifier).await?.ok_or_else(not_found)?;
+        let state = flow.state.unwrap_or(FlowState::ConsentUsed);
+        if let Some(e) = Self::verifier_errors(state, FlowState::ConsentUnhandled, "consent") {
+            return Err(e);
+        }
+        if !self
+            .store
+            .transition_flow(&flow, (FlowState::ConsentHandled, FlowState::ConsentHandled), FlowState::ConsentUsed)
+            .await?
+        {
+            return Err(OAuthError::invalid_request().hint("The consent verifier has already been used."));
+        }
+        self.check_fresh(&flow, "consent")?;
+        let consent = flow.consent.clone().ok_or_else(not_found)?;
+        if let Some(d) = &consent.denial {
+            return Err(denial_error(d));
+        }
+        Self::check_csrf(&flow.consent_csrf, cookies.consent_csrf.as_ref(), "consent")?;
+        if flow.client_id != req.client.client_id {
+            return Err(OAuthError::invalid_request()
+                .hint("The consent verifier was issued for another OAuth 2.0 Client."));
+        }
+        let login = flow.login.clone().unwrap_or_default();
+        let now = self.now();
+        let mut acr = login.acr.clone();
+        if acr.is_empty() && !flow.oidc_context.acr_values.is_empty() {
+            acr = "0".into();
+        }
+        let id_token = IdTokenClaims {
+            subject: if login.force_subject_identifier.is_empty() {
+                login.subject.clone()
+            } else {
+                login.force_subject_identifier.clone()
+            },
+            auth_time: login.authenticated_at,
+            requested_at: flow.requested_at,
+            nonce: req.nonce.clone(),
+            acr,
+            sid: flow.login_session_id.clone(),
+            extra: consent.id_token_claims.clone(),
+        };
+        let session = TokenSession {
+            client_id: flow.client_id.clone(),
+            subject: login.subject.clone(),
+            requested_scope: flow.requested_scope.clone(),
+            granted_scope: consent.grant_scope.clone(),
+            requested_audience: flow.requested_audience.clone(),
+            granted_audience: consent.grant_access_token_audience.clone(),
+            requested_at: now,
+            issued_at: now,
+            expires_at: now + self.settings.ttl_code,
+            ext: consent.access_token_claims.clone(),
+            id_token: Some(id_token),
+            redirect_uri: req.redirect_param.clone(),
+            code_challenge: req.code_challenge.clone(),
+        };
+        let (code, row) = self.mint(TokenKind::Code, &flow.consent_challenge, &session)?;
+        self.store.insert_token(&row).await?;
+        let mut pairs = vec![
+            ("code".to_string(), code),
+            ("scope".to_string(), consent.grant_scope.join(" ")),
+        ];
+        pairs.push(("state".into(), req.state.clone()));
+        Ok(Redirect {
+            location: with_params(req.redirect_uri.as_str(), &pairs, req.fragment),
+            cookies: vec![],
+        })
+    }
+}
+
+/// A stored denial as the OAuth error the client receives (consent/types.go toRFCError).
+fn denial_error(d: &crate::domain::flow::Denial) -> OAuthError {
+    let name = if d.error.is_empty() { "request_denied" } else { &d.error };
+    let status = if d.status_code == 0 { 400 } else { d.status_code };
+    OAuthError::custom(name, &d.error_description, &d.error_hint, &d.error_debug, status)
+}
+
+/// `base` with `pairs` appended to its query (or put in its fragment), existing query kept.
+pub fn with_params(base: &str, pairs: &[(String, String)], fragment: bool) -> String {
+    let Ok(mut url) = Url::parse(base) else {
+        return base.to_string();
+    };
+    if fragment {
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter())
+            .finish();
+        url.set_fragment(Some(&encoded));
+    } else {
+        url.query_pairs_mut().extend_pairs(pairs.iter());
+    }
+    url.to_string()
+}

@@ -1,0 +1,316 @@
+//! The OAuth 2.0 / OpenID Connect use cases: the authorization endpoint and its login/consent
+//! state machine, the admin flow API, the token endpoint, introspection, revocation, userinfo.
+pub mod authorize;
+pub mod flows;
+pub mod introspect;
+pub mod token;
+
+use crate::config::Config;
+use crate::crypto::aead::Aead;
+use crate::crypto::token::TokenHmac;
+use crate::domain::client::Client;
+use crate::domain::token::{TokenKind, TokenSession};
+use crate::oauth2::scope::ScopeStrategy;
+use crate::oauth2::OAuthError;
+use crate::service::clients::Clients;
+use crate::service::jwks::Jwks;
+use crate::service::Clock;
+use crate::store::{Store, StoreError, TokenRow};
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Settings read once from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Issuer with a trailing `/`.
+    pub issuer: String,
+    /// Public base URL with a trailing `/`.
+    pub public_url: String,
+    pub login_url: String,
+    pub consent_url: String,
+    pub error_url: String,
+    pub ttl_access: i64,
+    pub ttl_refresh: i64,
+    pub ttl_id_token: i64,
+    pub ttl_code: i64,
+    pub ttl_flow: i64,
+    pub scope_strategy: ScopeStrategy,
+    pub pkce_enforced: bool,
+    pub pkce_enforced_for_public: bool,
+    pub encrypt_at_rest: bool,
+    pub legacy_errors: bool,
+    pub expose_debug: bool,
+    pub cc_default_scope: bool,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config, issuer: &str, public_url: &str) -> Settings {
+        let slash = |s: &str| {
+            if s.ends_with('/') {
+                s.to_string()
+            } else {
+                format!("{s}/")
+            }
+        };
+        let issuer = slash(issuer);
+        let or_fallback = |v: &str, page: &str| {
+            if v.is_empty() {
+                format!("{issuer}oauth2/fallbacks/{page}")
+            } else {
+                v.to_string()
+            }
+        };
+        let secs = |v: &str| cfg.ttl(v).as_secs() as i64;
+        Settings {
+            public_url: slash(public_url),
+            login_url: or_fallback(&cfg.urls.login, "login"),
+            consent_url: or_fallback(&cfg.urls.consent, "consent"),
+            error_url: or_fallback(&cfg.urls.error, "error"),
+            ttl_access: secs(&cfg.ttl.access_token),
+            ttl_refresh: secs(&cfg.ttl.refresh_token),
+            ttl_id_token: secs(&cfg.ttl.id_token),
+            ttl_code: secs(&cfg.ttl.auth_code),
+            ttl_flow: secs(&cfg.ttl.login_consent_request),
+            scope_strategy: ScopeStrategy::from_config(&cfg.strategies.scope),
+            pkce_enforced: cfg.oauth2.pkce.enforced,
+            pkce_enforced_for_public: cfg.oauth2.pkce.enforced_for_public_clients,
+            encrypt_at_rest: cfg.oauth2.session.encrypt_at_rest,
+            legacy_errors: cfg.oauth2.include_legacy_error_fields,
+            expose_debug: cfg.oauth2.expose_internal_errors,
+            cc_default_scope: cfg.oauth2.client_credentials.default_grant_allowed_scope,
+            issuer,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct OAuth2 {
+    pub settings: Settings,
+    pub store: Store,
+    pub clients: Arc<Clients>,
+    pub jwks: Arc<Jwks>,
+    pub clock: Arc<dyn Clock>,
+    hmac: TokenHmac,
+    aead: Arc<Aead>,
+    /// Successful secret verifications, keyed by SHA-256(client id, stored hash, secret): a
+    /// changed secret changes the stored hash and so misses. Argon2id then costs once per
+    /// client and secret, not once per token request.
+    verified: DashMap<[u8; 32], ()>,
+}
+
+const VERIFIED_MAX: usize = 100_000;
+
+/// An argon2id hash verified for unknown clients, so they cost what known ones cost.
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+impl OAuth2 {
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        clients: Arc<Clients>,
+        jwks: Arc<Jwks>,
+        clock: Arc<dyn Clock>,
+        system_secrets: &[&[u8]],
+        aead: Arc<Aead>,
+    ) -> OAuth2 {
+        OAuth2 {
+            settings,
+            store,
+            clients,
+            jwks,
+            clock,
+            hmac: TokenHmac::new(system_secrets),
+            aead,
+            verified: DashMap::new(),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    /// Seals a session for storage (AES-GCM unless `oauth2.session.encrypt_at_rest` is off).
+    fn seal(&self, s: &TokenSession) -> Result<String, OAuthError> {
+        let json = serde_json::to_string(s).map_err(internal)?;
+        if !self.settings.encrypt_at_rest {
+            return Ok(json);
+        }
+        self.aead.encrypt(json.as_bytes()).map_err(internal)
+    }
+
+    /// Opens stored session data; plaintext JSON rows are read as they are (Hydra does too).
+    fn open(&self, data: &str) -> Result<TokenSession, OAuthError> {
+        if data.starts_with('{') {
+            return serde_json::from_str(data).map_err(internal);
+        }
+        let plain = self.aead.decrypt(data).map_err(internal)?;
+        serde_json::from_slice(&plain).map_err(internal)
+    }
+
+    /// A new opaque token of `kind` for `session`, and the row that stores its signature.
+    fn mint(
+        &self,
+        kind: TokenKind,
+        request_id: &str,
+        session: &TokenSession,
+    ) -> Result<(String, TokenRow), OAuthError> {
+        let (token, signature) = self
+            .hmac
+            .generate()
+            .ok_or_else(|| internal("no system secret"))?;
+        Ok((
+            token,
+            TokenRow {
+                signature,
+                kind,
+                request_id: request_id.to_string(),
+                client_id: session.client_id.clone(),
+                active: true,
+                requested_at: session.issued_at,
+                expires_at: session.expires_at,
+                data: self.seal(session)?,
+            },
+        ))
+    }
+
+    /// Looks a presented token up: HMAC first (no database trip for forgeries), then the row.
+    async fn lookup(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<Option<(TokenRow, TokenSession)>, OAuthError> {
+        let Some(sig) = self.hmac.validate(token) else {
+            return Ok(None);
+        };
+        let Some(row) = self.store.get_token(sig, kind).await.map_err(internal)? else {
+            return Ok(None);
+        };
+        let session = self.open(&row.data)?;
+        Ok(Some((row, session)))
+    }
+
+    /// Client authentication at the token and revocation endpoints (fosite
+    /// client_authentication.go): `client_secret_basic` (id and secret form-url-decoded),
+    /// `client_secret_post`, or `none` for public clients; the registered method is enforced.
+    pub async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
+        let (id, secret, via_basic) = match &creds.basic {
+            Some((id, secret)) => (id.as_str(), Some(secret.as_str()), true),
+            None => (creds.form_id.as_str(), creds.form_secret.as_deref(), false),
+        };
+        if id.is_empty() {
+            return Err(OAuthError::invalid_client()
+                .hint("Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body."));
+        }
+        let found = self.clients.get_for_auth(id).await;
+        let (client, hash) = match found {
+            Ok(v) => v,
+            Err(crate::service::clients::ClientsError::NotFound) => {
+                if let Some(s) = secret {
+                    let s = s.to_string();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let dummy = DUMMY_HASH.get_or_init(|| {
+                            crate::crypto::hasher::hash("portcullis-unknown-client")
+                                .unwrap_or_default()
+                        });
+                        crate::crypto::hasher::verify(&s, dummy)
+                    })
+                    .await;
+                }
+                return Err(OAuthError::invalid_client().hint("The requested OAuth 2.0 Client does not exist."));
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let method = client.token_endpoint_auth_method.as_str();
+        if method == "none" {
+            return Ok(client);
+        }
+        let used = if via_basic { "client_secret_basic" } else { "client_secret_post" };
+        if method != used {
+            return Err(OAuthError::invalid_client().hint(format!(
+                "The OAuth 2.0 Client supports client authentication method '{method}', but method '{used}' was requested. You must configure the OAuth 2.0 client's 'token_endpoint_auth_method' value to accept '{used}'."
+            )));
+        }
+        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+            return Err(OAuthError::invalid_client().hint("The client secret is missing."));
+        };
+        if !self.verify_secret(&client.client_id, &hash, secret).await {
+            return Err(OAuthError::invalid_client()
+                .hint("The provided client secret did not match the registered one."));
+        }
+        Ok(client)
+    }
+
+    async fn verify_secret(&self, id: &str, hash: &str, secret: &str) -> bool {
+        if hash.is_empty() {
+            return false;
+        }
+        let mut h = Sha256::new();
+        for part in [id, hash, secret] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        let key: [u8; 32] = h.finalize().into();
+        if self.verified.contains_key(&key) {
+            return true;
+        }
+        let (s, stored) = (secret.to_string(), hash.to_string());
+        let ok = tokio::task::spawn_blocking(move || crate::crypto::hasher::verify(&s, &stored))
+            .await
+            .unwrap_or(false);
+        if ok {
+            if self.verified.len() >= VERIFIED_MAX {
+                self.verified.clear();
+            }
+            self.verified.insert(key, ());
+        }
+        ok
+    }
+}
+
+/// Credentials as presented: HTTP Basic (already decoded) or form fields.
+#[derive(Debug, Default)]
+pub struct ClientCredentials {
+    pub basic: Option<(String, String)>,
+    pub form_id: String,
+    pub form_secret: Option<String>,
+}
+
+/// Logged once; the caller sees only `server_error`.
+pub(crate) fn internal(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "internal error");
+    OAuthError::server_error()
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        internal(e)
+    }
+}
+
+/// The effective grant and response types (fosite defaults when the client lists none).
+pub fn grant_types(c: &Client) -> Vec<&str> {
+    if c.grant_types.is_empty() {
+        vec!["authorization_code"]
+    } else {
+        c.grant_types.iter().map(String::as_str).collect()
+    }
+}
+
+pub fn response_types(c: &Client) -> Vec<&str> {
+    if c.response_types.is_empty() {
+        vec!["code"]
+    } else {
+        c.response_types.iter().map(String::as_str).collect()
+    }
+}
+
+/// The client's allowed scopes.
+pub fn client_scopes(c: &Client) -> Vec<String> {
+    crate::oauth2::split_spaces(&c.scope)
+}
+
+/// 32 lowercase hex characters (Hydra's challenges, verifiers and CSRF values).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

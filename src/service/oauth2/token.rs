@@ -1,0 +1,272 @@
+//! `POST /oauth2/token` (fosite access_request_handler.go and handler/oauth2, handler/openid,
+//! handler/pkce): client authentication, then one of the grants authorization_code,
+//! refresh_token, client_credentials.
+use super::authorize::Params;
+use super::{client_scopes, grant_types, internal, ClientCredentials, OAuth2};
+use crate::domain::client::Client;
+use crate::domain::token::{TokenKind, TokenSession};
+use crate::oauth2::{has_offline, pkce, scope, split_spaces, OAuthError};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// oauth2TokenResponse.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+    pub token_type: &'static str,
+}
+
+/// Claims ID tokens may not take from consent `session.id_token` (fosite claims_id_token.go).
+const RESERVED: [&str; 13] = [
+    "iss", "sub", "aud", "exp", "iat", "jti", "auth_time", "rat", "nonce", "at_hash", "c_hash",
+    "acr", "sid",
+];
+
+impl OAuth2 {
+    pub async fn token(&self, form: &Params, creds: &ClientCredentials) -> Result<TokenResponse, OAuthError> {
+        let grant = form.get("grant_type");
+        if grant.is_empty() {
+            return Err(OAuthError::invalid_request().hint("Request parameter 'grant_type' is missing"));
+        }
+        if !matches!(grant, "authorization_code" | "refresh_token" | "client_credentials") {
+            // fosite answers unknown grants with invalid_request (no handler took the request).
+            return Err(OAuthError::invalid_request()
+                .hint(format!("The grant type '{grant}' is not supported by this server.")));
+        }
+        let client = self.authenticate_client(creds).await?;
+        if !grant_types(&client).contains(&grant) {
+            return Err(OAuthError::unauthorized_client()
+                .hint(format!("The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'.")));
+        }
+        match grant {
+            "authorization_code" => self.grant_code(&client, form).await,
+            "refresh_token" => self.grant_refresh(&client, form).await,
+            _ => self.grant_client_credentials(&client, form).await,
+        }
+    }
+
+    async fn grant_code(&self, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
+        let code = form.get("code");
+        let invalid = || OAuthError::invalid_grant();
+        let (row, session) = self
+            .lookup(code, TokenKind::Code)
+            .await?
+            .ok_or_else(|| invalid().hint("The authorization code is unknown or malformed."))?;
+        if !row.active {
+            self.store.revoke_request(&row.request_id).await?;
+            return Err(invalid().hint("The authorization code has already been used; the tokens issued for it are revoked."));
+        }
+        if row.expires_at < self.now() {
+            return Err(invalid().hint("The authorization code has expired."));
+        }
+        if row.client_id != client.client_id {
+            return Err(invalid().hint("The OAuth 2.0 Client ID from this request does not match the one from the authorize request."));
+        }
+        if !session.redirect_uri.is_empty() && form.get("redirect_uri") != session.redirect_uri {
+            return Err(invalid().hint("The 'redirect_uri' from this request does not match the one from the authorize request."));
+        }
+        pkce::verify(&session.code_challenge, form.get("code_verifier"))?;
+        if session.code_challenge.is_empty() && !form.get("code_verifier").is_empty() {
+            return Err(invalid().hint("A code_verifier was sent, but the authorization request carried no code_challenge."));
+        }
+        let (response, rows) = self.issue(client, &row.request_id, session).await?;
+        if !self
+            .store
+            .exchange((&row.signature, TokenKind::Code), None, &rows)
+            .await?
+        {
+            // Lost a race against another redemption of the same code: treat it as reuse.
+            self.store.revoke_request(&row.request_id).await?;
+            return Err(invalid().hint("The authorization code has already been used; the tokens issued for it are revoked."));
+        }
+        Ok(response)
+    }
+
+    async fn grant_refresh(&self, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
+        let invalid = || OAuthError::invalid_grant();
+        let (row, session) = self
+            .lookup(form.get("refresh_token"), TokenKind::Refresh)
+            .await?
+            .ok_or_else(|| invalid().hint("The refresh token is unknown, malformed or revoked."))?;
+        if !row.active {
+            // A rotated-out refresh token came back: someone holds a copy. Revoke the family.
+            self.store.revoke_request(&row.request_id).await?;
+            return Err(invalid().hint("The refresh token has already been used; every token of this grant is revoked."));
+        }
+        if row.expires_at < self.now() {
+            return Err(invalid().hint("The refresh token has expired."));
+        }
+        if row.client_id != client.client_id {
+            return Err(invalid().hint("The OAuth 2.0 Client ID from this request does not match the ID during the initial token issuance."));
+        }
+        if !has_offline(&session.granted_scope) {
+            return Err(OAuthError::scope_not_granted()
+                .hint("The OAuth 2.0 Client was not granted scope 'offline' and may thus not perform the 'refresh_token' authorization grant."));
+        }
+        let allowed = client_scopes(client);
+        if let Some(s) = self.settings.scope_strategy.first_denied(&allowed, &session.granted_scope) {
+            return Err(OAuthError::invalid_scope()
+                .hint(format!("The OAuth 2.0 Client is not allowed to request scope '{s}'.")));
+        }
+        if let Some(a) = scope::first_denied_audience(&client.audience, &session.granted_audience) {
+            return Err(OAuthError::invalid_request().hint(format!(
+                "Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."
+            )));
+        }
+        let (response, rows) = self.issue(client, &row.request_id, session).await?;
+        if !self
+            .store
+            .exchange((&row.signature, TokenKind::Refresh), Some(&row.request_id), &rows)
+            .await?
+        {
+            self.store.revoke_request(&row.request_id).await?;
+            return Err(invalid().hint("The refresh token has already been used; every token of this grant is revoked."));
+        }
+        Ok(response)
+    }
+
+    async fn grant_client_credentials(&self, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
+        if client.is_public() {
+            return Err(OAuthError::invalid_grant()
+                .hint("The client is public and thus not allowed to use grant type client_credentials."));
+        }
+        let allowed = client_scopes(client);
+        let mut scopes = split_spaces(form.get("scope"));
+        if let Some(s) = self.settings.scope_strategy.first_denied(&allowed, &scopes) {
+            return Err(OAuthError::invalid_scope()
+                .hint(format!("The OAuth 2.0 Client is not allowed to request scope '{s}'.")));
+        }
+        if scopes.is_empty() && self.settings.cc_default_scope {
+            scopes = allowed;
+        }
+        let mut audience = Vec::new();
+        for a in form.0.iter().filter(|(k, _)| k == "audience") {
+            audience.extend(split_spaces(&a.1));
+        }
+        if let Some(a) = scope::first_denied_audience(&client.audience, &audience) {
+            return Err(OAuthError::invalid_request().hint(format!(
+                "Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."
+            )));
+        }
+        let now = self.now();
+        let session = TokenSession {
+            client_id: client.client_id.clone(),
+            subject: client.client_id.clone(),
+            requested_scope: scopes.clone(),
+            granted_scope: scopes,
+            requested_audience: audience.clone(),
+            granted_audience: audience,
+            requested_at: now,
+            issued_at: now,
+            expires_at: now + self.settings.ttl_access,
+            ..TokenSession::default()
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (access, row) = self.mint(TokenKind::Access, &request_id, &session)?;
+        self.store.insert_token(&row).await?;
+        Ok(TokenResponse {
+            access_token: access,
+            expires_in: self.settings.ttl_access,
+            id_token: None,
+            refresh_token: None,
+            scope: session.granted_scope.join(" "),
+            token_type: "bearer",
+        })
+    }
+
+    /// Mints the access token, the refresh token (offline granted and the client may refresh)
+    /// and the ID token (openid granted) of one grant.
+    async fn issue(
+        &self,
+        client: &Client,
+        request_id: &str,
+        mut session: TokenSession,
+    ) -> Result<(TokenResponse, Vec<crate::store::TokenRow>), OAuthError> {
+        let now = self.now();
+        session.issued_at = now;
+        session.redirect_uri.clear();
+        session.code_challenge.clear();
+        let mut rows = Vec::with_capacity(2);
+        let mut access_session = session.clone();
+        access_session.expires_at = now + self.settings.ttl_access;
+        let (access, row) = self.mint(TokenKind::Access, request_id, &access_session)?;
+        rows.push(row);
+        let refresh = if has_offline(&session.granted_scope) && grant_types(client).contains(&"refresh_token") {
+            let mut refresh_session = session.clone();
+            refresh_session.expires_at = now + self.settings.ttl_refresh;
+            let (token, row) = self.mint(TokenKind::Refresh, request_id, &refresh_session)?;
+            rows.push(row);
+            Some(token)
+        } else {
+            None
+        };
+        let id_token = if session.granted_scope.iter().any(|s| s == "openid") {
+            Some(self.id_token(client, &session, &access).await?)
+        } else {
+            None
+        };
+        Ok((
+            TokenResponse {
+                access_token: access,
+                expires_in: self.settings.ttl_access,
+                id_token,
+                refresh_token: refresh,
+                scope: session.granted_scope.join(" "),
+                token_type: "bearer",
+            },
+            rows,
+        ))
+    }
+
+    /// An RS256 ID token (fosite token/jwt/claims_id_token.go): consent claims may add to the
+    /// reserved ones but never override them. A refresh keeps auth_time, rat and nonce.
+    async fn id_token(
+        &self,
+        client: &Client,
+        session: &TokenSession,
+        access_token: &str,
+    ) -> Result<String, OAuthError> {
+        let Some(c) = &session.id_token else {
+            return Err(internal("openid granted but the session has no ID-token claims"));
+        };
+        let now = self.now();
+        let mut claims = serde_json::Map::new();
+        for (k, v) in &c.extra {
+            if !RESERVED.contains(&k.as_str()) {
+                claims.insert(k.clone(), v.clone());
+            }
+        }
+        let aud = vec![Value::String(client.client_id.clone())];
+        let reserved = json!({
+            "iss": self.settings.issuer,
+            "sub": c.subject,
+            "aud": aud,
+            "exp": now + self.settings.ttl_id_token,
+            "iat": now,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "auth_time": c.auth_time,
+            "rat": c.requested_at,
+            "nonce": c.nonce,
+            "at_hash": crate::crypto::jws::at_hash(access_token),
+            "sid": c.sid,
+        });
+        if let Value::Object(m) = reserved {
+            claims.extend(m);
+        }
+        if !c.acr.is_empty() {
+            claims.insert("acr".into(), json!(c.acr));
+        }
+        let signer = self.jwks.id_token_signer().await.map_err(internal)?;
+        let claims = Value::Object(claims);
+        tokio::task::spawn_blocking(move || signer.sign(&claims))
+            .await
+            .map_err(internal)?
+            .map_err(internal)
+    }
+}

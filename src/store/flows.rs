@@ -1,0 +1,158 @@
+//! Login sessions and login/consent flows. Every state change is a conditional UPDATE on the
+//! expected state, so two racing requests cannot both spend a challenge or verifier.
+use super::{map_err, Store, StoreError};
+use crate::domain::flow::{Flow, FlowState, LoginSession};
+use sqlx::Row;
+
+fn decode_flow(r: &sqlx::any::AnyRow) -> Result<Flow, StoreError> {
+    let data: String = r.try_get("data")?;
+    let mut flow: Flow = serde_json::from_str(&data)
+        .map_err(|e| StoreError::Corrupt(format!("flow data: {e}")))?;
+    flow.state = Some(FlowState::from_i64(r.try_get("state")?));
+    Ok(flow)
+}
+
+fn encode(flow: &Flow) -> Result<String, StoreError> {
+    serde_json::to_string(flow).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn opt(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+impl Store {
+    pub async fn insert_login_session(&self, s: &LoginSession) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO portcullis_login_session (id, subject, authenticated_at, remember) VALUES ($1, $2, $3, $4)")
+            .bind(&s.id)
+            .bind(&s.subject)
+            .bind(s.authenticated_at)
+            .bind(i64::from(s.remember))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// A remembered login session by id.
+    pub async fn get_remembered_session(&self, id: &str) -> Result<Option<LoginSession>, StoreError> {
+        let row = sqlx::query("SELECT id, subject, authenticated_at, remember FROM portcullis_login_session WHERE id = $1 AND remember = 1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(LoginSession {
+                id: r.try_get("id")?,
+                subject: r.try_get("subject")?,
+                authenticated_at: r.try_get("authenticated_at")?,
+                remember: r.try_get::<i64, _>("remember")? == 1,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records the login on the session row (creating it when a stub was removed meanwhile).
+    pub async fn upsert_login_session(&self, s: &LoginSession) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE portcullis_login_session SET subject = $2, authenticated_at = $3, remember = $4 WHERE id = $1")
+            .bind(&s.id)
+            .bind(&s.subject)
+            .bind(s.authenticated_at)
+            .bind(i64::from(s.remember))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            self.insert_login_session(s).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_login_session(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM portcullis_login_session WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_flow(&self, flow: &Flow, state: FlowState) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO portcullis_flow (login_challenge, login_verifier, consent_challenge, consent_verifier, state, client_id, subject, requested_at, consent_remember, consent_expires_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(&flow.login_challenge)
+            .bind(&flow.login_verifier)
+            .bind(opt(&flow.consent_challenge))
+            .bind(opt(&flow.consent_verifier))
+            .bind(state as i64)
+            .bind(&flow.client_id)
+            .bind(&flow.subject)
+            .bind(flow.requested_at)
+            .bind(i64::from(flow.consent_rememberable()))
+            .bind(flow.consent_expires_at())
+            .bind(encode(flow)?)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// The flow whose `column` (a fixed column name, never user input) equals `value`.
+    async fn flow_by(&self, column: &'static str, value: &str) -> Result<Option<Flow>, StoreError> {
+        let sql = match column {
+            "login_challenge" => "SELECT state, data FROM portcullis_flow WHERE login_challenge = $1",
+            "login_verifier" => "SELECT state, data FROM portcullis_flow WHERE login_verifier = $1",
+            "consent_challenge" => "SELECT state, data FROM portcullis_flow WHERE consent_challenge = $1",
+            _ => "SELECT state, data FROM portcullis_flow WHERE consent_verifier = $1",
+        };
+        let row = sqlx::query(sql).bind(value).fetch_optional(&self.pool).await?;
+        row.as_ref().map(decode_flow).transpose()
+    }
+
+    pub async fn flow_by_login_challenge(&self, v: &str) -> Result<Option<Flow>, StoreError> {
+        self.flow_by("login_challenge", v).await
+    }
+    pub async fn flow_by_login_verifier(&self, v: &str) -> Result<Option<Flow>, StoreError> {
+        self.flow_by("login_verifier", v).await
+    }
+    pub async fn flow_by_consent_challenge(&self, v: &str) -> Result<Option<Flow>, StoreError> {
+        self.flow_by("consent_challenge", v).await
+    }
+    pub async fn flow_by_consent_verifier(&self, v: &str) -> Result<Option<Flow>, StoreError> {
+        self.flow_by("consent_verifier", v).await
+    }
+
+    /// Writes `flow` with state `to` only if its stored state is within `from`; false otherwise.
+    pub async fn transition_flow(
+        &self,
+        flow: &Flow,
+        from: (FlowState, FlowState),
+        to: FlowState,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE portcullis_flow SET state = $1, data = $2, consent_challenge = $3, consent_verifier = $4, subject = $5, consent_remember = $6, consent_expires_at = $7 WHERE login_challenge = $8 AND state >= $9 AND state <= $10")
+            .bind(to as i64)
+            .bind(encode(flow)?)
+            .bind(opt(&flow.consent_challenge))
+            .bind(opt(&flow.consent_verifier))
+            .bind(&flow.subject)
+            .bind(i64::from(flow.consent_rememberable() && to >= FlowState::ConsentHandled))
+            .bind(flow.consent_expires_at())
+            .bind(&flow.login_challenge)
+            .bind(from.0 as i64)
+            .bind(from.1 as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The most recent remembered consent of `subject` for `client_id` (consent/strategy_default.go
+    /// looks at the newest one only).
+    pub async fn latest_remembered_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<Flow>, StoreError> {
+        let row = sqlx::query("SELECT state, data FROM portcullis_flow WHERE subject = $1 AND client_id = $2 AND consent_remember = 1 ORDER BY requested_at DESC LIMIT 1")
+            .bind(subject)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode_flow).transpose()
+    }
+}

@@ -1,0 +1,140 @@
+//! Codes, access and refresh tokens, keyed by their HMAC signature. Redemption and rotation
+//! are conditional updates inside a transaction: of two racing requests exactly one wins.
+use super::{map_err, Store, StoreError};
+use crate::domain::token::TokenKind;
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub signature: String,
+    pub kind: TokenKind,
+    pub request_id: String,
+    pub client_id: String,
+    pub active: bool,
+    pub requested_at: i64,
+    pub expires_at: i64,
+    /// Session JSON, AES-GCM sealed when `oauth2.session.encrypt_at_rest`.
+    pub data: String,
+}
+
+const INSERT: &str = "INSERT INTO portcullis_token (signature, kind, request_id, client_id, active, requested_at, expires_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    t: &TokenRow,
+) -> Result<(), StoreError> {
+    sqlx::query(INSERT)
+        .bind(&t.signature)
+        .bind(t.kind.as_str())
+        .bind(&t.request_id)
+        .bind(&t.client_id)
+        .bind(i64::from(t.active))
+        .bind(t.requested_at)
+        .bind(t.expires_at)
+        .bind(&t.data)
+        .execute(ex)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError> {
+        insert(&self.pool, t).await
+    }
+
+    pub async fn get_token(&self, signature: &str, kind: TokenKind) -> Result<Option<TokenRow>, StoreError> {
+        let row = sqlx::query("SELECT signature, request_id, client_id, active, requested_at, expires_at, data FROM portcullis_token WHERE signature = $1 AND kind = $2")
+            .bind(signature)
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(TokenRow {
+                signature: r.try_get("signature")?,
+                kind,
+                request_id: r.try_get("request_id")?,
+                client_id: r.try_get("client_id")?,
+                active: r.try_get::<i64, _>("active")? == 1,
+                requested_at: r.try_get("requested_at")?,
+                expires_at: r.try_get("expires_at")?,
+                data: r.try_get("data")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Spends the active token `spent` (a code or refresh token) and, in the same transaction,
+    /// deletes the access tokens of `revoke_access_of` and inserts `new`. False when `spent`
+    /// was already inactive: nothing is written then.
+    pub async fn exchange(
+        &self,
+        spent: (&str, TokenKind),
+        revoke_access_of: Option<&str>,
+        new: &[TokenRow],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE portcullis_token SET active = 0 WHERE signature = $1 AND kind = $2 AND active = 1")
+            .bind(spent.0)
+            .bind(spent.1.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(request_id) = revoke_access_of {
+            sqlx::query("DELETE FROM portcullis_token WHERE request_id = $1 AND kind = 'access'")
+                .bind(request_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for t in new {
+            insert(&mut *tx, t).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes a whole grant: every access and refresh token sharing `request_id`.
+    pub async fn revoke_request(&self, request_id: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM portcullis_token WHERE request_id = $1 AND kind IN ('access', 'refresh')")
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// `DELETE /oauth2/tokens?client_id=`: the client's access tokens (Hydra deletes access only).
+    pub async fn delete_access_tokens_of_client(&self, client_id: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM portcullis_token WHERE client_id = $1 AND kind = 'access'")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// `POST /oauth2/flush`: access tokens requested before `access_before`, and codes and
+    /// refresh tokens that expired before `expired_before` (spent ones are kept until then so
+    /// reuse is still detected).
+    pub async fn flush_tokens(&self, access_before: i64, expired_before: i64) -> Result<u64, StoreError> {
+        let a = sqlx::query("DELETE FROM portcullis_token WHERE kind = 'access' AND requested_at < $1")
+            .bind(access_before)
+            .execute(&self.pool)
+            .await?;
+        let b = sqlx::query("DELETE FROM portcullis_token WHERE kind IN ('code', 'refresh') AND expires_at < $1")
+            .bind(expired_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+
+    /// Number of tokens of a kind (tests and tooling).
+    pub async fn count_tokens(&self, kind: TokenKind) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM portcullis_token WHERE kind = $1")
+            .bind(kind.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
