@@ -2,34 +2,70 @@
 # Load benchmark of the release binary on PostgreSQL, plus start-to-ready
 # time on SQLite. Everything binds to 127.0.0.1.
 #
-# Needs: target/release/portcullis (cargo build --release --locked), a running
-# PostgreSQL, curl, python3, createdb/psql, and the `wrk` load generator
-# (Debian package `wrk`; installed with apt-get when missing).
+# Sections (each runs for BENCH_DURATION):
+#   - wrk GETs of cheap endpoints (admin client read, JWKS, discovery, health)
+#   - client_credentials issuance: wrk POST /oauth2/token (client_secret_basic)
+#   - introspection of a valid access token: wrk POST admin /oauth2/introspect
+#   - full authorization-code flows (auth -> login accept -> consent accept ->
+#     code -> token exchange with PKCE S256), driven by examples/flowbench.rs,
+#     with scope "openid offline" (RS256-4096 ID token) and "offline" (none),
+#     plus the raw RS256 signing rate of the server's ID-token key
+#   - raw PostgreSQL rate of a single-row ~500-byte INSERT (pgbench, scratch DB)
+#
+# Needs: target/release/portcullis (cargo build --release --locked),
+# target/release/examples/flowbench (cargo build --release --example flowbench),
+# a running PostgreSQL, curl, python3, createdb/dropdb/psql/pgbench, and the
+# `wrk` load generator (Debian package `wrk`; installed with apt-get when missing).
 #
 # Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portcullis_bench)
-#      BENCH_DURATION (default 10s), BENCH_CONCURRENCY (default 64)
+#      BENCH_DURATION (default 10s), BENCH_CONCURRENCY (wrk connections, default 64)
+#      BENCH_FLOW_CONCURRENCY (flowbench tasks, default 32)
+#      BENCH_PGBENCH_CLIENTS (default 32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=target/release/portcullis
+FLOWBENCH=target/release/examples/flowbench
 DB_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portcullis_bench}
 DURATION=${BENCH_DURATION:-10s}
 CONC=${BENCH_CONCURRENCY:-64}
+FLOW_CONC=${BENCH_FLOW_CONCURRENCY:-32}
+PGB_CLIENTS=${BENCH_PGBENCH_CLIENTS:-32}
 PUBLIC=http://127.0.0.1:14444
 ADMIN=http://127.0.0.1:14445
 SECRET=bench-secret-0123456789abcdef
+# Nothing listens there: the flow benchmark only reads Location headers.
+URLS_LOGIN_BENCH=http://127.0.0.1:5555/login
+URLS_CONSENT_BENCH=http://127.0.0.1:5555/consent
+FLOW_REDIRECT=http://127.0.0.1:5555/cb
+RUN_ID="$(date +%s)-$$"
 
 [[ -x "$BIN" ]] || { echo "missing $BIN; run: cargo build --release --locked" >&2; exit 1; }
+[[ -x "$FLOWBENCH" ]] || { echo "missing $FLOWBENCH; run: cargo build --release --example flowbench" >&2; exit 1; }
+for tool in curl python3 psql createdb dropdb pgbench; do
+  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
 if ! command -v wrk >/dev/null; then
   echo "wrk not found; installing the Debian package" >&2
   apt-get install -y -q wrk >/dev/null
 fi
 
+# BENCH_DURATION in whole seconds (wrk syntax: 10, 10s, 1m, 1h), for pgbench/flowbench.
+DUR_S=$(python3 -c '
+import math, sys
+v = sys.argv[1]; m = {"s": 1, "m": 60, "h": 3600}
+print(max(1, math.ceil(float(v[:-1]) * m[v[-1]] if v[-1] in m else float(v))))' "$DURATION")
+
 WORK=$(mktemp -d)
 PIDS=()
+SCRATCH_DBS=()
+PG_ADMIN_URL=""
 cleanup() {
   for p in "${PIDS[@]}"; do
     if kill -0 "$p" 2>/dev/null; then kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
+  done
+  for db in "${SCRATCH_DBS[@]}"; do
+    dropdb --if-exists --maintenance-db="$PG_ADMIN_URL" "$db" 2>/dev/null || true
   done
   rm -rf "$WORK"
 }
@@ -40,7 +76,7 @@ start_server() {
   DSN="$1" SECRETS_SYSTEM="$SECRET" \
   SERVE_PUBLIC_HOST=127.0.0.1 SERVE_PUBLIC_PORT=14444 \
   SERVE_ADMIN_HOST=127.0.0.1 SERVE_ADMIN_PORT=14445 \
-  URLS_SELF_ISSUER="$PUBLIC/" \
+  URLS_SELF_ISSUER="$PUBLIC/" URLS_LOGIN="$URLS_LOGIN_BENCH" URLS_CONSENT="$URLS_CONSENT_BENCH" \
     "$BIN" serve all --dev >"$2" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -82,6 +118,7 @@ done
 echo "==> PostgreSQL database"
 DB_NAME=${DB_URL##*/}; DB_NAME=${DB_NAME%%\?*}
 ADMIN_DB_URL=${DB_URL%/*}/postgres
+PG_ADMIN_URL=$ADMIN_DB_URL
 if ! psql "$ADMIN_DB_URL" -tAc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
   createdb --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
 fi
@@ -104,25 +141,181 @@ for i in "${!URLS[@]}"; do
   wrk -t 2 -c "$CONC" -d "$DURATION" --latency "${URLS[$i]}" >"$WORK/wrk-$i.txt"
 done
 
-PEAK_RSS=$(rss_kb "$PG_PID" VmHWM)
+HWM_BASIC=$(rss_kb "$PG_PID" VmHWM)
 curl -fsS -o /dev/null -X DELETE "$ADMIN/clients/$CLIENT_ID" || true
 
+# wrk_post NAME URL BODY [EXTRA_HEADER_LUA] -> appends to NAMES, writes wrk-<i>.txt
+wrk_post() {
+  local i=${#NAMES[@]} lua="$WORK/post-${#NAMES[@]}.lua"
+  {
+    echo 'wrk.method = "POST"'
+    echo "wrk.body = \"$3\""
+    echo 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"'
+    if [[ -n "${4:-}" ]]; then echo "$4"; fi
+  } >"$lua"
+  echo "==> wrk $1 (-c $CONC -d $DURATION)"
+  NAMES+=("$1")
+  wrk -t 2 -c "$CONC" -d "$DURATION" --latency -s "$lua" "$2" >"$WORK/wrk-$i.txt"
+}
+
+# ------------------------------------------------------------------ client_credentials
+CC_ID="bench-cc-$RUN_ID"
+CC_SECRET="bench-cc-secret-$RUN_ID"
+curl -fsS -o /dev/null -X POST "$ADMIN/clients" -H 'Content-Type: application/json' \
+  -d "{\"client_id\":\"$CC_ID\",\"client_secret\":\"$CC_SECRET\",\"grant_types\":[\"client_credentials\"],\"scope\":\"read write\",\"token_endpoint_auth_method\":\"client_secret_basic\"}"
+CC_BASIC=$(printf '%s:%s' "$CC_ID" "$CC_SECRET" | base64 -w0)
+CC_BODY='grant_type=client_credentials&scope=read'
+cc_token() {
+  curl -s -o "$WORK/cc.json" -w '%{http_code}' -X POST "$PUBLIC/oauth2/token" \
+    -H "Authorization: Basic $CC_BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
+    --data "$CC_BODY"
+}
+code=$(cc_token)
+if [[ "$code" != 200 ]]; then
+  echo "client_credentials probe returned $code: $(cat "$WORK/cc.json")" >&2; exit 1
+fi
+CC_OK_NAME="POST /oauth2/token client_credentials"
+wrk_post "$CC_OK_NAME" "$PUBLIC/oauth2/token" "$CC_BODY" "wrk.headers[\"Authorization\"] = \"Basic $CC_BASIC\""
+CC_IDX=$((${#NAMES[@]} - 1))
+HWM_CC=$(rss_kb "$PG_PID" VmHWM)
+
+# ------------------------------------------------------------------ introspection
+code=$(cc_token)
+[[ "$code" == 200 ]] || { echo "token request returned $code: $(cat "$WORK/cc.json")" >&2; exit 1; }
+TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$WORK/cc.json")
+TOKEN_ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TOKEN")
+introspect_active() {
+  curl -fsS -X POST "$ADMIN/oauth2/introspect" -H 'Content-Type: application/x-www-form-urlencoded' \
+    --data "token=$TOKEN_ENC" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("active"))'
+}
+[[ "$(introspect_active)" == True ]] || { echo "introspection probe: token not active" >&2; exit 1; }
+wrk_post "admin POST /oauth2/introspect (active)" "$ADMIN/oauth2/introspect" "token=$TOKEN_ENC"
+INTRO_IDX=$((${#NAMES[@]} - 1))
+INTRO_AFTER=$(introspect_active)
+HWM_INTRO=$(rss_kb "$PG_PID" VmHWM)
+
+# ------------------------------------------------------------------ authorization-code flows
+AC_ID="bench-ac-$RUN_ID"
+AC_SECRET="bench-ac-secret-$RUN_ID"
+curl -fsS -o /dev/null -X POST "$ADMIN/clients" -H 'Content-Type: application/json' \
+  -d "{\"client_id\":\"$AC_ID\",\"client_secret\":\"$AC_SECRET\",\"grant_types\":[\"authorization_code\",\"refresh_token\"],\"response_types\":[\"code\"],\"scope\":\"openid offline\",\"redirect_uris\":[\"$FLOW_REDIRECT\"],\"token_endpoint_auth_method\":\"client_secret_basic\"}"
+FLOW_SCOPES=("openid offline" "offline")
+for j in "${!FLOW_SCOPES[@]}"; do
+  echo "==> flowbench authorization-code flows, scope \"${FLOW_SCOPES[$j]}\" ($FLOW_CONC tasks, ${DUR_S}s)"
+  "$FLOWBENCH" flows --public "$PUBLIC" --admin "$ADMIN" --client-id "$AC_ID" \
+    --client-secret "$AC_SECRET" --redirect-uri "$FLOW_REDIRECT" --scope "${FLOW_SCOPES[$j]}" \
+    --concurrency "$FLOW_CONC" --duration "$DUR_S" --subject "bench-$RUN_ID" \
+    >"$WORK/flows-$j.txt" 2>"$WORK/flows-$j.err" || { cat "$WORK/flows-$j.err" >&2; exit 1; }
+done
+HWM_FLOWS=$(rss_kb "$PG_PID" VmHWM)
+echo "==> RS256 signing rate with the server's ID-token key (${DUR_S}s, server idle)"
+"$FLOWBENCH" sign --admin "$ADMIN" --duration "$DUR_S" >"$WORK/sign.txt"
+
+PEAK_RSS=$(rss_kb "$PG_PID" VmHWM)
+
+# Remove what this run wrote to the benchmark database, so that runs stay comparable.
+for c in "$CC_ID" "$AC_ID"; do
+  curl -fsS -o /dev/null -X DELETE "$ADMIN/clients/$c" || true
+done
+stop_server "$PG_PID"
+psql -q "$DB_URL" -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<SQL || echo "note: could not delete this run's rows from $DB_NAME" >&2
+DELETE FROM portcullis_token WHERE client_id IN ('$CC_ID', '$AC_ID');
+DELETE FROM portcullis_flow WHERE client_id IN ('$CC_ID', '$AC_ID');
+DELETE FROM portcullis_login_session WHERE subject = 'bench-$RUN_ID';
+SQL
+
+# ------------------------------------------------------------------ raw PostgreSQL insert rate
+RAW_DB="${DB_NAME}_rawinsert_$$"
+echo "==> pgbench single-row ~500-byte INSERT ($PGB_CLIENTS clients, ${DUR_S}s, scratch database $RAW_DB)"
+SCRATCH_DBS+=("$RAW_DB")
+createdb --maintenance-db="$ADMIN_DB_URL" "$RAW_DB"
+RAW_URL=${DB_URL%/*}/$RAW_DB
+psql -q "$RAW_URL" -v ON_ERROR_STOP=1 \
+  -c 'CREATE TABLE raw_insert (id TEXT PRIMARY KEY, payload TEXT NOT NULL)'
+# Key: 32 hex chars, unique per transaction; payload: 16 x 32 hex chars = 512 bytes.
+cat >"$WORK/raw.sql" <<'SQL'
+INSERT INTO raw_insert (id, payload)
+VALUES (md5(:client_id::text || ':' || random()::text || clock_timestamp()::text),
+        repeat(md5(random()::text), 16));
+SQL
+pgbench -n -c "$PGB_CLIENTS" -j 2 -T "$DUR_S" -f "$WORK/raw.sql" "$RAW_URL" >"$WORK/pgbench.txt" 2>&1 \
+  || { cat "$WORK/pgbench.txt" >&2; exit 1; }
+dropdb --maintenance-db="$ADMIN_DB_URL" "$RAW_DB"
+
 # ------------------------------------------------------------------ report
-python3 - "$WORK" "${NAMES[@]}" <<'PY'
+python3 - "$WORK" "$CC_IDX" "$INTRO_IDX" "$INTRO_AFTER" "${NAMES[@]}" <<'PY'
 import re, sys
-work, names = sys.argv[1], sys.argv[2:]
+work, cc_idx, intro_idx, intro_after, names = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 def ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def kv(line):
+    return dict(p.split("=", 1) for p in line.split()[1:])
 print()
-print(f"{'endpoint':<42} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8}")
+print(f"{'endpoint (wrk)':<42} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8} {'sock err':>8}")
+res = {}
 for i, name in enumerate(names):
     text = open(f"{work}/wrk-{i}.txt").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     p50 = ms(*re.search(r"\s50%\s+([\d.]+)(us|ms|s)", text).groups())
     p99 = ms(*re.search(r"\s99%\s+([\d.]+)(us|ms|s)", text).groups())
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    print(f"{name:<42} {rps:>10.0f} {p50:>9.2f} {p99:>9.2f} {int(bad.group(1)) if bad else 0:>8}")
+    bad = int(bad.group(1)) if bad else 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    sock = sum(map(int, sock.groups())) if sock else 0
+    res[i] = (rps, p50, p99, bad, sock)
+    print(f"{name:<42} {rps:>10.0f} {p50:>9.2f} {p99:>9.2f} {bad:>8} {sock:>8}")
+print(f"(introspected token still active after the run: {intro_after})")
+
+print()
+print(f"{'authorization-code flows (flowbench)':<42} {'flows/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>8} {'flows':>8}")
+flows = {}
+for j, scope in enumerate(["openid offline", "offline"]):
+    line = next(l for l in open(f"{work}/flows-{j}.txt") if l.startswith("RESULT "))
+    r = kv(line)
+    flows[scope] = r
+    label = f"scope \"{scope}\", {r['concurrency']} tasks"
+    print(f"{label:<42} {float(r['flows_per_s']):>10.1f} {float(r['p50_ms']):>9.2f} {float(r['p99_ms']):>9.2f} {r['errors']:>8} {r['flows']:>8}")
+    errs = open(f"{work}/flows-{j}.err").read().strip()
+    if errs:
+        print("  first errors:\n    " + errs.replace("\n", "\n    "))
+for line in open(f"{work}/sign.txt"):
+    if line.startswith("RESULT "):
+        r = kv(line)
+        print(f"RS256-{r['bits']} signing, {r['threads']} thread(s): {float(r['signs_per_s']):.0f} signatures/s ({float(r['ms_per_sign']):.2f} ms CPU each)")
+fo, fx = float(flows["openid offline"]["flows_per_s"]), float(flows["offline"]["flows_per_s"])
+if fx > 0 and fo > 0:
+    print(f"ID token cost: {fo:.1f} flows/s with openid vs {fx:.1f} without "
+          f"(the whole machine spends {1000/fo - 1000/fx:+.2f} ms more per flow)")
+
+print()
+pg = open(f"{work}/pgbench.txt").read()
+tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", pg).group(1))
+lat = re.search(r"latency average = ([\d.]+) ms", pg)
+print(f"raw PostgreSQL single-row ~500-byte INSERT (pgbench): {tps:.0f} tps"
+      + (f", avg latency {float(lat.group(1)):.2f} ms" if lat else ""))
+cc = res[cc_idx]
+print(f"client_credentials tokens/s as a share of the raw insert rate: {100 * cc[0] / tps:.1f}%")
+
+print()
+intro = res[intro_idx]
+checks = [
+    ("client_credentials >= 8000 tokens/s", cc[0] >= 8000, f"{cc[0]:.0f}"),
+    ("client_credentials >= 40% of raw insert rate", cc[0] >= 0.4 * tps, f"{100 * cc[0] / tps:.1f}%"),
+    ("client_credentials p99 <= 20 ms", cc[2] <= 20, f"{cc[2]:.2f} ms"),
+    ("client_credentials non-2xx == 0", cc[3] == 0 and cc[4] == 0, f"{cc[3]} non-2xx, {cc[4]} socket errors"),
+    ("introspection >= 20000 req/s", intro[0] >= 20000, f"{intro[0]:.0f}"),
+    ("introspection p99 <= 20 ms", intro[2] <= 20, f"{intro[2]:.2f} ms"),
+    ("auth-code flows >= 400/s (openid offline)", fo >= 400, f"{fo:.1f}"),
+    ("auth-code flows with 0 errors", all(int(f["errors"]) == 0 for f in flows.values()),
+     ", ".join(f"{s}: {f['errors']}" for s, f in flows.items())),
+]
+print("targets:")
+for name, ok, val in checks:
+    print(f"  [{'PASS' if ok else 'FAIL'}] {name:<46} measured {val}")
 PY
 echo
-echo "RSS idle (before load): $((IDLE_RSS / 1024)) MiB; peak (VmHWM after load): $((PEAK_RSS / 1024)) MiB"
+echo "RSS idle (before load): $((IDLE_RSS / 1024)) MiB; peak (VmHWM) after GETs $((HWM_BASIC / 1024)) MiB," \
+  "after client_credentials $((HWM_CC / 1024)) MiB, after introspection $((HWM_INTRO / 1024)) MiB," \
+  "after flows $((HWM_FLOWS / 1024)) MiB; peak overall $((PEAK_RSS / 1024)) MiB"
 echo "start-to-ready on SQLite: first start (generates keys) ${STARTUP[1]} ms; second start (keys exist) ${STARTUP[2]} ms"
+echo "(2-core shared machine: server, PostgreSQL and load generators share the same cores; duration $DURATION per section)"

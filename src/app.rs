@@ -3,10 +3,10 @@
 use crate::config::Config;
 use crate::crypto::aead::Aead;
 use crate::domain::jwk::{ACCESS_TOKEN_SET, ID_TOKEN_SET};
+use crate::http::cookies::CookieCodec;
 use crate::http::error::ApiError;
 use crate::http::{admin, middleware, public, AppState};
 use crate::service::clients::Clients;
-use crate::http::cookies::CookieCodec;
 use crate::service::jwks::Jwks;
 use crate::service::oauth2::{OAuth2, Settings};
 use crate::service::{wellknown, Clock, SystemClock};

@@ -89,8 +89,7 @@ impl Signer {
 /// Verifies an RS256 token against public JWKs, ignoring expiry (as `id_token_hint` requires),
 /// and returns its claims.
 pub fn verify_ignoring_expiry(token: &str, keys: &[Jwk]) -> Result<Value, JwsError> {
-    let header =
-        jsonwebtoken::decode_header(token).map_err(|e| JwsError::Verify(e.to_string()))?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| JwsError::Verify(e.to_string()))?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.validate_exp = false;
     validation.validate_aud = false;

@@ -21,7 +21,12 @@ pub struct CookieCodec {
 
 impl std::fmt::Debug for CookieCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CookieCodec({} keys, secure: {})", self.keys.len(), self.secure)
+        write!(
+            f,
+            "CookieCodec({} keys, secure: {})",
+            self.keys.len(),
+            self.secure
+        )
     }
 }
 
@@ -102,10 +107,14 @@ impl CookieCodec {
             .filter_map(|op| {
                 let (base, value, max_age) = match op {
                     CookieOp::LoginCsrf(v) => (LOGIN_CSRF, Some(v.as_str()), Some(CSRF_MAX_AGE)),
-                    CookieOp::ConsentCsrf(v) => (CONSENT_CSRF, Some(v.as_str()), Some(CSRF_MAX_AGE)),
-                    CookieOp::Session { sid, max_age } => {
-                        (SESSION, Some(sid.as_str()), (*max_age > 0).then_some(*max_age))
+                    CookieOp::ConsentCsrf(v) => {
+                        (CONSENT_CSRF, Some(v.as_str()), Some(CSRF_MAX_AGE))
                     }
+                    CookieOp::Session { sid, max_age } => (
+                        SESSION,
+                        Some(sid.as_str()),
+                        (*max_age > 0).then_some(*max_age),
+                    ),
                     CookieOp::ClearSession => (SESSION, None, Some(0)),
                 };
                 let name = self.name(base);

@@ -64,7 +64,10 @@ impl<S: Send + Sync> FromRequest<S> for Form {
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+            .map(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            })
             .unwrap_or(false);
         let body = match axum::body::Bytes::from_request(req, state).await {
             Ok(b) => b,
@@ -83,7 +86,10 @@ impl<S: Send + Sync> FromRequest<S> for Form {
 /// HTTP Basic credentials; both parts are form-url-decoded after base64 (RFC 6749 §2.3.1).
 pub fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
     use base64::Engine;
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -104,7 +110,10 @@ pub fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, Str
 
 /// A bearer token from `Authorization: Bearer …`.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

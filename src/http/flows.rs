@@ -18,11 +18,23 @@ use std::collections::HashMap;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth2/auth/requests/login", get(get_login_request))
-        .route("/oauth2/auth/requests/login/accept", put(accept_login_request))
-        .route("/oauth2/auth/requests/login/reject", put(reject_login_request))
+        .route(
+            "/oauth2/auth/requests/login/accept",
+            put(accept_login_request),
+        )
+        .route(
+            "/oauth2/auth/requests/login/reject",
+            put(reject_login_request),
+        )
         .route("/oauth2/auth/requests/consent", get(get_consent_request))
-        .route("/oauth2/auth/requests/consent/accept", put(accept_consent_request))
-        .route("/oauth2/auth/requests/consent/reject", put(reject_consent_request))
+        .route(
+            "/oauth2/auth/requests/consent/accept",
+            put(accept_consent_request),
+        )
+        .route(
+            "/oauth2/auth/requests/consent/reject",
+            put(reject_consent_request),
+        )
         .route("/oauth2/introspect", post(introspect_oauth2_token))
         .route("/oauth2/flush", post(flush_inactive_oauth2_tokens))
         .route("/oauth2/tokens", delete(delete_oauth2_token))
@@ -49,7 +61,11 @@ fn challenge(q: &HashMap<String, String>, name: &str) -> Result<String, ApiError
         .or_else(|| q.get("challenge"))
         .filter(|c| !c.is_empty())
         .cloned()
-        .ok_or_else(|| ApiError::bad_request(format!("Query parameter '{name}' is not defined but should have been.")))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Query parameter '{name}' is not defined but should have been."
+            ))
+        })
 }
 
 /// loginRequest.
@@ -92,7 +108,10 @@ async fn get_login_request(
     State(s): State<AppState>,
     AppQuery(q): AppQuery<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (flow, client) = s.oauth2.get_login_request(&challenge(&q, "login_challenge")?).await?;
+    let (flow, client) = s
+        .oauth2
+        .get_login_request(&challenge(&q, "login_challenge")?)
+        .await?;
     Ok(Json(LoginRequest {
         challenge: &flow.login_challenge,
         client: &client,
@@ -203,7 +222,10 @@ async fn get_consent_request(
     State(s): State<AppState>,
     AppQuery(q): AppQuery<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (flow, client) = s.oauth2.get_consent_request(&challenge(&q, "consent_challenge")?).await?;
+    let (flow, client) = s
+        .oauth2
+        .get_consent_request(&challenge(&q, "consent_challenge")?)
+        .await?;
     Ok(Json(consent_view(&flow, &client)).into_response())
 }
 
@@ -261,13 +283,20 @@ async fn reject_consent_request(
 }
 
 /// RFC 7662 for resource servers: any invalid token is `{"active":false}` with 200.
-async fn introspect_oauth2_token(State(s): State<AppState>, Form(form): Form) -> Result<Response, ApiError> {
+async fn introspect_oauth2_token(
+    State(s): State<AppState>,
+    Form(form): Form,
+) -> Result<Response, ApiError> {
     if form.0.is_empty() {
         return Err(ApiError::bad_request("The POST body can not be empty."));
     }
     let out = s
         .oauth2
-        .introspect(form.get("token"), form.get("token_type_hint"), form.get("scope"))
+        .introspect(
+            form.get("token"),
+            form.get("token_type_hint"),
+            form.get("scope"),
+        )
         .await?;
     Ok(Json(out).into_response())
 }
@@ -286,8 +315,11 @@ async fn flush_inactive_oauth2_tokens(
     let not_after = match b.not_after.as_deref() {
         None | Some("") => None,
         Some(t) => {
-            let parsed = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| ApiError::bad_request("Field 'notAfter' must be an RFC 3339 date-time."))?;
+            let parsed =
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        ApiError::bad_request("Field 'notAfter' must be an RFC 3339 date-time.")
+                    })?;
             let ts = parsed.unix_timestamp();
             // Go's zero time means "now" in Hydra.
             (ts > 0).then_some(ts)
@@ -304,7 +336,11 @@ async fn delete_oauth2_token(
     let client_id = q
         .get("client_id")
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| ApiError::bad_request("Query parameter 'client_id' is not defined but should have been."))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Query parameter 'client_id' is not defined but should have been.",
+            )
+        })?;
     s.oauth2.delete_client_tokens(client_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

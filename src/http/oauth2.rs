@@ -16,8 +16,14 @@ use axum::Router;
 /// Routes that take CORS when enabled (x/oauth2cors), and the rest.
 pub fn routers() -> (Router<AppState>, Router<AppState>) {
     let cors = Router::new()
-        .route("/oauth2/token", axum::routing::post(oauth2_token).options(preflight))
-        .route("/oauth2/revoke", axum::routing::post(revoke_oauth2_token).options(preflight))
+        .route(
+            "/oauth2/token",
+            axum::routing::post(oauth2_token).options(preflight),
+        )
+        .route(
+            "/oauth2/revoke",
+            axum::routing::post(revoke_oauth2_token).options(preflight),
+        )
         .route("/userinfo", get(userinfo).post(userinfo).options(preflight));
     let rest = Router::new()
         .route("/oauth2/auth", get(oauth_auth).post(oauth_auth))
@@ -120,7 +126,11 @@ async fn oauth2_token(State(s): State<AppState>, headers: HeaderMap, Form(form):
 
 /// RFC 7009: success is an empty 200; only invalid_request and invalid_client (and storage
 /// failures) are reported.
-async fn revoke_oauth2_token(State(s): State<AppState>, headers: HeaderMap, Form(form): Form) -> Response {
+async fn revoke_oauth2_token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form,
+) -> Response {
     if form.0.is_empty() {
         return oauth_error_response(&s, &empty_body_error());
     }
@@ -135,7 +145,9 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap, Form(form): For
     let token = bearer_token(&headers).unwrap_or_else(|| form.get("access_token").to_string());
     match s.oauth2.userinfo(&token).await {
         Ok(Userinfo::Json(v)) => axum::Json(v).into_response(),
-        Ok(Userinfo::Jwt(jwt)) => ([(header::CONTENT_TYPE, "application/jwt")], jwt).into_response(),
+        Ok(Userinfo::Jwt(jwt)) => {
+            ([(header::CONTENT_TYPE, "application/jwt")], jwt).into_response()
+        }
         Err(e) => {
             let mut res = oauth_error_response(&s, &e);
             let challenge = format!(

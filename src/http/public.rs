@@ -22,7 +22,10 @@ pub fn split_router() -> (Router<AppState>, Router<AppState>) {
         )
         .route("/.well-known/jwks.json", get(well_known).options(preflight));
     let (oauth_cors, oauth_rest) = super::oauth2::routers();
-    (cors.merge(oauth_cors), health_router(false).merge(oauth_rest))
+    (
+        cors.merge(oauth_cors),
+        health_router(false).merge(oauth_rest),
+    )
 }
 
 /// Hydra registers empty OPTIONS handlers on its CORS endpoints; the CORS layer fills them in.

@@ -66,7 +66,13 @@ impl OAuthError {
     }
 
     /// A denial stored by the login/consent app (`PUT …/reject`), replayed to the client.
-    pub fn custom(name: &str, description: &str, hint: &str, debug: &str, status: u16) -> OAuthError {
+    pub fn custom(
+        name: &str,
+        description: &str,
+        hint: &str,
+        debug: &str,
+        status: u16,
+    ) -> OAuthError {
         OAuthError {
             name: name.into(),
             description: description.into(),
@@ -79,7 +85,14 @@ impl OAuthError {
     /// `description [hint] [debug]`, double quotes turned into single ones (fosite).
     pub fn joined(&self, expose_debug: bool) -> String {
         let mut out = self.description.clone();
-        for part in [self.hint.as_str(), if expose_debug { self.debug.as_str() } else { "" }] {
+        for part in [
+            self.hint.as_str(),
+            if expose_debug {
+                self.debug.as_str()
+            } else {
+                ""
+            },
+        ] {
             if !part.is_empty() {
                 if !out.is_empty() {
                     out.push(' ');
@@ -116,7 +129,10 @@ impl OAuthError {
     pub fn params(&self, legacy: bool, expose_debug: bool) -> Vec<(String, String)> {
         let mut out = vec![("error".to_string(), self.name.clone())];
         if legacy {
-            out.push(("error_description".into(), self.description.replace('"', "'")));
+            out.push((
+                "error_description".into(),
+                self.description.replace('"', "'"),
+            ));
             if !self.hint.is_empty() {
                 out.push(("error_hint".into(), self.hint.clone()));
             }
@@ -136,7 +152,9 @@ mod tests {
 
     #[test]
     fn joins_hint_and_hides_debug() {
-        let e = OAuthError::invalid_grant().hint("The \"code\" was used.").debug("row gone");
+        let e = OAuthError::invalid_grant()
+            .hint("The \"code\" was used.")
+            .debug("row gone");
         assert_eq!(e.status, 400);
         assert!(e.joined(false).ends_with("client. The 'code' was used."));
         assert!(e.joined(true).ends_with("used. row gone"));

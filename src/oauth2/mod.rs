@@ -18,5 +18,7 @@ pub fn split_spaces(s: &str) -> Vec<String> {
 
 /// True when `scopes` contain `offline` or `offline_access` (refresh tokens are then issued).
 pub fn has_offline(scopes: &[String]) -> bool {
-    scopes.iter().any(|s| s == "offline" || s == "offline_access")
+    scopes
+        .iter()
+        .any(|s| s == "offline" || s == "offline_access")
 }

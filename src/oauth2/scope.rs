@@ -40,8 +40,7 @@ fn wildcard_match(pattern: &str, needle: &str) -> bool {
     let p: Vec<&str> = pattern.split('.').collect();
     let n: Vec<&str> = needle.split('.').collect();
     p.len() == n.len()
-        && p
-            .iter()
+        && p.iter()
             .zip(&n)
             .all(|(p, n)| (*p == "*" && !n.is_empty()) || p == n)
 }
@@ -86,9 +85,15 @@ mod tests {
         assert!(!w.allows(&allowed, "photos.read.all"));
         assert!(!w.allows(&allowed, "photos."));
         assert!(!ScopeStrategy::Exact.allows(&allowed, "photos.read"));
-        assert_eq!(w.first_denied(&allowed, &v(&["openid", "email"])), Some("email"));
+        assert_eq!(
+            w.first_denied(&allowed, &v(&["openid", "email"])),
+            Some("email")
+        );
         let aud = v(&["https://api.example.com/v1"]);
-        assert_eq!(first_denied_audience(&aud, &v(&["https://api.example.com/v1/x"])), None);
+        assert_eq!(
+            first_denied_audience(&aud, &v(&["https://api.example.com/v1/x"])),
+            None
+        );
         assert_eq!(
             first_denied_audience(&aud, &v(&["https://api.example.com/v10"])),
             Some("https://api.example.com/v10")

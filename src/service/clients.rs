@@ -150,8 +150,10 @@ impl Clients {
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
-        self.cache
-            .insert(id.to_string(), (Instant::now(), client.clone(), hash.clone()));
+        self.cache.insert(
+            id.to_string(),
+            (Instant::now(), client.clone(), hash.clone()),
+        );
         Ok((client, hash))
     }
 

@@ -6,8 +6,8 @@ use sqlx::Row;
 
 fn decode_flow(r: &sqlx::any::AnyRow) -> Result<Flow, StoreError> {
     let data: String = r.try_get("data")?;
-    let mut flow: Flow = serde_json::from_str(&data)
-        .map_err(|e| StoreError::Corrupt(format!("flow data: {e}")))?;
+    let mut flow: Flow =
+        serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("flow data: {e}")))?;
     flow.state = Some(FlowState::from_i64(r.try_get("state")?));
     Ok(flow)
 }
@@ -34,7 +34,10 @@ impl Store {
     }
 
     /// A remembered login session by id.
-    pub async fn get_remembered_session(&self, id: &str) -> Result<Option<LoginSession>, StoreError> {
+    pub async fn get_remembered_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<LoginSession>, StoreError> {
         let row = sqlx::query("SELECT id, subject, authenticated_at, remember FROM portcullis_login_session WHERE id = $1 AND remember = 1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -95,12 +98,19 @@ impl Store {
     /// The flow whose `column` (a fixed column name, never user input) equals `value`.
     async fn flow_by(&self, column: &'static str, value: &str) -> Result<Option<Flow>, StoreError> {
         let sql = match column {
-            "login_challenge" => "SELECT state, data FROM portcullis_flow WHERE login_challenge = $1",
+            "login_challenge" => {
+                "SELECT state, data FROM portcullis_flow WHERE login_challenge = $1"
+            }
             "login_verifier" => "SELECT state, data FROM portcullis_flow WHERE login_verifier = $1",
-            "consent_challenge" => "SELECT state, data FROM portcullis_flow WHERE consent_challenge = $1",
+            "consent_challenge" => {
+                "SELECT state, data FROM portcullis_flow WHERE consent_challenge = $1"
+            }
             _ => "SELECT state, data FROM portcullis_flow WHERE consent_verifier = $1",
         };
-        let row = sqlx::query(sql).bind(value).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(decode_flow).transpose()
     }
 

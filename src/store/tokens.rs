@@ -43,7 +43,11 @@ impl Store {
         insert(&self.pool, t).await
     }
 
-    pub async fn get_token(&self, signature: &str, kind: TokenKind) -> Result<Option<TokenRow>, StoreError> {
+    pub async fn get_token(
+        &self,
+        signature: &str,
+        kind: TokenKind,
+    ) -> Result<Option<TokenRow>, StoreError> {
         let row = sqlx::query("SELECT signature, request_id, client_id, active, requested_at, expires_at, data FROM portcullis_token WHERE signature = $1 AND kind = $2")
             .bind(signature)
             .bind(kind.as_str())
@@ -98,34 +102,44 @@ impl Store {
 
     /// Revokes a whole grant: every access and refresh token sharing `request_id`.
     pub async fn revoke_request(&self, request_id: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM portcullis_token WHERE request_id = $1 AND kind IN ('access', 'refresh')")
-            .bind(request_id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM portcullis_token WHERE request_id = $1 AND kind IN ('access', 'refresh')",
+        )
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
     /// `DELETE /oauth2/tokens?client_id=`: the client's access tokens (Hydra deletes access only).
     pub async fn delete_access_tokens_of_client(&self, client_id: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM portcullis_token WHERE client_id = $1 AND kind = 'access'")
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM portcullis_token WHERE client_id = $1 AND kind = 'access'")
+                .bind(client_id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 
     /// `POST /oauth2/flush`: access tokens requested before `access_before`, and codes and
     /// refresh tokens that expired before `expired_before` (spent ones are kept until then so
     /// reuse is still detected).
-    pub async fn flush_tokens(&self, access_before: i64, expired_before: i64) -> Result<u64, StoreError> {
-        let a = sqlx::query("DELETE FROM portcullis_token WHERE kind = 'access' AND requested_at < $1")
-            .bind(access_before)
-            .execute(&self.pool)
-            .await?;
-        let b = sqlx::query("DELETE FROM portcullis_token WHERE kind IN ('code', 'refresh') AND expires_at < $1")
-            .bind(expired_before)
-            .execute(&self.pool)
-            .await?;
+    pub async fn flush_tokens(
+        &self,
+        access_before: i64,
+        expired_before: i64,
+    ) -> Result<u64, StoreError> {
+        let a =
+            sqlx::query("DELETE FROM portcullis_token WHERE kind = 'access' AND requested_at < $1")
+                .bind(access_before)
+                .execute(&self.pool)
+                .await?;
+        let b = sqlx::query(
+            "DELETE FROM portcullis_token WHERE kind IN ('code', 'refresh') AND expires_at < $1",
+        )
+        .bind(expired_before)
+        .execute(&self.pool)
+        .await?;
         Ok(a.rows_affected() + b.rows_affected())
     }
 

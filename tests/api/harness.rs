@@ -5,8 +5,9 @@ use portcullis::config::{Config, Secret};
 use portcullis::crypto::aead::Aead;
 use portcullis::domain::jwk::{Jwk, ACCESS_TOKEN_SET, ID_TOKEN_SET};
 use portcullis::service::jwks::Jwks;
-use portcullis::service::SystemClock;
+use portcullis::service::{Clock, SystemClock};
 use portcullis::store::Store;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
@@ -27,7 +28,27 @@ async fn shared_keys() -> Vec<Jwk> {
     .clone()
 }
 
+/// System time plus an offset the test moves forward (no sleeping).
+#[derive(Debug, Default)]
+pub struct TestClock {
+    offset: AtomicI64,
+}
+
+impl TestClock {
+    pub fn advance(&self, secs: i64) {
+        self.offset.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+            + time::Duration::seconds(self.offset.load(Ordering::SeqCst))
+    }
+}
+
 pub struct TestApp {
+    pub clock: Arc<TestClock>,
     pub public: String,
     pub admin: String,
     pub http: reqwest::Client,
@@ -113,9 +134,13 @@ impl TestApp {
         let flags = Flags {
             insecure_http: true,
         };
-        let state = app::build(cfg, flags).await.unwrap();
+        let clock = Arc::new(TestClock::default());
+        let state = app::build_with_clock(cfg, flags, clock.clone())
+            .await
+            .unwrap();
         let running = app::start(state, Listeners::All, flags).await.unwrap();
         TestApp {
+            clock,
             public: format!("http://{}", running.public.unwrap()),
             admin: format!("http://{}", running.admin.unwrap()),
             http: reqwest::Client::builder()
@@ -175,6 +200,10 @@ impl TestApp {
 
     pub async fn put_json(&self, url: String, body: &serde_json::Value) -> reqwest::Response {
         self.http.put(url).json(body).send().await.unwrap()
+    }
+
+    pub fn state(&self) -> &portcullis::http::AppState {
+        &self.running.as_ref().unwrap().state
     }
 
     pub fn admin(&self, path: &str) -> String {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # SDK wire-compatibility check: runs the official ORY Hydra v1.9.2 Python SDK
-# against a freshly started release binary (in-memory store).
+# against a freshly started release binary on a fresh SQLite file, loopback only:
+# admin/JWK/discovery calls, then a full authorization-code + PKCE flow in which
+# the SDK's AdminApi plays the login and consent app (see flow_compat.py).
 # Prerequisite: cargo build --release --locked
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,30 +14,45 @@ VENV=target/compat-venv
 if [[ ! -x "$VENV/bin/python" ]]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check ory-hydra-client==1.9.2
+# jwcrypto verifies the ID token independently of the server's own JOSE code.
+"$VENV/bin/pip" install -q --disable-pip-version-check \
+  ory-hydra-client==1.9.2 'jwcrypto>=1.5,<2' 'requests>=2.31,<3'
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PUBLIC_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 while [[ "$ADMIN_PORT" == "$PUBLIC_PORT" ]]; do ADMIN_PORT=$(free_port); done
+# The login/consent UI port: nothing listens there; the check reads the
+# challenges from the Location headers and answers them with the SDK.
+UI_PORT=$(free_port)
+while [[ "$UI_PORT" == "$PUBLIC_PORT" || "$UI_PORT" == "$ADMIN_PORT" ]]; do UI_PORT=$(free_port); done
 ADMIN_URL="http://127.0.0.1:$ADMIN_PORT"
 PUBLIC_URL="http://127.0.0.1:$PUBLIC_PORT"
+LOGIN_URL="http://127.0.0.1:$UI_PORT/login"
+CONSENT_URL="http://127.0.0.1:$UI_PORT/consent"
 
-LOG=$(mktemp)
+WORK=$(mktemp -d)
+LOG="$WORK/server.log"
 SERVER_PID=
 cleanup() {
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do   # up to 10 s for a graceful stop
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
   fi
-  rm -f "$LOG"
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-DSN=memory \
+DSN="sqlite://$WORK/compat.db" \
 SERVE_PUBLIC_HOST=127.0.0.1 SERVE_PUBLIC_PORT="$PUBLIC_PORT" \
 SERVE_ADMIN_HOST=127.0.0.1 SERVE_ADMIN_PORT="$ADMIN_PORT" \
 URLS_SELF_ISSUER="$PUBLIC_URL/" \
+URLS_LOGIN="$LOGIN_URL" URLS_CONSENT="$CONSENT_URL" \
 SECRETS_SYSTEM=ci-secret-0123456789abcdef \
   "$BIN" serve all --dev >"$LOG" 2>&1 &
 SERVER_PID=$!
@@ -53,7 +70,10 @@ if [[ $ready -ne 1 ]]; then
 fi
 
 status=0
-"$VENV/bin/python" tests/compat/sdk_compat.py "$ADMIN_URL" "$PUBLIC_URL" || status=$?
+# Bounded: the SDK sets no HTTP timeouts, so a hung server must not hang CI.
+timeout 300 "$VENV/bin/python" tests/compat/sdk_compat.py \
+  "$ADMIN_URL" "$PUBLIC_URL" "$LOGIN_URL" "$CONSENT_URL" || status=$?
+if [[ $status -eq 124 ]]; then echo "compat check timed out after 300 s" >&2; fi
 if [[ $status -ne 0 ]]; then
   echo "--- server log ---" >&2
   cat "$LOG" >&2

@@ -5,7 +5,12 @@ ORY Hydra v1.9.2 Python SDK (ory-hydra-client==1.9.2).
 Every response is deserialised by the SDK's generated models (with type
 checking on), so any schema drift raises and counts as a failure.
 
-Usage: sdk_compat.py ADMIN_URL PUBLIC_URL
+The authorization-code + PKCE flow checks live in flow_compat.py; the SDK's
+AdminApi plays the login and consent app there.
+
+Usage: sdk_compat.py ADMIN_URL PUBLIC_URL LOGIN_URL CONSENT_URL
+(LOGIN_URL / CONSENT_URL: the server's urls.login / urls.consent; nothing
+needs to listen there, the challenges are read from the Location headers.)
 """
 import json
 import sys
@@ -23,7 +28,9 @@ from ory_hydra_client.model.string_slice_pipe_delimiter import (
     StringSlicePipeDelimiter as Strings,
 )
 
-ADMIN_URL, PUBLIC_URL = sys.argv[1], sys.argv[2]
+import flow_compat
+
+ADMIN_URL, PUBLIC_URL, LOGIN_URL, CONSENT_URL = sys.argv[1:5]
 
 admin = admin_api.AdminApi(
     ory_hydra_client.ApiClient(ory_hydra_client.Configuration(host=ADMIN_URL))
@@ -204,6 +211,7 @@ for alg in ("RS256", "HS256", "ES512"):
     check(f"json_web_key_set {alg} create/get/get-one/delete", make_keyset_check(alg))
 check("well_known jwks", t_well_known_jwks)
 check("discover_open_id_configuration", t_discovery)
+flow_compat.register(check, admin, PUBLIC_URL, LOGIN_URL, CONSENT_URL)
 
 print(f"compat: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -45,7 +45,10 @@ pub enum CookieOp {
     LoginCsrf(String),
     ConsentCsrf(String),
     /// Remembered login; `max_age` 0 makes it a browser-session cookie.
-    Session { sid: String, max_age: i64 },
+    Session {
+        sid: String,
+        max_age: i64,
+    },
     ClearSession,
 }
 
@@ -81,7 +84,12 @@ enum Target<'a> {
 
 impl OAuth2 {
     /// Handles one hit of the authorization endpoint.
-    pub async fn authorize(&self, params: &Params, raw_query: &str, cookies: &BrowserCookies) -> Redirect {
+    pub async fn authorize(
+        &self,
+        params: &Params,
+        raw_query: &str,
+        cookies: &BrowserCookies,
+    ) -> Redirect {
         let req = match self.parse_request(params).await {
             Ok(r) => r,
             Err((e, None)) => return self.error_redirect(e, Target::ErrorPage),
@@ -131,14 +139,15 @@ impl OAuth2 {
             Ok(c) => c,
             Err(crate::service::clients::ClientsError::NotFound) => {
                 return Err((
-                    OAuthError::invalid_client().hint("The requested OAuth 2.0 Client does not exist."),
+                    OAuthError::invalid_client()
+                        .hint("The requested OAuth 2.0 Client does not exist."),
                     None,
                 ))
             }
             Err(e) => return Err((internal(e), None)),
         };
-        let redirect_uri =
-            redirect::resolve(p.get("redirect_uri"), &client.redirect_uris).map_err(|e| (e, None))?;
+        let redirect_uri = redirect::resolve(p.get("redirect_uri"), &client.redirect_uris)
+            .map_err(|e| (e, None))?;
         let response_type = split_spaces(p.get("response_type"));
         let fragment = match p.get("response_mode") {
             "" => response_type != ["code"],
@@ -179,10 +188,17 @@ impl OAuth2 {
         }
     }
 
-    fn check_request(&self, req: &AuthRequest, p: &Params, response_type: &[String]) -> Result<(), OAuthError> {
+    fn check_request(
+        &self,
+        req: &AuthRequest,
+        p: &Params,
+        response_type: &[String],
+    ) -> Result<(), OAuthError> {
         if !matches!(p.get("response_mode"), "" | "query" | "fragment") {
-            return Err(OAuthError::unsupported_response_mode()
-                .hint(format!("Request with unsupported response_mode '{}'.", p.get("response_mode"))));
+            return Err(OAuthError::unsupported_response_mode().hint(format!(
+                "Request with unsupported response_mode '{}'.",
+                p.get("response_mode")
+            )));
         }
         if !p.get("request").is_empty() {
             return Err(OAuthError::request_not_supported());
@@ -194,9 +210,14 @@ impl OAuth2 {
             return Err(OAuthError::registration_not_supported());
         }
         let allowed = client_scopes(&req.client);
-        if let Some(s) = self.settings.scope_strategy.first_denied(&allowed, &req.scopes) {
-            return Err(OAuthError::invalid_scope()
-                .hint(format!("The OAuth 2.0 Client is not allowed to request scope '{s}'.")));
+        if let Some(s) = self
+            .settings
+            .scope_strategy
+            .first_denied(&allowed, &req.scopes)
+        {
+            return Err(OAuthError::invalid_scope().hint(format!(
+                "The OAuth 2.0 Client is not allowed to request scope '{s}'."
+            )));
         }
         if let Some(a) = scope::first_denied_audience(&req.client.audience, &req.audience) {
             return Err(OAuthError::invalid_request().hint(format!(
@@ -217,15 +238,18 @@ impl OAuth2 {
             )));
         }
         if wanted != ["code"] {
-            return Err(OAuthError::unsupported_response_type()
-                .hint("Only the authorization code flow (response_type=code) is enabled on this server."));
+            return Err(OAuthError::unsupported_response_type().hint(
+                "Only the authorization code flow (response_type=code) is enabled on this server.",
+            ));
         }
         if req.state.chars().count() < 8 {
-            return Err(OAuthError::invalid_state().hint(format!(
-                "Request parameter 'state' must be at least be 8 characters long to ensure sufficient entropy."
-            )));
+            return Err(OAuthError::invalid_state().hint("Request parameter 'state' must be at least 8 characters long to ensure sufficient entropy."));
         }
-        if let Some(bad) = req.prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent")) {
+        if let Some(bad) = req
+            .prompt
+            .iter()
+            .find(|p| !matches!(p.as_str(), "none" | "login" | "consent"))
+        {
             return Err(OAuthError::invalid_request()
                 .hint(format!("Used unknown value '{bad}' for prompt parameter.")));
         }
@@ -235,7 +259,11 @@ impl OAuth2 {
         }
         let s = &self.settings;
         let enforced = s.pkce_enforced || (s.pkce_enforced_for_public && req.client.is_public());
-        pkce::check_challenge(&req.code_challenge, p.get("code_challenge_method"), enforced)
+        pkce::check_challenge(
+            &req.code_challenge,
+            p.get("code_challenge_method"),
+            enforced,
+        )
     }
 
     /// No verifier: find a remembered session, then hand over to the login app.
@@ -310,14 +338,19 @@ impl OAuth2 {
             requested_scope: req.scopes.clone(),
             requested_audience: req.audience.clone(),
             login_skip: session.is_some(),
-            subject: session.as_ref().map(|s| s.subject.clone()).unwrap_or_default(),
+            subject: session
+                .as_ref()
+                .map(|s| s.subject.clone())
+                .unwrap_or_default(),
             oidc_context: oidc,
             login_session_id,
             requested_at: now,
             authenticated_at: session.as_ref().map(|s| s.authenticated_at).unwrap_or(0),
             ..Flow::default()
         };
-        self.store.insert_flow(&flow, FlowState::LoginUnhandled).await?;
+        self.store
+            .insert_flow(&flow, FlowState::LoginUnhandled)
+            .await?;
         Ok(Redirect {
             location: with_params(
                 &self.settings.login_url,
@@ -358,14 +391,24 @@ impl OAuth2 {
             )));
         }
         if state > FlowState::from_i64(unhandled as i64 + 1) {
-            return Some(OAuthError::invalid_request().hint(format!("The {kind} verifier has already been used.")));
+            return Some(
+                OAuthError::invalid_request()
+                    .hint(format!("The {kind} verifier has already been used.")),
+            );
         }
         None
     }
 
-    fn check_csrf(expected: &str, presented: Option<&String>, kind: &str) -> Result<(), OAuthError> {
+    fn check_csrf(
+        expected: &str,
+        presented: Option<&String>,
+        kind: &str,
+    ) -> Result<(), OAuthError> {
         let ok = presented.is_some_and(|p| {
-            bool::from(subtle::ConstantTimeEq::ct_eq(p.as_bytes(), expected.as_bytes()))
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                p.as_bytes(),
+                expected.as_bytes(),
+            ))
         });
         if ok {
             Ok(())
@@ -391,20 +434,31 @@ impl OAuth2 {
         cookies: &BrowserCookies,
     ) -> Result<Redirect, OAuthError> {
         let not_found = || {
-            OAuthError::access_denied()
-                .hint("The login verifier has already been used, has not been granted, or is invalid.")
+            OAuthError::access_denied().hint(
+                "The login verifier has already been used, has not been granted, or is invalid.",
+            )
         };
-        let mut flow = self.store.flow_by_login_verifier(verifier).await?.ok_or_else(not_found)?;
+        let mut flow = self
+            .store
+            .flow_by_login_verifier(verifier)
+            .await?
+            .ok_or_else(not_found)?;
         let state = flow.state.unwrap_or(FlowState::ConsentUsed);
         if let Some(e) = Self::verifier_errors(state, FlowState::LoginUnhandled, "login") {
             return Err(e);
         }
         if !self
             .store
-            .transition_flow(&flow, (FlowState::LoginHandled, FlowState::LoginHandled), FlowState::LoginUsed)
+            .transition_flow(
+                &flow,
+                (FlowState::LoginHandled, FlowState::LoginHandled),
+                FlowState::LoginUsed,
+            )
             .await?
         {
-            return Err(OAuthError::invalid_request().hint("The login verifier has already been used."));
+            return Err(
+                OAuthError::invalid_request().hint("The login verifier has already been used.")
+            );
         }
         let login = flow.login.clone().ok_or_else(not_found)?;
         if let Some(d) = &login.denial {
@@ -421,7 +475,11 @@ impl OAuth2 {
                 .hint("Prompt 'login' was requested, but the authentication happened before the authorization request."));
         }
         if !flow.oidc_context.id_token_hint_claims.is_empty() {
-            let hinted = flow.oidc_context.id_token_hint_claims.get("sub").and_then(|v| v.as_str());
+            let hinted = flow
+                .oidc_context
+                .id_token_hint_claims
+                .get("sub")
+                .and_then(|v| v.as_str());
             if hinted != Some(login.subject.as_str()) {
                 return Err(OAuthError::login_required()
                     .hint("Request failed because subject claim from id_token_hint does not match subject from authentication session."));
@@ -457,7 +515,11 @@ impl OAuth2 {
 
     /// After a verified login: decide whether a remembered consent covers this request, then
     /// hand over to the consent app (which is called even when it may skip).
-    async fn request_consent(&self, req: &AuthRequest, flow: &mut Flow) -> Result<Redirect, OAuthError> {
+    async fn request_consent(
+        &self,
+        req: &AuthRequest,
+        flow: &mut Flow,
+    ) -> Result<Redirect, OAuthError> {
         let now = self.now();
         let mut skip = false;
         let public_insecure = req.client.is_public()
@@ -490,10 +552,16 @@ impl OAuth2 {
         flow.consent_skip = skip;
         if !self
             .store
-            .transition_flow(flow, (FlowState::LoginUsed, FlowState::LoginUsed), FlowState::ConsentUnhandled)
+            .transition_flow(
+                flow,
+                (FlowState::LoginUsed, FlowState::LoginUsed),
+                FlowState::ConsentUnhandled,
+            )
             .await?
         {
-            return Err(OAuthError::invalid_request().hint("The login verifier has already been used."));
+            return Err(
+                OAuthError::invalid_request().hint("The login verifier has already been used.")
+            );
         }
         Ok(Redirect {
             location: with_params(
@@ -512,20 +580,31 @@ impl OAuth2 {
         cookies: &BrowserCookies,
     ) -> Result<Redirect, OAuthError> {
         let not_found = || {
-            OAuthError::access_denied()
-                .hint("The consent verifier has already been used, has not been granted, or is invalid.")
+            OAuthError::access_denied().hint(
+                "The consent verifier has already been used, has not been granted, or is invalid.",
+            )
         };
-        let flow = self.store.flow_by_consent_verifier(verifier).await?.ok_or_else(not_found)?;
+        let flow = self
+            .store
+            .flow_by_consent_verifier(verifier)
+            .await?
+            .ok_or_else(not_found)?;
         let state = flow.state.unwrap_or(FlowState::ConsentUsed);
         if let Some(e) = Self::verifier_errors(state, FlowState::ConsentUnhandled, "consent") {
             return Err(e);
         }
         if !self
             .store
-            .transition_flow(&flow, (FlowState::ConsentHandled, FlowState::ConsentHandled), FlowState::ConsentUsed)
+            .transition_flow(
+                &flow,
+                (FlowState::ConsentHandled, FlowState::ConsentHandled),
+                FlowState::ConsentUsed,
+            )
             .await?
         {
-            return Err(OAuthError::invalid_request().hint("The consent verifier has already been used."));
+            return Err(
+                OAuthError::invalid_request().hint("The consent verifier has already been used.")
+            );
         }
         self.check_fresh(&flow, "consent")?;
         let consent = flow.consent.clone().ok_or_else(not_found)?;
@@ -587,9 +666,23 @@ impl OAuth2 {
 
 /// A stored denial as the OAuth error the client receives (consent/types.go toRFCError).
 fn denial_error(d: &crate::domain::flow::Denial) -> OAuthError {
-    let name = if d.error.is_empty() { "request_denied" } else { &d.error };
-    let status = if d.status_code == 0 { 400 } else { d.status_code };
-    OAuthError::custom(name, &d.error_description, &d.error_hint, &d.error_debug, status)
+    let name = if d.error.is_empty() {
+        "request_denied"
+    } else {
+        &d.error
+    };
+    let status = if d.status_code == 0 {
+        400
+    } else {
+        d.status_code
+    };
+    OAuthError::custom(
+        name,
+        &d.error_description,
+        &d.error_hint,
+        &d.error_debug,
+        status,
+    )
 }
 
 /// `base` with `pairs` appended to its query (or put in its fragment), existing query kept.

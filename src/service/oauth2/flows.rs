@@ -58,10 +58,17 @@ impl OAuth2 {
     }
 
     fn redirect_with(flow: &Flow, key: &str, value: &str) -> String {
-        with_params(&flow.request_url, &[(key.to_string(), value.to_string())], false)
+        with_params(
+            &flow.request_url,
+            &[(key.to_string(), value.to_string())],
+            false,
+        )
     }
 
-    pub async fn get_login_request(&self, challenge: &str) -> Result<(Flow, Arc<Client>), FlowError> {
+    pub async fn get_login_request(
+        &self,
+        challenge: &str,
+    ) -> Result<(Flow, Arc<Client>), FlowError> {
         let flow = self
             .store
             .flow_by_login_challenge(challenge)
@@ -76,7 +83,11 @@ impl OAuth2 {
         Ok((flow, client))
     }
 
-    async fn answer_login(&self, challenge: &str, result: LoginResult) -> Result<String, FlowError> {
+    async fn answer_login(
+        &self,
+        challenge: &str,
+        result: LoginResult,
+    ) -> Result<String, FlowError> {
         let mut flow = self
             .store
             .flow_by_login_challenge(challenge)
@@ -90,19 +101,29 @@ impl OAuth2 {
         flow.login = Some(result);
         if !self
             .store
-            .transition_flow(&flow, (FlowState::LoginUnhandled, FlowState::LoginUnhandled), FlowState::LoginHandled)
+            .transition_flow(
+                &flow,
+                (FlowState::LoginUnhandled, FlowState::LoginUnhandled),
+                FlowState::LoginHandled,
+            )
             .await?
         {
             return Err(FlowError::Conflict(
                 "The login request has been answered already.".into(),
             ));
         }
-        Ok(Self::redirect_with(&flow, "login_verifier", &flow.login_verifier))
+        Ok(Self::redirect_with(
+            &flow,
+            "login_verifier",
+            &flow.login_verifier,
+        ))
     }
 
     pub async fn accept_login(&self, challenge: &str, a: AcceptLogin) -> Result<String, FlowError> {
         if a.subject.is_empty() {
-            return Err(FlowError::BadRequest("Field 'subject' must not be empty.".into()));
+            return Err(FlowError::BadRequest(
+                "Field 'subject' must not be empty.".into(),
+            ));
         }
         let flow = self
             .store
@@ -120,7 +141,11 @@ impl OAuth2 {
         } else {
             (a.remember, self.now())
         };
-        let context = if a.context.is_null() { Value::Object(Map::new()) } else { a.context };
+        let context = if a.context.is_null() {
+            Value::Object(Map::new())
+        } else {
+            a.context
+        };
         self.answer_login(
             challenge,
             LoginResult {
@@ -148,7 +173,10 @@ impl OAuth2 {
         .await
     }
 
-    pub async fn get_consent_request(&self, challenge: &str) -> Result<(Flow, Arc<Client>), FlowError> {
+    pub async fn get_consent_request(
+        &self,
+        challenge: &str,
+    ) -> Result<(Flow, Arc<Client>), FlowError> {
         let flow = self
             .store
             .flow_by_consent_challenge(challenge)
@@ -164,30 +192,44 @@ impl OAuth2 {
     }
 
     /// Consent answers may be replaced until the verifier is spent (Hydra upserts them).
-    async fn answer_consent(&self, challenge: &str, result: ConsentResult) -> Result<String, FlowError> {
+    async fn answer_consent(
+        &self,
+        challenge: &str,
+        result: ConsentResult,
+    ) -> Result<String, FlowError> {
         let mut flow = self
             .store
             .flow_by_consent_challenge(challenge)
             .await?
             .ok_or(FlowError::NotFound)?;
-        let conflict = || {
-            FlowError::Conflict("The consent request has been used already.".into())
-        };
+        let conflict = || FlowError::Conflict("The consent request has been used already.".into());
         if flow.state == Some(FlowState::ConsentUsed) {
             return Err(conflict());
         }
         flow.consent = Some(result);
         if !self
             .store
-            .transition_flow(&flow, (FlowState::ConsentUnhandled, FlowState::ConsentHandled), FlowState::ConsentHandled)
+            .transition_flow(
+                &flow,
+                (FlowState::ConsentUnhandled, FlowState::ConsentHandled),
+                FlowState::ConsentHandled,
+            )
             .await?
         {
             return Err(conflict());
         }
-        Ok(Self::redirect_with(&flow, "consent_verifier", &flow.consent_verifier))
+        Ok(Self::redirect_with(
+            &flow,
+            "consent_verifier",
+            &flow.consent_verifier,
+        ))
     }
 
-    pub async fn accept_consent(&self, challenge: &str, a: AcceptConsent) -> Result<String, FlowError> {
+    pub async fn accept_consent(
+        &self,
+        challenge: &str,
+        a: AcceptConsent,
+    ) -> Result<String, FlowError> {
         self.answer_consent(
             challenge,
             ConsentResult {

@@ -44,7 +44,12 @@ pub enum Userinfo {
 
 impl OAuth2 {
     /// Any failure is `{"active": false}`; only storage failures surface as errors.
-    pub async fn introspect(&self, token: &str, hint: &str, scope: &str) -> Result<Introspection, OAuthError> {
+    pub async fn introspect(
+        &self,
+        token: &str,
+        hint: &str,
+        scope: &str,
+    ) -> Result<Introspection, OAuthError> {
         let order = if hint == "refresh_token" {
             [TokenKind::Refresh, TokenKind::Access]
         } else {
@@ -76,7 +81,11 @@ impl OAuth2 {
                 aud: Some(s.granted_audience.clone()),
                 iss: Some(self.settings.issuer.clone()),
                 token_type: Some("Bearer"),
-                token_use: Some(if kind == TokenKind::Access { "access_token" } else { "refresh_token" }),
+                token_use: Some(if kind == TokenKind::Access {
+                    "access_token"
+                } else {
+                    "refresh_token"
+                }),
                 ext: (!s.ext.is_empty()).then(|| s.ext.clone()),
             });
         }
@@ -117,7 +126,11 @@ impl OAuth2 {
             return Err(OAuthError::token_expired().hint("The access token expired."));
         }
         let claims = self.userinfo_claims(&s);
-        let client = self.clients.get_shared(&s.client_id).await.map_err(internal)?;
+        let client = self
+            .clients
+            .get_shared(&s.client_id)
+            .await
+            .map_err(internal)?;
         if client.userinfo_signed_response_alg != "RS256" {
             return Ok(Userinfo::Json(claims));
         }

@@ -193,7 +193,10 @@ impl OAuth2 {
     /// Client authentication at the token and revocation endpoints (fosite
     /// client_authentication.go): `client_secret_basic` (id and secret form-url-decoded),
     /// `client_secret_post`, or `none` for public clients; the registered method is enforced.
-    pub async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
+    pub async fn authenticate_client(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<Arc<Client>, OAuthError> {
         let (id, secret, via_basic) = match &creds.basic {
             Some((id, secret)) => (id.as_str(), Some(secret.as_str()), true),
             None => (creds.form_id.as_str(), creds.form_secret.as_deref(), false),
@@ -217,7 +220,8 @@ impl OAuth2 {
                     })
                     .await;
                 }
-                return Err(OAuthError::invalid_client().hint("The requested OAuth 2.0 Client does not exist."));
+                return Err(OAuthError::invalid_client()
+                    .hint("The requested OAuth 2.0 Client does not exist."));
             }
             Err(e) => return Err(internal(e)),
         };
@@ -225,7 +229,11 @@ impl OAuth2 {
         if method == "none" {
             return Ok(client);
         }
-        let used = if via_basic { "client_secret_basic" } else { "client_secret_post" };
+        let used = if via_basic {
+            "client_secret_basic"
+        } else {
+            "client_secret_post"
+        };
         if method != used {
             return Err(OAuthError::invalid_client().hint(format!(
                 "The OAuth 2.0 Client supports client authentication method '{method}', but method '{used}' was requested. You must configure the OAuth 2.0 client's 'token_endpoint_auth_method' value to accept '{used}'."

@@ -24,25 +24,47 @@ pub struct TokenResponse {
 
 /// Claims ID tokens may not take from consent `session.id_token` (fosite claims_id_token.go).
 const RESERVED: [&str; 13] = [
-    "iss", "sub", "aud", "exp", "iat", "jti", "auth_time", "rat", "nonce", "at_hash", "c_hash",
-    "acr", "sid",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "jti",
+    "auth_time",
+    "rat",
+    "nonce",
+    "at_hash",
+    "c_hash",
+    "acr",
+    "sid",
 ];
 
 impl OAuth2 {
-    pub async fn token(&self, form: &Params, creds: &ClientCredentials) -> Result<TokenResponse, OAuthError> {
+    pub async fn token(
+        &self,
+        form: &Params,
+        creds: &ClientCredentials,
+    ) -> Result<TokenResponse, OAuthError> {
         let grant = form.get("grant_type");
         if grant.is_empty() {
-            return Err(OAuthError::invalid_request().hint("Request parameter 'grant_type' is missing"));
+            return Err(
+                OAuthError::invalid_request().hint("Request parameter 'grant_type' is missing")
+            );
         }
-        if !matches!(grant, "authorization_code" | "refresh_token" | "client_credentials") {
+        if !matches!(
+            grant,
+            "authorization_code" | "refresh_token" | "client_credentials"
+        ) {
             // fosite answers unknown grants with invalid_request (no handler took the request).
-            return Err(OAuthError::invalid_request()
-                .hint(format!("The grant type '{grant}' is not supported by this server.")));
+            return Err(OAuthError::invalid_request().hint(format!(
+                "The grant type '{grant}' is not supported by this server."
+            )));
         }
         let client = self.authenticate_client(creds).await?;
         if !grant_types(&client).contains(&grant) {
-            return Err(OAuthError::unauthorized_client()
-                .hint(format!("The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'.")));
+            return Err(OAuthError::unauthorized_client().hint(format!(
+                "The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'."
+            )));
         }
         match grant {
             "authorization_code" => self.grant_code(&client, form).await,
@@ -51,7 +73,11 @@ impl OAuth2 {
         }
     }
 
-    async fn grant_code(&self, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
+    async fn grant_code(
+        &self,
+        client: &Client,
+        form: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
         let code = form.get("code");
         let invalid = || OAuthError::invalid_grant();
         let (row, session) = self
@@ -88,7 +114,11 @@ impl OAuth2 {
         Ok(response)
     }
 
-    async fn grant_refresh(&self, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
+    async fn grant_refresh(
+        &self,
+        client: &Client,
+        form: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
         let invalid = || OAuthError::invalid_grant();
         let (row, session) = self
             .lookup(form.get("refresh_token"), TokenKind::Refresh)
@@ -97,7 +127,9 @@ impl OAuth2 {
         if !row.active {
             // A rotated-out refresh token came back: someone holds a copy. Revoke the family.
             self.store.revoke_request(&row.request_id).await?;
-            return Err(invalid().hint("The refresh token has already been used; every token of this grant is revoked."));
+            return Err(invalid().hint(
+                "The refresh token has already been used; every token of this grant is revoked.",
+            ));
         }
         if row.expires_at < self.now() {
             return Err(invalid().hint("The refresh token has expired."));
@@ -110,9 +142,14 @@ impl OAuth2 {
                 .hint("The OAuth 2.0 Client was not granted scope 'offline' and may thus not perform the 'refresh_token' authorization grant."));
         }
         let allowed = client_scopes(client);
-        if let Some(s) = self.settings.scope_strategy.first_denied(&allowed, &session.granted_scope) {
-            return Err(OAuthError::invalid_scope()
-                .hint(format!("The OAuth 2.0 Client is not allowed to request scope '{s}'.")));
+        if let Some(s) = self
+            .settings
+            .scope_strategy
+            .first_denied(&allowed, &session.granted_scope)
+        {
+            return Err(OAuthError::invalid_scope().hint(format!(
+                "The OAuth 2.0 Client is not allowed to request scope '{s}'."
+            )));
         }
         if let Some(a) = scope::first_denied_audience(&client.audience, &session.granted_audience) {
             return Err(OAuthError::invalid_request().hint(format!(
@@ -122,25 +159,37 @@ impl OAuth2 {
         let (response, rows) = self.issue(client, &row.request_id, session).await?;
         if !self
             .store
-            .exchange((&row.signature, TokenKind::Refresh), Some(&row.request_id), &rows)
+            .exchange(
+                (&row.signature, TokenKind::Refresh),
+                Some(&row.request_id),
+                &rows,
+            )
             .await?
         {
             self.store.revoke_request(&row.request_id).await?;
-            return Err(invalid().hint("The refresh token has already been used; every token of this grant is revoked."));
+            return Err(invalid().hint(
+                "The refresh token has already been used; every token of this grant is revoked.",
+            ));
         }
         Ok(response)
     }
 
-    async fn grant_client_credentials(&self, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
+    async fn grant_client_credentials(
+        &self,
+        client: &Client,
+        form: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
         if client.is_public() {
-            return Err(OAuthError::invalid_grant()
-                .hint("The client is public and thus not allowed to use grant type client_credentials."));
+            return Err(OAuthError::invalid_grant().hint(
+                "The client is public and thus not allowed to use grant type client_credentials.",
+            ));
         }
         let allowed = client_scopes(client);
         let mut scopes = split_spaces(form.get("scope"));
         if let Some(s) = self.settings.scope_strategy.first_denied(&allowed, &scopes) {
-            return Err(OAuthError::invalid_scope()
-                .hint(format!("The OAuth 2.0 Client is not allowed to request scope '{s}'.")));
+            return Err(OAuthError::invalid_scope().hint(format!(
+                "The OAuth 2.0 Client is not allowed to request scope '{s}'."
+            )));
         }
         if scopes.is_empty() && self.settings.cc_default_scope {
             scopes = allowed;
@@ -197,7 +246,9 @@ impl OAuth2 {
         access_session.expires_at = now + self.settings.ttl_access;
         let (access, row) = self.mint(TokenKind::Access, request_id, &access_session)?;
         rows.push(row);
-        let refresh = if has_offline(&session.granted_scope) && grant_types(client).contains(&"refresh_token") {
+        let refresh = if has_offline(&session.granted_scope)
+            && grant_types(client).contains(&"refresh_token")
+        {
             let mut refresh_session = session.clone();
             refresh_session.expires_at = now + self.settings.ttl_refresh;
             let (token, row) = self.mint(TokenKind::Refresh, request_id, &refresh_session)?;
@@ -233,7 +284,9 @@ impl OAuth2 {
         access_token: &str,
     ) -> Result<String, OAuthError> {
         let Some(c) = &session.id_token else {
-            return Err(internal("openid granted but the session has no ID-token claims"));
+            return Err(internal(
+                "openid granted but the session has no ID-token claims",
+            ));
         };
         let now = self.now();
         let mut claims = serde_json::Map::new();

@@ -1,0 +1,693 @@
+//! The token endpoint and what tokens unlock: introspection, userinfo, revocation, flush.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+use super::flow::*;
+use super::harness::json;
+use serde_json::{json, Value};
+
+fn s(v: &Value, k: &str) -> String {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("no {k} in {v}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn code_exchange_issues_verified_tokens() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let code = code(&app, &c.id, &["openid", "offline"]).await;
+    let res = exchange(&app, &c, &code).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["pragma"], "no-cache");
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/json;charset=UTF-8"
+    );
+    let t = json(res).await;
+    let mut keys: Vec<_> = t.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "access_token",
+            "expires_in",
+            "id_token",
+            "refresh_token",
+            "scope",
+            "token_type"
+        ]
+    );
+    assert_eq!(t["token_type"], "bearer");
+    assert_eq!(t["scope"], "openid offline");
+    assert_eq!(t["expires_in"], 3600);
+    let access = s(&t, "access_token");
+    assert_eq!(access.len(), 87);
+
+    // The ID token verifies against the published JWKS and carries Hydra's claims.
+    let id_token = s(&t, "id_token");
+    let jwks = json(app.get(app.public("/.well-known/jwks.json")).await).await;
+    let header = jsonwebtoken::decode_header(&id_token).unwrap();
+    let kid = header.kid.unwrap();
+    assert!(kid.starts_with("public:"));
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap();
+    let dk = jsonwebtoken::DecodingKey::from_rsa_components(
+        key["n"].as_str().unwrap(),
+        key["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[&c.id]);
+    v.set_issuer(&["http://127.0.0.1:4444/"]);
+    let claims = jsonwebtoken::decode::<Value>(&id_token, &dk, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], "alice", "consent claims cannot override sub");
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["nonce"], "nonce-abcdefgh");
+    assert_eq!(claims["aud"], json!([c.id]));
+    assert_eq!(claims["at_hash"], portcullis::crypto::jws::at_hash(&access));
+    assert_eq!(claims["sid"].as_str().unwrap().len(), 36);
+    for k in ["iat", "exp", "auth_time", "rat"] {
+        assert!(claims[k].is_i64(), "{k}");
+    }
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert!(claims.get("acr").is_none());
+
+    // Introspection: every field of the model.
+    let i = introspect(&app, &access).await;
+    assert_eq!(i["active"], true);
+    assert_eq!(i["sub"], "alice");
+    assert_eq!(i["client_id"], c.id.as_str());
+    assert_eq!(i["scope"], "openid offline");
+    assert_eq!(i["aud"], json!([]));
+    assert_eq!(i["iss"], "http://127.0.0.1:4444/");
+    assert_eq!(i["token_type"], "Bearer");
+    assert_eq!(i["token_use"], "access_token");
+    assert_eq!(i["ext"], json!({"role": "admin"}));
+    assert!(i["exp"].as_i64().unwrap() > i["iat"].as_i64().unwrap());
+    let r = introspect(&app, &s(&t, "refresh_token")).await;
+    assert_eq!(r["token_use"], "refresh_token");
+    assert_eq!(
+        introspect(&app, "not-a-token").await,
+        json!({"active": false})
+    );
+    let res = app
+        .http
+        .post(app.admin("/oauth2/introspect"))
+        .form(&[("token", access.as_str()), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(res).await["active"], true);
+    let res = app
+        .http
+        .post(app.admin("/oauth2/introspect"))
+        .form(&[("token", access.as_str()), ("scope", "write")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(res).await, json!({"active": false}));
+    let res = app
+        .http
+        .post(app.admin("/oauth2/introspect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+
+    // Userinfo by header and by form.
+    let res = app
+        .http
+        .get(app.public("/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let u = json(res).await;
+    assert_eq!(u["sub"], "alice");
+    assert_eq!(u["email"], "alice@example.com");
+    assert_eq!(u["aud"], json!([c.id]));
+    for k in ["nonce", "at_hash", "exp", "sid", "jti"] {
+        assert!(u.get(k).is_none(), "{k}");
+    }
+    let res = app
+        .http
+        .post(app.public("/userinfo"))
+        .form(&[("access_token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn code_reuse_revokes_the_grant() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let code = code(&app, &c.id, &["openid", "offline"]).await;
+    let t = json(exchange(&app, &c, &code).await).await;
+    let res = exchange(&app, &c, &code).await;
+    let body = assert_oauth_error(res, 400, "invalid_grant").await;
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("already been used"));
+    assert_eq!(
+        introspect(&app, &s(&t, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(
+        introspect(&app, &s(&t, "refresh_token")).await["active"],
+        false
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn code_binding_pkce_redirect_uri_and_client() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let other = client(&app, json!({})).await;
+    let code_ = code(&app, &c.id, &["openid"]).await;
+    let bad_verifier = "x".repeat(43);
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a TestClient, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                ("code_verifier", bad_verifier.as_str()),
+                ("redirect_uri", REDIRECT),
+            ],
+            &c,
+            400,
+            "invalid_grant",
+        ),
+        (vec![("redirect_uri", REDIRECT)], &c, 400, "invalid_grant"),
+        (
+            vec![
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", "http://127.0.0.1:5555/other"),
+            ],
+            &c,
+            400,
+            "invalid_grant",
+        ),
+        (
+            vec![("code_verifier", VERIFIER), ("redirect_uri", REDIRECT)],
+            &other,
+            400,
+            "invalid_grant",
+        ),
+    ];
+    for (extra, who, status, error) in cases {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code_.as_str()),
+        ];
+        form.extend(extra);
+        assert_oauth_error(token(&app, who, &form).await, status, error).await;
+    }
+    // Failed attempts do not spend the code.
+    let res = exchange(&app, &c, &code_).await;
+    assert_eq!(res.status(), 200);
+    let t = json(res).await;
+    assert!(t.get("refresh_token").is_none(), "offline was not granted");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn client_authentication_methods() {
+    let app = spawn().await;
+    let basic = client(&app, json!({})).await;
+    let post = client(
+        &app,
+        json!({"token_endpoint_auth_method": "client_secret_post"}),
+    )
+    .await;
+    let form = [("grant_type", "client_credentials"), ("scope", "read")];
+    // Basic works; a wrong secret, an unknown client and the wrong method do not.
+    assert_eq!(token(&app, &basic, &form).await.status(), 200);
+    let wrong = TestClient {
+        id: basic.id.clone(),
+        secret: "wrong".into(),
+    };
+    assert_oauth_error(token(&app, &wrong, &form).await, 401, "invalid_client").await;
+    let unknown = TestClient {
+        id: "nobody".into(),
+        secret: "x".into(),
+    };
+    assert_oauth_error(token(&app, &unknown, &form).await, 401, "invalid_client").await;
+    assert_oauth_error(token(&app, &post, &form).await, 401, "invalid_client").await;
+    let res = app
+        .http
+        .post(app.public("/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", basic.id.as_str()),
+            ("client_secret", basic.secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 401, "invalid_client").await;
+    // client_secret_post works with form credentials.
+    let res = app
+        .http
+        .post(app.public("/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", post.id.as_str()),
+            ("client_secret", post.secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Basic credentials are form-url-decoded: an id with reserved characters.
+    let odd = client(
+        &app,
+        json!({"client_id": "a:b c", "client_secret": "s3cr3t+/&=x"}),
+    )
+    .await;
+    use base64::Engine;
+    let header = base64::engine::general_purpose::STANDARD.encode("a%3Ab+c:s3cr3t%2B%2F%26%3Dx");
+    let res = app
+        .http
+        .post(app.public("/oauth2/token"))
+        .header("authorization", format!("Basic {header}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", odd.id);
+    // Missing grant type, empty body, unknown grant.
+    assert_oauth_error(
+        token(&app, &basic, &[("scope", "read")]).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    let res = app
+        .http
+        .post(app.public("/oauth2/token"))
+        .basic_auth(&basic.id, Some(&basic.secret))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_request").await;
+    assert_oauth_error(
+        token(&app, &basic, &[("grant_type", "password")]).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn client_credentials_scopes_audience_and_disabled_grants() {
+    let app = spawn().await;
+    let c = client(&app, json!({"audience": ["https://api.example.com"]})).await;
+    let res = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "read write"),
+            ("audience", "https://api.example.com/v1"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let t = json(res).await;
+    assert_eq!(t["scope"], "read write");
+    assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
+    let i = introspect(&app, &s(&t, "access_token")).await;
+    assert_eq!(i["sub"], c.id.as_str());
+    assert_eq!(i["aud"], json!(["https://api.example.com/v1"]));
+    assert_oauth_error(
+        token(
+            &app,
+            &c,
+            &[("grant_type", "client_credentials"), ("scope", "admin")],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    )
+    .await;
+    assert_oauth_error(
+        token(
+            &app,
+            &c,
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", "https://other.example.com"),
+            ],
+        )
+        .await,
+        400,
+        "invalid_request",
+    )
+    .await;
+
+    // A client without the grant.
+    let code_only = client(&app, json!({"grant_types": ["authorization_code"]})).await;
+    assert_oauth_error(
+        token(&app, &code_only, &[("grant_type", "client_credentials")]).await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    // No refresh_token grant: offline is granted but no refresh token comes back.
+    let code_ = code(&app, &code_only.id, &["openid", "offline"]).await;
+    let t = json(exchange(&app, &code_only, &code_).await).await;
+    assert!(t.get("refresh_token").is_none());
+    assert_oauth_error(
+        token(
+            &app,
+            &code_only,
+            &[("grant_type", "refresh_token"), ("refresh_token", "x.y")],
+        )
+        .await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+
+    // Public clients may not use client_credentials.
+    let public = client(&app, json!({"token_endpoint_auth_method": "none"})).await;
+    let res = app
+        .http
+        .post(app.public("/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", public.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_grant").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
+    let t1 = json(exchange(&app, &c, &code_).await).await;
+    let refresh1 = s(&t1, "refresh_token");
+    let res = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh1.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let t2 = json(res).await;
+    assert_eq!(t2["scope"], "openid offline");
+    let id2 = claims(&s(&t2, "id_token"));
+    let id1 = claims(&s(&t1, "id_token"));
+    assert_eq!(id2["auth_time"], id1["auth_time"]);
+    assert_ne!(id2["jti"], id1["jti"]);
+    // Rotation: the old pair is dead, the new pair lives.
+    assert_eq!(
+        introspect(&app, &s(&t1, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(introspect(&app, &refresh1).await["active"], false);
+    assert_eq!(
+        introspect(&app, &s(&t2, "access_token")).await["active"],
+        true
+    );
+    // Reuse of the old refresh token fails and kills the whole family.
+    let res = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh1.as_str()),
+        ],
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+    assert_eq!(
+        introspect(&app, &s(&t2, "access_token")).await["active"],
+        false
+    );
+    let res = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t2, "refresh_token")),
+        ],
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+    // Another client cannot use a refresh token.
+    let code_ = code(&app, &c.id, &["offline"]).await;
+    let t = json(exchange(&app, &c, &code_).await).await;
+    let other = client(&app, json!({})).await;
+    let res = token(
+        &app,
+        &other,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t, "refresh_token")),
+        ],
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+    // Expired refresh tokens are refused.
+    app.clock.advance(721 * 3600);
+    let res = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t, "refresh_token")),
+        ],
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn parallel_redemptions_yield_exactly_one_success() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
+    let attempts = (0..8).map(|_| exchange(&app, &c, &code_));
+    let results = join_all(attempts).await;
+    let ok: Vec<_> = results.iter().filter(|r| r.status() == 200).collect();
+    assert_eq!(
+        ok.len(),
+        1,
+        "{:?}",
+        results.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
+    assert!(results
+        .iter()
+        .all(|r| r.status() == 200 || r.status() == 400));
+
+    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
+    let t = json(exchange(&app, &c, &code_).await).await;
+    let refresh = s(&t, "refresh_token");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let attempts = (0..8).map(|_| token(&app, &c, &form));
+    let results = join_all(attempts).await;
+    let ok = results.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(
+        ok,
+        1,
+        "{:?}",
+        results.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
+    app.stop().await;
+}
+
+/// Polls all futures together, so the requests are in flight at the same time.
+async fn join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut futs: Vec<Pin<Box<F>>> = futs.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx| {
+        let mut pending = false;
+        for (i, f) in futs.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => out[i] = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(out.iter_mut().map(|o| o.take().unwrap()).collect())
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn revocation_userinfo_errors_flush_and_delete() {
+    let app = spawn().await;
+    let c = client(&app, json!({"userinfo_signed_response_alg": "RS256"})).await;
+    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
+    let t = json(exchange(&app, &c, &code_).await).await;
+    let access = s(&t, "access_token");
+
+    // Signed userinfo.
+    let res = app
+        .http
+        .get(app.public("/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/jwt");
+    let jwt = res.text().await.unwrap();
+    assert_eq!(claims(&jwt)["sub"], "alice");
+
+    // Userinfo failures carry WWW-Authenticate.
+    let res = app.http.get(app.public("/userinfo")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("error=request_unauthorized"));
+    let res = app
+        .http
+        .get(app.public("/userinfo"))
+        .bearer_auth(s(&t, "refresh_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Revocation by another client is a silent no-op; by the owner it kills the grant.
+    let other = client(&app, json!({})).await;
+    let revoke = |who: &TestClient, tok: &str| {
+        app.http
+            .post(app.public("/oauth2/revoke"))
+            .basic_auth(&who.id, Some(&who.secret))
+            .form(&[("token", tok.to_string())])
+            .send()
+    };
+    let res = revoke(&other, &access).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(introspect(&app, &access).await["active"], true);
+    let res = revoke(&c, &access).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "");
+    assert_eq!(introspect(&app, &access).await["active"], false);
+    assert_eq!(
+        introspect(&app, &s(&t, "refresh_token")).await["active"],
+        false
+    );
+    assert_eq!(revoke(&c, "unknown.token").await.unwrap().status(), 200);
+    let wrong = TestClient {
+        id: c.id.clone(),
+        secret: "nope".into(),
+    };
+    assert_oauth_error(
+        revoke(&wrong, &access).await.unwrap(),
+        401,
+        "invalid_client",
+    )
+    .await;
+
+    // Expired access tokens: userinfo says token_expired.
+    let cc = json(
+        token(
+            &app,
+            &c,
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+        )
+        .await,
+    )
+    .await;
+    let cc_token = s(&cc, "access_token");
+    app.clock.advance(3601);
+    let res = app
+        .http
+        .get(app.public("/userinfo"))
+        .bearer_auth(&cc_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(json(res).await["error"], "token_expired");
+    assert_eq!(introspect(&app, &cc_token).await["active"], false);
+
+    // Flush removes access tokens older than the TTL; DELETE /oauth2/tokens a client's tokens.
+    let before = app
+        .state()
+        .store
+        .count_tokens(portcullis::domain::token::TokenKind::Access)
+        .await
+        .unwrap();
+    assert_eq!(before, 1);
+    let res = app.post_json(app.admin("/oauth2/flush"), &json!({})).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        app.state()
+            .store
+            .count_tokens(portcullis::domain::token::TokenKind::Access)
+            .await
+            .unwrap(),
+        0
+    );
+    let res = app
+        .post_json(
+            app.admin("/oauth2/flush"),
+            &json!({"notAfter": "yesterday"}),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let fresh = json(token(&app, &c, &[("grant_type", "client_credentials")]).await).await;
+    let res = app
+        .post_json(
+            app.admin("/oauth2/flush"),
+            &json!({"notAfter": "2100-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        introspect(&app, &s(&fresh, "access_token")).await["active"],
+        true,
+        "younger than the TTL"
+    );
+    let res = app.delete(app.admin("/oauth2/tokens")).await;
+    assert_eq!(res.status(), 400);
+    let res = app
+        .delete(app.admin(&format!("/oauth2/tokens?client_id={}", c.id)))
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        introspect(&app, &s(&fresh, "access_token")).await["active"],
+        false
+    );
+    app.stop().await;
+}
