@@ -151,4 +151,14 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+
+    /// Stored session data of every token row (tests check it is sealed at rest).
+    pub async fn raw_token_data(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT data FROM portcullis_token")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("data").map_err(StoreError::from))
+            .collect()
+    }
 }

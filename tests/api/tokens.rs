@@ -691,3 +691,122 @@ async fn revocation_userinfo_errors_flush_and_delete() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
+    let t = json(exchange(&app, &c, &code_).await).await;
+    let access = s(&t, "access_token");
+    // Rows hold neither the token nor readable session data.
+    let rows = app.state().store.raw_token_data().await.unwrap();
+    assert_eq!(rows.len(), 3, "code, access and refresh rows");
+    for row in &rows {
+        assert!(!row.contains("alice") && !row.starts_with('{'), "{row}");
+    }
+    // Rotate: the new secret signs, the old one still validates and decrypts.
+    let app = app
+        .restart_with(|cfg| {
+            cfg.urls.login = LOGIN_URL.into();
+            cfg.urls.consent = CONSENT_URL.into();
+            cfg.secrets.system = vec![
+                portcullis::config::Secret("a-brand-new-system-secret".into()),
+                portcullis::config::Secret(super::harness::SECRET.into()),
+            ];
+        })
+        .await;
+    let i = introspect(&app, &access).await;
+    assert_eq!(i["active"], true);
+    assert_eq!(i["sub"], "alice");
+    let res = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t, "refresh_token")),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    // Without the old secret the tokens are forgeries.
+    let app = app
+        .restart_with(|cfg| {
+            cfg.secrets.system = vec![portcullis::config::Secret(
+                "a-brand-new-system-secret".into(),
+            )];
+        })
+        .await;
+    let fresh = json(token(&app, &c, &[("grant_type", "client_credentials")]).await).await;
+    assert_eq!(
+        introspect(&app, &s(&fresh, "access_token")).await["active"],
+        true
+    );
+    assert_eq!(introspect(&app, &access).await["active"], false);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn max_age_and_id_token_hint() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
+    let t = json(exchange(&app, &c, &code_).await).await;
+    let id_token = s(&t, "id_token");
+
+    // A hint for the session's subject keeps the remembered login.
+    let res = browse(
+        &app,
+        &auth_url(
+            &app,
+            &c.id,
+            &[("id_token_hint", id_token.as_str()), ("prompt", "none")],
+        ),
+    )
+    .await;
+    let login = challenge_of(&res, "login_challenge").await;
+    let req = json(
+        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
+            .await,
+    )
+    .await;
+    assert_eq!(req["skip"], true);
+    assert_eq!(req["oidc_context"]["id_token_hint_claims"]["sub"], "alice");
+    // A forged hint is an invalid request.
+    let res = browse(
+        &app,
+        &auth_url(
+            &app,
+            &c.id,
+            &[("id_token_hint", "eyJhbGciOiJSUzI1NiJ9.e30.AAAA")],
+        ),
+    )
+    .await;
+    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_request");
+
+    // max_age: an old session with prompt=none is login_required; without prompt, a fresh login.
+    app.clock.advance(120);
+    let res = browse(
+        &app,
+        &auth_url(&app, &c.id, &[("max_age", "60"), ("prompt", "none")]),
+    )
+    .await;
+    assert_eq!(param(&location(&res), "error").unwrap(), "login_required");
+    let res = browse(&app, &auth_url(&app, &c.id, &[("max_age", "60")])).await;
+    let login = challenge_of(&res, "login_challenge").await;
+    let req = json(
+        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
+            .await,
+    )
+    .await;
+    assert_eq!(req["skip"], false);
+    let res = browse(&app, &auth_url(&app, &c.id, &[("max_age", "600")])).await;
+    let login = challenge_of(&res, "login_challenge").await;
+    let req = json(
+        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
+            .await,
+    )
+    .await;
+    assert_eq!(req["skip"], true);
+    app.stop().await;
+}
