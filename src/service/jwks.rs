@@ -7,6 +7,7 @@ use crate::domain::jwk::{is_public, kid, Jwk};
 use crate::store::{Store, StoreError, StoredKey};
 use arc_swap::ArcSwapOption;
 use axum::body::Bytes;
+use dashmap::DashMap;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -41,7 +42,8 @@ pub struct Jwks {
     pub clock: Arc<dyn super::Clock>,
     pub broadcast: Vec<String>,
     cache: ArcSwapOption<Bytes>,
-    signer: ArcSwapOption<Signer>,
+    signers: DashMap<String, Arc<Signer>>,
+    public_keys: DashMap<String, Arc<Vec<Jwk>>>,
 }
 
 impl Jwks {
@@ -57,7 +59,8 @@ impl Jwks {
             clock,
             broadcast,
             cache: ArcSwapOption::empty(),
-            signer: ArcSwapOption::empty(),
+            signers: DashMap::new(),
+            public_keys: DashMap::new(),
         }
     }
 
@@ -84,41 +87,56 @@ impl Jwks {
 
     fn invalidate(&self) {
         self.cache.store(None);
-        self.signer.store(None);
+        self.signers.clear();
+        self.public_keys.clear();
     }
 
-    /// The ID-token signer: the newest RSA private key of `hydra.openid.id-token`, parsed once
-    /// and kept until a key change (jwk/helper.go picks the newest pair).
-    pub async fn id_token_signer(&self) -> Result<Arc<Signer>, JwksError> {
-        if let Some(s) = self.signer.load_full() {
-            return Ok(s);
+    /// The signer of `set`: its newest RSA private key, parsed once and kept until a key
+    /// change (jwk/helper.go picks the newest pair).
+    pub async fn signer(&self, set: &str) -> Result<Arc<Signer>, JwksError> {
+        if let Some(s) = self.signers.get(set) {
+            return Ok(s.clone());
         }
-        let keys = self.get_set(ID_TOKEN_SET).await?;
+        let keys = self.get_set(set).await?;
         let private = keys
             .iter()
             .find(|k| {
                 kid(k).starts_with("private:")
                     && k.get("kty").and_then(|v| v.as_str()) == Some("RSA")
             })
-            .ok_or_else(|| JwksError::Internal("no RSA private key in the id-token set".into()))?
+            .ok_or_else(|| JwksError::Internal(format!("no RSA private key in the set {set}")))?
             .clone();
         let signer = tokio::task::spawn_blocking(move || Signer::from_jwk(&private))
             .await
             .map_err(|e| JwksError::Internal(e.to_string()))?
             .map_err(|e| JwksError::Internal(e.to_string()))?;
         let signer = Arc::new(signer);
-        self.signer.store(Some(signer.clone()));
+        self.signers.insert(set.to_string(), signer.clone());
         Ok(signer)
     }
 
-    /// Public keys of the id-token set (to verify `id_token_hint`).
-    pub async fn id_token_public_keys(&self) -> Result<Vec<Jwk>, JwksError> {
-        Ok(self
-            .get_set(ID_TOKEN_SET)
-            .await?
-            .into_iter()
-            .filter(is_public)
-            .collect())
+    pub async fn id_token_signer(&self) -> Result<Arc<Signer>, JwksError> {
+        self.signer(ID_TOKEN_SET).await
+    }
+
+    /// Public keys of `set` (to verify `id_token_hint` and JWT access tokens), cached.
+    pub async fn public_keys(&self, set: &str) -> Result<Arc<Vec<Jwk>>, JwksError> {
+        if let Some(k) = self.public_keys.get(set) {
+            return Ok(k.clone());
+        }
+        let keys: Arc<Vec<Jwk>> = Arc::new(
+            self.get_set(set)
+                .await?
+                .into_iter()
+                .filter(is_public)
+                .collect(),
+        );
+        self.public_keys.insert(set.to_string(), keys.clone());
+        Ok(keys)
+    }
+
+    pub async fn id_token_public_keys(&self) -> Result<Arc<Vec<Jwk>>, JwksError> {
+        self.public_keys(ID_TOKEN_SET).await
     }
 
     /// Generates keys for `alg` into `set` (201 with private material, as Hydra).

@@ -810,3 +810,59 @@ async fn max_age_and_id_token_hint() {
     assert_eq!(req["skip"], true);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn jwt_access_token_strategy() {
+    let app = spawn_with(|c| c.strategies.access_token = "jwt".into()).await;
+    let c = client(&app, json!({})).await;
+    let t = json(
+        token(
+            &app,
+            &c,
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+        )
+        .await,
+    )
+    .await;
+    let access = s(&t, "access_token");
+    assert_eq!(access.split('.').count(), 3);
+    let header = jsonwebtoken::decode_header(&access).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    assert!(header.kid.unwrap().starts_with("public:"));
+    let cl = claims(&access);
+    assert_eq!(cl["sub"], c.id.as_str());
+    assert_eq!(cl["client_id"], c.id.as_str());
+    assert_eq!(cl["scp"], json!(["read"]));
+    assert_eq!(cl["iss"], "http://127.0.0.1:4444/");
+    assert_eq!(
+        cl["exp"].as_i64().unwrap() - cl["iat"].as_i64().unwrap(),
+        3600
+    );
+    let i = introspect(&app, &access).await;
+    assert_eq!(i["active"], true);
+    assert_eq!(i["token_use"], "access_token");
+    // A token with a tampered payload does not verify.
+    let parts: Vec<&str> = access.split('.').collect();
+    use base64::Engine;
+    let forged_claims =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"sub":"root"}"#);
+    let forged = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
+    assert_eq!(introspect(&app, &forged).await, json!({"active": false}));
+    // The code flow issues JWT access tokens too, and revocation finds them.
+    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
+    let t = json(exchange(&app, &c, &code_).await).await;
+    let access = s(&t, "access_token");
+    assert_eq!(claims(&access)["sub"], "alice");
+    assert_eq!(claims(&access)["ext"], json!({"role": "admin"}));
+    let res = app
+        .http
+        .post(app.public("/oauth2/revoke"))
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(introspect(&app, &access).await["active"], false);
+    app.stop().await;
+}

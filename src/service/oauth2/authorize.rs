@@ -376,7 +376,8 @@ impl OAuth2 {
 
     async fn decode_hint(&self, token: &str) -> Result<serde_json::Value, OAuthError> {
         let keys = self.jwks.id_token_public_keys().await.map_err(internal)?;
-        crate::crypto::jws::verify_ignoring_expiry(token, &keys).map_err(|e| {
+        let keys = keys.as_slice();
+        crate::crypto::jws::verify_ignoring_expiry(token, keys).map_err(|e| {
             OAuthError::invalid_request()
                 .hint("Failed to validate OpenID Connect request as decoding id token from id_token_hint parameter failed.")
                 .debug(e.to_string())

@@ -42,6 +42,8 @@ pub struct Settings {
     pub legacy_errors: bool,
     pub expose_debug: bool,
     pub cc_default_scope: bool,
+    /// `strategies.access_token: jwt`: access tokens are RS256 JWTs (fosite strategy_jwt.go).
+    pub jwt_access_tokens: bool,
 }
 
 impl Settings {
@@ -79,6 +81,7 @@ impl Settings {
             legacy_errors: cfg.oauth2.include_legacy_error_fields,
             expose_debug: cfg.oauth2.expose_internal_errors,
             cc_default_scope: cfg.oauth2.client_credentials.default_grant_allowed_scope,
+            jwt_access_tokens: cfg.strategies.access_token == "jwt",
             issuer,
         }
     }
@@ -174,16 +177,87 @@ impl OAuth2 {
         ))
     }
 
-    /// Looks a presented token up: HMAC first (no database trip for forgeries), then the row.
+    /// A new access token: opaque, or an RS256 JWT with the `jwt` strategy. JWT rows are keyed
+    /// by the hex SHA-384 of the signature segment, as Hydra stores them.
+    async fn mint_access(
+        &self,
+        request_id: &str,
+        session: &TokenSession,
+    ) -> Result<(String, TokenRow), OAuthError> {
+        if !self.settings.jwt_access_tokens {
+            return self.mint(TokenKind::Access, request_id, session);
+        }
+        let claims = serde_json::json!({
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "sub": session.subject,
+            "iss": self.settings.issuer,
+            "aud": session.granted_audience,
+            "iat": session.issued_at,
+            "nbf": session.issued_at,
+            "exp": session.expires_at,
+            "scp": session.granted_scope,
+            "client_id": session.client_id,
+            "ext": session.ext,
+        });
+        let signer = self
+            .jwks
+            .signer(crate::domain::jwk::ACCESS_TOKEN_SET)
+            .await
+            .map_err(internal)?;
+        let jwt = tokio::task::spawn_blocking(move || signer.sign(&claims))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        let signature = jwt_signature_key(&jwt);
+        Ok((
+            jwt,
+            TokenRow {
+                signature,
+                kind: TokenKind::Access,
+                request_id: request_id.to_string(),
+                client_id: session.client_id.clone(),
+                active: true,
+                requested_at: session.issued_at,
+                expires_at: session.expires_at,
+                data: self.seal(session)?,
+            },
+        ))
+    }
+
+    /// The storage key of a presented token: the HMAC signature of an opaque token that
+    /// verifies, or (JWT strategy, access tokens) the digest of a JWT whose RS256 signature
+    /// verifies. None for forgeries, without a database trip.
+    async fn storage_key(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<Option<String>, OAuthError> {
+        if kind == TokenKind::Access
+            && self.settings.jwt_access_tokens
+            && token.split('.').count() == 3
+        {
+            let keys = self
+                .jwks
+                .public_keys(crate::domain::jwk::ACCESS_TOKEN_SET)
+                .await
+                .map_err(internal)?;
+            return Ok(crate::crypto::jws::verify_ignoring_expiry(token, &keys)
+                .ok()
+                .map(|_| jwt_signature_key(token)));
+        }
+        Ok(self.hmac.validate(token).map(str::to_string))
+    }
+
+    /// Looks a presented token up: signature first (no database trip for forgeries), then the row.
     async fn lookup(
         &self,
         token: &str,
         kind: TokenKind,
     ) -> Result<Option<(TokenRow, TokenSession)>, OAuthError> {
-        let Some(sig) = self.hmac.validate(token) else {
+        let Some(sig) = self.storage_key(token, kind).await? else {
             return Ok(None);
         };
-        let Some(row) = self.store.get_token(sig, kind).await.map_err(internal)? else {
+        let Some(row) = self.store.get_token(&sig, kind).await.map_err(internal)? else {
             return Ok(None);
         };
         let session = self.open(&row.data)?;
@@ -316,6 +390,13 @@ pub fn response_types(c: &Client) -> Vec<&str> {
 /// The client's allowed scopes.
 pub fn client_scopes(c: &Client) -> Vec<String> {
     crate::oauth2::split_spaces(&c.scope)
+}
+
+/// Hex SHA-384 of a JWT's signature segment (Hydra's storage key for JWT access tokens).
+fn jwt_signature_key(jwt: &str) -> String {
+    let segment = jwt.rsplit('.').next().unwrap_or("");
+    let digest = ring::digest::digest(&ring::digest::SHA384, segment.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// 32 lowercase hex characters (Hydra's challenges, verifiers and CSRF values).

@@ -217,7 +217,7 @@ impl OAuth2 {
             ..TokenSession::default()
         };
         let request_id = uuid::Uuid::new_v4().to_string();
-        let (access, row) = self.mint(TokenKind::Access, &request_id, &session)?;
+        let (access, row) = self.mint_access(&request_id, &session).await?;
         self.store.insert_token(&row).await?;
         Ok(TokenResponse {
             access_token: access,
@@ -244,7 +244,7 @@ impl OAuth2 {
         let mut rows = Vec::with_capacity(2);
         let mut access_session = session.clone();
         access_session.expires_at = now + self.settings.ttl_access;
-        let (access, row) = self.mint(TokenKind::Access, request_id, &access_session)?;
+        let (access, row) = self.mint_access(request_id, &access_session).await?;
         rows.push(row);
         let refresh = if has_offline(&session.granted_scope)
             && grant_types(client).contains(&"refresh_token")
