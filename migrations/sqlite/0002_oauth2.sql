@@ -37,3 +37,9 @@ CREATE TABLE IF NOT EXISTS portcullis_token (
 );
 CREATE INDEX IF NOT EXISTS portcullis_token_request_idx ON portcullis_token (request_id);
 CREATE INDEX IF NOT EXISTS portcullis_token_expiry_idx ON portcullis_token (requested_at);
+
+-- Spent `jti`s of private_key_jwt client assertions (hex SHA-256), kept until they expire.
+CREATE TABLE IF NOT EXISTS portcullis_jti (
+    signature TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);

@@ -91,6 +91,12 @@ pub fn oauth_error_response(s: &AppState, e: &OAuthError) -> Response {
 fn credentials(headers: &HeaderMap, form: &Params) -> ClientCredentials {
     ClientCredentials {
         basic: basic_credentials(headers),
+        assertion: (!form.get("client_assertion").is_empty()).then(|| {
+            (
+                form.get("client_assertion_type").to_string(),
+                form.get("client_assertion").to_string(),
+            )
+        }),
         form_id: form.get("client_id").to_string(),
         form_secret: form
             .0

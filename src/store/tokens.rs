@@ -162,3 +162,30 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Records a client-assertion `jti` until `expires_at`; false when it was seen before.
+    /// Expired entries are purged first (persister_oauth2.go does the same on insert).
+    pub async fn spend_jti(
+        &self,
+        signature: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM portcullis_jti WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        match sqlx::query("INSERT INTO portcullis_jti (signature, expires_at) VALUES ($1, $2)")
+            .bind(signature)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}

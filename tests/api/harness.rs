@@ -16,7 +16,7 @@ pub const SECRET: &str = "test-system-secret-0123456789";
 static KEYS: OnceCell<Vec<Jwk>> = OnceCell::const_new();
 
 /// RSA-4096 generation takes seconds: every test shares one pair.
-async fn shared_keys() -> Vec<Jwk> {
+pub async fn shared_keys() -> Vec<Jwk> {
     KEYS.get_or_init(|| async {
         tokio::task::spawn_blocking(|| {
             portcullis::crypto::jwk::generate("RS256", "shared", "sig").unwrap()

@@ -866,3 +866,71 @@ async fn jwt_access_token_strategy() {
     assert_eq!(introspect(&app, &access).await["active"], false);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn private_key_jwt_client_assertions() {
+    let app = spawn().await;
+    let keys = super::harness::shared_keys().await;
+    let private = keys
+        .iter()
+        .find(|k| k["kid"].as_str().unwrap().starts_with("private:"))
+        .unwrap();
+    let public = keys
+        .iter()
+        .find(|k| k["kid"].as_str().unwrap().starts_with("public:"))
+        .unwrap();
+    let c = client(
+        &app,
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public]}}),
+    )
+    .await;
+    let signer = portcullis::crypto::jws::Signer::from_jwk(private).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let assertion = |jti: &str, aud: &str| {
+        signer
+            .sign(&json!({"iss": c.id, "sub": c.id, "aud": aud, "jti": jti, "exp": now + 300, "iat": now}))
+            .unwrap()
+    };
+    let token_url = "http://127.0.0.1:4444/oauth2/token";
+    let send = |a: String| {
+        app.http
+            .post(app.public("/oauth2/token"))
+            .form(&[
+                ("grant_type", "client_credentials".to_string()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                ),
+                ("client_assertion", a),
+            ])
+            .send()
+    };
+    let res = send(assertion("jti-1", token_url)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    // A replayed jti, a wrong audience and a secret instead of an assertion are refused.
+    assert_oauth_error(
+        send(assertion("jti-1", token_url)).await.unwrap(),
+        400,
+        "jti_known",
+    )
+    .await;
+    assert_oauth_error(
+        send(assertion("jti-2", "https://elsewhere/token"))
+            .await
+            .unwrap(),
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_oauth_error(
+        token(&app, &c, &[("grant_type", "client_credentials")]).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    // Another client's key does not verify.
+    let other = client(&app, json!({})).await;
+    let forged = signer.sign(&json!({"iss": other.id, "sub": other.id, "aud": token_url, "jti": "x", "exp": now + 300})).unwrap();
+    assert_oauth_error(send(forged).await.unwrap(), 401, "invalid_client").await;
+    app.stop().await;
+}

@@ -1,5 +1,6 @@
 //! The OAuth 2.0 / OpenID Connect use cases: the authorization endpoint and its login/consent
 //! state machine, the admin flow API, the token endpoint, introspection, revocation, userinfo.
+pub mod assertion;
 pub mod authorize;
 pub mod flows;
 pub mod introspect;
@@ -271,6 +272,27 @@ impl OAuth2 {
         &self,
         creds: &ClientCredentials,
     ) -> Result<Arc<Client>, OAuthError> {
+        if let Some((kind, assertion)) = &creds.assertion {
+            if kind != assertion::ASSERTION_TYPE {
+                return Err(OAuthError::invalid_client()
+                    .hint(format!("Unknown client_assertion_type '{kind}'.")));
+            }
+            let id = if creds.form_id.is_empty() {
+                assertion::unverified_subject(assertion).unwrap_or_default()
+            } else {
+                creds.form_id.clone()
+            };
+            let client = match self.clients.get_shared(&id).await {
+                Ok(c) => c,
+                Err(crate::service::clients::ClientsError::NotFound) => {
+                    return Err(OAuthError::invalid_client()
+                        .hint("The requested OAuth 2.0 Client does not exist."))
+                }
+                Err(e) => return Err(internal(e)),
+            };
+            self.verify_assertion(&client, assertion).await?;
+            return Ok(client);
+        }
         let (id, secret, via_basic) = match &creds.basic {
             Some((id, secret)) => (id.as_str(), Some(secret.as_str()), true),
             None => (creds.form_id.as_str(), creds.form_secret.as_deref(), false),
@@ -300,6 +322,11 @@ impl OAuth2 {
             Err(e) => return Err(internal(e)),
         };
         let method = client.token_endpoint_auth_method.as_str();
+        if method == "private_key_jwt" {
+            return Err(OAuthError::invalid_client().hint(
+                "The OAuth 2.0 Client must authenticate with a client assertion (private_key_jwt).",
+            ));
+        }
         if method == "none" {
             return Ok(client);
         }
@@ -354,6 +381,8 @@ impl OAuth2 {
 #[derive(Debug, Default)]
 pub struct ClientCredentials {
     pub basic: Option<(String, String)>,
+    /// `client_assertion_type` and `client_assertion` (private_key_jwt).
+    pub assertion: Option<(String, String)>,
     pub form_id: String,
     pub form_secret: Option<String>,
 }

@@ -1,0 +1,109 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2, fosite client_authentication.go):
+//! a JWT signed with a key from the client's registered `jwks`, iss = sub = client_id, the token
+//! URL in `aud`, a single-use `jti`.
+use super::{internal, OAuth2};
+use crate::domain::client::Client;
+use crate::oauth2::OAuthError;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn invalid(hint: impl Into<String>) -> OAuthError {
+    OAuthError::invalid_client().hint(hint)
+}
+
+/// The client id an assertion names (`sub`), read before anything is verified.
+pub fn unverified_subject(assertion: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("sub")?.as_str().map(str::to_string)
+}
+
+impl OAuth2 {
+    pub(super) async fn verify_assertion(
+        &self,
+        client: &Client,
+        assertion: &str,
+    ) -> Result<(), OAuthError> {
+        if client.token_endpoint_auth_method != "private_key_jwt" {
+            return Err(invalid(format!(
+                "The OAuth 2.0 Client supports client authentication method '{}', but method 'private_key_jwt' was requested.",
+                client.token_endpoint_auth_method
+            )));
+        }
+        let header = jsonwebtoken::decode_header(assertion)
+            .map_err(|e| invalid("Unable to decode the client assertion.").debug(e.to_string()))?;
+        let expected = if client.token_endpoint_auth_signing_alg.is_empty() {
+            "RS256"
+        } else {
+            client.token_endpoint_auth_signing_alg.as_str()
+        };
+        let alg = format!("{:?}", header.alg);
+        if alg != expected {
+            return Err(invalid(format!(
+                "The client assertion uses algorithm '{alg}', but the OAuth 2.0 Client expects '{expected}'."
+            )));
+        }
+        if alg.starts_with("HS") {
+            return Err(invalid(
+                "HMAC-signed client assertions (client_secret_jwt) are not supported.",
+            ));
+        }
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(client.jwks.clone())
+            .map_err(|_| invalid("The OAuth 2.0 Client has no usable JSON Web Keys registered."))?;
+        let token_url = format!("{}oauth2/token", self.settings.public_url);
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.set_audience(&[token_url.as_str()]);
+        validation.set_issuer(&[client.client_id.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        let mut claims = None;
+        for key in &set.keys {
+            if header.kid.is_some() && key.common.key_id != header.kid {
+                continue;
+            }
+            let Ok(dk) = jsonwebtoken::DecodingKey::from_jwk(key) else {
+                continue;
+            };
+            if let Ok(data) = jsonwebtoken::decode::<Value>(assertion, &dk, &validation) {
+                claims = Some(data.claims);
+                break;
+            }
+        }
+        let claims = claims.ok_or_else(|| {
+            invalid("The client assertion could not be verified with the OAuth 2.0 Client's keys, or its iss, aud or exp claim is invalid.")
+        })?;
+        if claims.get("sub").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+            return Err(invalid(
+                "Claim 'sub' of the client assertion must be the client id.",
+            ));
+        }
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| invalid("Claim 'jti' of the client assertion is missing."))?;
+        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        let digest = Sha256::digest(jti.as_bytes());
+        let key: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        if !self
+            .store
+            .spend_jti(&key, exp, self.now())
+            .await
+            .map_err(internal)?
+        {
+            return Err(OAuthError::custom(
+                "jti_known",
+                "The jti was already used.",
+                "",
+                "",
+                400,
+            ));
+        }
+        Ok(())
+    }
+}
