@@ -491,3 +491,87 @@ async fn fallback_pages_when_urls_are_not_configured() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn implicit_and_hybrid_flows() {
+    let app = spawn().await;
+    let c = client(
+        &app,
+        json!({
+            "grant_types": ["authorization_code", "implicit", "refresh_token"],
+            "response_types": ["code", "token id_token", "code id_token", "id_token"],
+        }),
+    )
+    .await;
+    // Implicit: tokens in the fragment, never in the query.
+    let loc = run_flow(
+        &app,
+        &c.id,
+        &[("response_type", "token id_token")],
+        &["openid"],
+    )
+    .await;
+    assert!(loc.query().is_none(), "{loc}");
+    assert_eq!(param(&loc, "token_type").unwrap(), "bearer");
+    assert_eq!(param(&loc, "expires_in").unwrap(), "3600");
+    assert_eq!(param(&loc, "state").unwrap(), "state-123456");
+    let access = param(&loc, "access_token").unwrap();
+    let id = claims(&param(&loc, "id_token").unwrap());
+    assert_eq!(id["at_hash"], portcullis::crypto::jws::at_hash(&access));
+    assert_eq!(id["nonce"], "nonce-abcdefgh");
+    assert_eq!(introspect(&app, &access).await["active"], true);
+    // Hybrid: a code plus an ID token carrying c_hash; the code still redeems.
+    let loc = run_flow(
+        &app,
+        &c.id,
+        &[("response_type", "code id_token")],
+        &["openid"],
+    )
+    .await;
+    let code = param(&loc, "code").unwrap();
+    let id = claims(&param(&loc, "id_token").unwrap());
+    assert_eq!(id["c_hash"], portcullis::crypto::jws::at_hash(&code));
+    assert!(id.get("at_hash").is_none());
+    assert_eq!(exchange(&app, &c, &code).await.status(), 200);
+    // Front-channel tokens need a nonce and may not use the query.
+    for (extra, error) in [
+        (
+            &[("response_type", "id_token"), ("nonce", "")][..],
+            "invalid_request",
+        ),
+        (
+            &[("response_type", "id_token"), ("nonce", "short")][..],
+            "insufficient_entropy",
+        ),
+        (
+            &[
+                ("response_type", "token id_token"),
+                ("response_mode", "query"),
+            ][..],
+            "unsupported_response_mode",
+        ),
+    ] {
+        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        assert_eq!(
+            param(&location(&res), "error").as_deref(),
+            Some(error),
+            "{extra:?}"
+        );
+    }
+    // `token` needs the implicit grant.
+    let no_implicit = client(&app, json!({"response_types": ["token id_token"]})).await;
+    let res = browse(
+        &app,
+        &auth_url(
+            &app,
+            &no_implicit.id,
+            &[("response_type", "token id_token")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        param(&location(&res), "error").unwrap(),
+        "unauthorized_client"
+    );
+    app.stop().await;
+}

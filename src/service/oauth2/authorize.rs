@@ -74,6 +74,8 @@ struct AuthRequest {
     id_token_hint: String,
     oidc: OidcContext,
     code_challenge: String,
+    /// Requested response types, lower-cased and sorted.
+    response_types: Vec<String>,
 }
 
 /// Where an error goes: the client (redirect URI verified) or the error page.
@@ -179,6 +181,11 @@ impl OAuth2 {
             id_token_hint: p.get("id_token_hint").to_string(),
             oidc,
             code_challenge: p.get("code_challenge").to_string(),
+            response_types: {
+                let mut r: Vec<String> = response_type.iter().map(|s| s.to_lowercase()).collect();
+                r.sort();
+                r
+            },
             prompt,
             client,
         };
@@ -237,10 +244,47 @@ impl OAuth2 {
                 response_type.join(" ")
             )));
         }
+        if let Some(bad) = wanted
+            .iter()
+            .find(|w| !matches!(w.as_str(), "code" | "token" | "id_token"))
+        {
+            return Err(OAuthError::unsupported_response_type()
+                .hint(format!("The response type '{bad}' is not supported.")));
+        }
         if wanted != ["code"] {
-            return Err(OAuthError::unsupported_response_type().hint(
-                "Only the authorization code flow (response_type=code) is enabled on this server.",
-            ));
+            // Implicit and hybrid flows (fosite handler/oauth2 flow_authorize_implicit.go,
+            // handler/openid flow_implicit.go and flow_hybrid.go).
+            if p.get("response_mode") == "query" {
+                return Err(OAuthError::unsupported_response_mode().hint(
+                    "Insecure response_mode 'query' for a response type that returns tokens in the front channel.",
+                ));
+            }
+            if wanted.iter().any(|w| w == "token")
+                && !super::grant_types(&req.client).contains(&"implicit")
+            {
+                return Err(OAuthError::unauthorized_client().hint(
+                    "The OAuth 2.0 Client is not allowed to use the authorization grant 'implicit'.",
+                ));
+            }
+            let openid = req.scopes.iter().any(|s| s == "openid");
+            if wanted.iter().any(|w| w == "id_token") && !openid {
+                return Err(OAuthError::unsupported_response_type()
+                    .hint("The response type 'id_token' requires the 'openid' scope."));
+            }
+            if openid && req.nonce.is_empty() {
+                return Err(OAuthError::invalid_request().hint(
+                    "Parameter 'nonce' must be set when using the OpenID Connect Implicit or Hybrid flow.",
+                ));
+            }
+            if openid && req.nonce.chars().count() < 8 {
+                return Err(OAuthError::custom(
+                    "insufficient_entropy",
+                    "The request used a security parameter (e.g., anti-replay, anti-csrf) with insufficient entropy.",
+                    "Parameter 'nonce' is set but does not satisfy the minimum entropy of 8 characters.",
+                    "",
+                    400,
+                ));
+            }
         }
         if req.state.chars().count() < 8 {
             return Err(OAuthError::invalid_state().hint("Request parameter 'state' must be at least 8 characters long to ensure sufficient entropy."));
@@ -256,6 +300,9 @@ impl OAuth2 {
         if req.prompt.iter().any(|p| p == "none") && req.prompt.len() > 1 {
             return Err(OAuthError::invalid_request()
                 .hint("Parameter 'prompt' was set to 'none', but contains other values as well which is not allowed."));
+        }
+        if !wanted.iter().any(|w| w == "code") {
+            return Ok(());
         }
         let s = &self.settings;
         let enforced = s.pkce_enforced || (s.pkce_enforced_for_public && req.client.is_public());
@@ -651,12 +698,38 @@ impl OAuth2 {
             redirect_uri: req.redirect_param.clone(),
             code_challenge: req.code_challenge.clone(),
         };
-        let (code, row) = self.mint(TokenKind::Code, &flow.consent_challenge, &session)?;
-        self.store.insert_token(&row).await?;
-        let mut pairs = vec![
-            ("code".to_string(), code),
-            ("scope".to_string(), consent.grant_scope.join(" ")),
-        ];
+        let wants = |t: &str| req.response_types.iter().any(|r| r == t);
+        let mut pairs = Vec::new();
+        let mut code = None;
+        if wants("code") {
+            let (c, row) = self.mint(TokenKind::Code, &flow.consent_challenge, &session)?;
+            self.store.insert_token(&row).await?;
+            pairs.push(("code".to_string(), c.clone()));
+            code = Some(c);
+        }
+        let mut access = None;
+        if wants("token") {
+            let mut s = session.clone();
+            s.expires_at = now + self.settings.ttl_access;
+            s.redirect_uri.clear();
+            s.code_challenge.clear();
+            let (t, row) = self.mint_access(&flow.consent_challenge, &s).await?;
+            self.store.insert_token(&row).await?;
+            pairs.push(("access_token".to_string(), t.clone()));
+            pairs.push((
+                "expires_in".to_string(),
+                self.settings.ttl_access.to_string(),
+            ));
+            pairs.push(("token_type".to_string(), "bearer".to_string()));
+            access = Some(t);
+        }
+        if wants("id_token") && consent.grant_scope.iter().any(|s| s == "openid") {
+            let jwt = self
+                .id_token(&req.client, &session, access.as_deref(), code.as_deref())
+                .await?;
+            pairs.push(("id_token".to_string(), jwt));
+        }
+        pairs.push(("scope".to_string(), consent.grant_scope.join(" ")));
         pairs.push(("state".into(), req.state.clone()));
         Ok(Redirect {
             location: with_params(req.redirect_uri.as_str(), &pairs, req.fragment),

@@ -258,7 +258,7 @@ impl OAuth2 {
             None
         };
         let id_token = if session.granted_scope.iter().any(|s| s == "openid") {
-            Some(self.id_token(client, &session, &access).await?)
+            Some(self.id_token(client, &session, Some(&access), None).await?)
         } else {
             None
         };
@@ -277,11 +277,12 @@ impl OAuth2 {
 
     /// An RS256 ID token (fosite token/jwt/claims_id_token.go): consent claims may add to the
     /// reserved ones but never override them. A refresh keeps auth_time, rat and nonce.
-    async fn id_token(
+    pub(super) async fn id_token(
         &self,
         client: &Client,
         session: &TokenSession,
-        access_token: &str,
+        access_token: Option<&str>,
+        code: Option<&str>,
     ) -> Result<String, OAuthError> {
         let Some(c) = &session.id_token else {
             return Err(internal(
@@ -306,11 +307,16 @@ impl OAuth2 {
             "auth_time": c.auth_time,
             "rat": c.requested_at,
             "nonce": c.nonce,
-            "at_hash": crate::crypto::jws::at_hash(access_token),
             "sid": c.sid,
         });
         if let Value::Object(m) = reserved {
             claims.extend(m);
+        }
+        if let Some(t) = access_token {
+            claims.insert("at_hash".into(), json!(crate::crypto::jws::at_hash(t)));
+        }
+        if let Some(code) = code {
+            claims.insert("c_hash".into(), json!(crate::crypto::jws::at_hash(code)));
         }
         if !c.acr.is_empty() {
             claims.insert("acr".into(), json!(c.acr));
