@@ -41,8 +41,9 @@ pub fn discovery_document(cfg: &Config, issuer: &str, public_url: &str) -> Vec<u
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt", "none"],
         "userinfo_signing_alg_values_supported": ["none", "RS256"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "request_parameter_supported": true,
-        "request_uri_parameter_supported": true,
+        // Request objects are refused (request_not_supported), so they are not advertised.
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
         "require_request_uri_registration": true,
         "claims_parameter_supported": false,
         "revocation_endpoint": join(issuer, "/oauth2/revoke"),
