@@ -60,7 +60,7 @@ SERVER_PID=$!
 ready=0
 for _ in $(seq 1 600); do   # 600 x 0.1 s = 60 s
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-  if curl -fsS -o /dev/null "$ADMIN_URL/health/ready"; then ready=1; break; fi
+  if curl -fs -o /dev/null "$ADMIN_URL/health/ready"; then ready=1; break; fi
   sleep 0.1
 done
 if [[ $ready -ne 1 ]]; then
