@@ -17,7 +17,9 @@
 # a running PostgreSQL, curl, python3, createdb/dropdb/psql/pgbench, and the
 # `wrk` load generator (Debian package `wrk`; installed with apt-get when missing).
 #
-# Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portcullis_bench)
+# Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portcullis_bench,
+#        which is dropped and recreated on every run; a database you name is reused, and
+#        only the rows this run wrote are deleted at the end)
 #      BENCH_DURATION (default 10s), BENCH_CONCURRENCY (wrk connections, default 64)
 #      BENCH_FLOW_CONCURRENCY (flowbench tasks, default 32)
 #      BENCH_PGBENCH_CLIENTS (default 32)
@@ -119,6 +121,11 @@ echo "==> PostgreSQL database"
 DB_NAME=${DB_URL##*/}; DB_NAME=${DB_NAME%%\?*}
 ADMIN_DB_URL=${DB_URL%/*}/postgres
 PG_ADMIN_URL=$ADMIN_DB_URL
+if [[ -z "${BENCH_DATABASE_URL:-}" ]]; then
+  # The default database belongs to this script: start every run from an empty schema, so
+  # that runs are comparable and edited migrations do not break the benchmark.
+  dropdb --if-exists --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
+fi
 if ! psql "$ADMIN_DB_URL" -tAc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
   createdb --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
 fi
@@ -211,7 +218,8 @@ HWM_FLOWS=$(rss_kb "$PG_PID" VmHWM)
 echo "==> RS256 signing rate with the server's ID-token key (${DUR_S}s, server idle)"
 "$FLOWBENCH" sign --admin "$ADMIN" --duration "$DUR_S" >"$WORK/sign.txt"
 
-PEAK_RSS=$(rss_kb "$PG_PID" VmHWM)
+# /proc RSS counters are updated lazily per thread, so take the largest sample.
+PEAK_RSS=$(printf '%s\n' "$(rss_kb "$PG_PID" VmHWM)" "$HWM_BASIC" "$HWM_CC" "$HWM_INTRO" "$HWM_FLOWS" | sort -n | tail -1)
 
 # Remove what this run wrote to the benchmark database, so that runs stay comparable.
 for c in "$CC_ID" "$AC_ID"; do
@@ -281,7 +289,8 @@ for j, scope in enumerate(["openid offline", "offline"]):
 for line in open(f"{work}/sign.txt"):
     if line.startswith("RESULT "):
         r = kv(line)
-        print(f"RS256-{r['bits']} signing, {r['threads']} thread(s): {float(r['signs_per_s']):.0f} signatures/s ({float(r['ms_per_sign']):.2f} ms CPU each)")
+        print(f"RS256-{r['bits']} signing, {r['threads']} thread(s): {float(r['signs_per_s']):.0f} signatures/s, "
+              f"{float(r['cpu_ms_per_sign']):.2f} ms CPU each (threads got {100 * float(r['cpu_share']):.0f}% of a core)")
 fo, fx = float(flows["openid offline"]["flows_per_s"]), float(flows["offline"]["flows_per_s"])
 if fx > 0 and fo > 0:
     print(f"ID token cost: {fo:.1f} flows/s with openid vs {fx:.1f} without "
