@@ -207,7 +207,7 @@ impl Default for Strategies {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OAuth2 {
     pub expose_internal_errors: bool,
@@ -216,6 +216,24 @@ pub struct OAuth2 {
     pub pkce: Pkce,
     pub session: OAuth2Session,
     pub client_credentials: ClientCredentials,
+    /// Portcullis: how long one process may answer introspection and userinfo for an access
+    /// token from memory. Revocations through the same process apply at once; another
+    /// replica's revocation is seen after at most this long. `0s` turns the cache off.
+    pub introspection_cache_ttl: String,
+}
+
+impl Default for OAuth2 {
+    fn default() -> Self {
+        OAuth2 {
+            expose_internal_errors: false,
+            include_legacy_error_fields: false,
+            hashers: Value::Null,
+            pkce: Pkce::default(),
+            session: OAuth2Session::default(),
+            client_credentials: ClientCredentials::default(),
+            introspection_cache_ttl: "1s".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -406,6 +424,10 @@ impl Config {
             ("ttl.refresh_token", &self.ttl.refresh_token),
             ("ttl.id_token", &self.ttl.id_token),
             ("ttl.auth_code", &self.ttl.auth_code),
+            (
+                "oauth2.introspection_cache_ttl",
+                &self.oauth2.introspection_cache_ttl,
+            ),
         ] {
             if parse_duration(v).is_none() {
                 return Err(invalid(

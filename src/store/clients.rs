@@ -60,14 +60,25 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the client with its tokens and login/consent flows, as Hydra's `ON DELETE
+    /// CASCADE` foreign keys do, in one transaction.
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query("DELETE FROM portcullis_client WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if r.rows_affected() == 0 {
+            tx.rollback().await?;
             return Err(StoreError::NotFound);
         }
+        for sql in [
+            "DELETE FROM portcullis_token WHERE client_id = $1",
+            "DELETE FROM portcullis_flow WHERE client_id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -934,3 +934,24 @@ async fn private_key_jwt_client_assertions() {
     assert_oauth_error(send(forged).await.unwrap(), 401, "invalid_client").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_a_client_revokes_its_tokens() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let t = json(token(&app, &c, &[("grant_type", "client_credentials")]).await).await;
+    let access = s(&t, "access_token");
+    assert_eq!(introspect(&app, &access).await["active"], true);
+    let res = app.delete(app.admin(&format!("/clients/{}", c.id))).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(introspect(&app, &access).await, json!({"active": false}));
+    assert_eq!(
+        app.state()
+            .store
+            .count_tokens(portcullis::domain::token::TokenKind::Access)
+            .await
+            .unwrap(),
+        0
+    );
+    app.stop().await;
+}

@@ -57,9 +57,15 @@ impl OAuth2 {
         };
         let now = self.now();
         for kind in order {
-            let Some((row, s)) = self.lookup(token, kind).await? else {
+            let found = if kind == TokenKind::Access {
+                self.lookup_access_cached(token).await?
+            } else {
+                self.lookup(token, kind).await?.map(std::sync::Arc::new)
+            };
+            let Some(entry) = found else {
                 continue;
             };
+            let (row, s) = (&entry.0, &entry.1);
             if !row.active || row.expires_at < now {
                 return Ok(Introspection::default());
             }
@@ -108,7 +114,7 @@ impl OAuth2 {
         for kind in order {
             if let Some((row, _)) = self.lookup(token, kind).await? {
                 if row.client_id == client.client_id {
-                    self.store.revoke_request(&row.request_id).await?;
+                    self.revoke_grant(&row.request_id).await?;
                 }
                 return Ok(());
             }
@@ -118,14 +124,15 @@ impl OAuth2 {
 
     /// The claims of the access token's ID-token session (minus the per-token ones).
     pub async fn userinfo(&self, token: &str) -> Result<Userinfo, OAuthError> {
-        let Some((row, s)) = self.lookup(token, TokenKind::Access).await? else {
+        let Some(entry) = self.lookup_access_cached(token).await? else {
             return Err(OAuthError::request_unauthorized()
                 .hint("The access token is unknown, malformed or revoked."));
         };
+        let (row, s) = (&entry.0, &entry.1);
         if row.expires_at < self.now() {
             return Err(OAuthError::token_expired().hint("The access token expired."));
         }
-        let claims = self.userinfo_claims(&s);
+        let claims = self.userinfo_claims(s);
         let client = self
             .clients
             .get_shared(&s.client_id)
@@ -174,10 +181,14 @@ impl OAuth2 {
         let now = self.now();
         let cutoff = not_after.unwrap_or(now).min(now - self.settings.ttl_access);
         let expired = not_after.unwrap_or(now).min(now);
-        Ok(self.store.flush_tokens(cutoff, expired).await?)
+        let n = self.store.flush_tokens(cutoff, expired).await?;
+        self.cache.clear();
+        Ok(n)
     }
 
     pub async fn delete_client_tokens(&self, client_id: &str) -> Result<u64, OAuthError> {
-        Ok(self.store.delete_access_tokens_of_client(client_id).await?)
+        let n = self.store.delete_access_tokens_of_client(client_id).await?;
+        self.cache.clear();
+        Ok(n)
     }
 }

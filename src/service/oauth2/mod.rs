@@ -2,6 +2,7 @@
 //! state machine, the admin flow API, the token endpoint, introspection, revocation, userinfo.
 pub mod assertion;
 pub mod authorize;
+pub mod cache;
 pub mod flows;
 pub mod introspect;
 pub mod token;
@@ -43,6 +44,7 @@ pub struct Settings {
     pub legacy_errors: bool,
     pub expose_debug: bool,
     pub cc_default_scope: bool,
+    pub introspection_cache_ttl: std::time::Duration,
     /// `strategies.access_token: jwt`: access tokens are RS256 JWTs (fosite strategy_jwt.go).
     pub jwt_access_tokens: bool,
 }
@@ -83,6 +85,10 @@ impl Settings {
             expose_debug: cfg.oauth2.expose_internal_errors,
             cc_default_scope: cfg.oauth2.client_credentials.default_grant_allowed_scope,
             jwt_access_tokens: cfg.strategies.access_token == "jwt",
+            introspection_cache_ttl: crate::config::parse_duration(
+                &cfg.oauth2.introspection_cache_ttl,
+            )
+            .unwrap_or_default(),
             issuer,
         }
     }
@@ -101,6 +107,7 @@ pub struct OAuth2 {
     /// changed secret changes the stored hash and so misses. Argon2id then costs once per
     /// client and secret, not once per token request.
     verified: DashMap<[u8; 32], ()>,
+    pub(crate) cache: cache::TokenCache,
 }
 
 const VERIFIED_MAX: usize = 100_000;
@@ -118,6 +125,7 @@ impl OAuth2 {
         system_secrets: &[&[u8]],
         aead: Arc<Aead>,
     ) -> OAuth2 {
+        let settings_ttl = settings.introspection_cache_ttl;
         OAuth2 {
             settings,
             store,
@@ -127,6 +135,7 @@ impl OAuth2 {
             hmac: TokenHmac::new(system_secrets),
             aead,
             verified: DashMap::new(),
+            cache: cache::TokenCache::new(settings_ttl),
         }
     }
 
@@ -247,6 +256,39 @@ impl OAuth2 {
                 .map(|_| jwt_signature_key(token)));
         }
         Ok(self.hmac.validate(token).map(str::to_string))
+    }
+
+    /// An access token for introspection and userinfo: from the per-process cache when fresh,
+    /// else from the database (then cached). The client must still exist.
+    async fn lookup_access_cached(&self, token: &str) -> Result<Option<cache::Entry>, OAuthError> {
+        let Some(sig) = self.storage_key(token, TokenKind::Access).await? else {
+            return Ok(None);
+        };
+        let entry = match self.cache.get(&sig) {
+            Some(e) => e,
+            None => {
+                let started = self.cache.stamp();
+                let Some(row) = self.store.get_token(&sig, TokenKind::Access).await? else {
+                    return Ok(None);
+                };
+                let session = self.open(&row.data)?;
+                let entry = Arc::new((row, session));
+                self.cache.put(started, entry.clone());
+                entry
+            }
+        };
+        match self.clients.get_shared(&entry.0.client_id).await {
+            Ok(_) => Ok(Some(entry)),
+            Err(crate::service::clients::ClientsError::NotFound) => Ok(None),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Revokes every access and refresh token of a grant.
+    async fn revoke_grant(&self, request_id: &str) -> Result<(), OAuthError> {
+        self.store.revoke_request(request_id).await?;
+        self.cache.revoke_request(request_id);
+        Ok(())
     }
 
     /// Looks a presented token up: signature first (no database trip for forgeries), then the row.

@@ -85,7 +85,7 @@ impl OAuth2 {
             .await?
             .ok_or_else(|| invalid().hint("The authorization code is unknown or malformed."))?;
         if !row.active {
-            self.store.revoke_request(&row.request_id).await?;
+            self.revoke_grant(&row.request_id).await?;
             return Err(invalid().hint("The authorization code has already been used; the tokens issued for it are revoked."));
         }
         if row.expires_at < self.now() {
@@ -108,7 +108,7 @@ impl OAuth2 {
             .await?
         {
             // Lost a race against another redemption of the same code: treat it as reuse.
-            self.store.revoke_request(&row.request_id).await?;
+            self.revoke_grant(&row.request_id).await?;
             return Err(invalid().hint("The authorization code has already been used; the tokens issued for it are revoked."));
         }
         Ok(response)
@@ -126,7 +126,7 @@ impl OAuth2 {
             .ok_or_else(|| invalid().hint("The refresh token is unknown, malformed or revoked."))?;
         if !row.active {
             // A rotated-out refresh token came back: someone holds a copy. Revoke the family.
-            self.store.revoke_request(&row.request_id).await?;
+            self.revoke_grant(&row.request_id).await?;
             return Err(invalid().hint(
                 "The refresh token has already been used; every token of this grant is revoked.",
             ));
@@ -166,11 +166,13 @@ impl OAuth2 {
             )
             .await?
         {
-            self.store.revoke_request(&row.request_id).await?;
+            self.revoke_grant(&row.request_id).await?;
             return Err(invalid().hint(
                 "The refresh token has already been used; every token of this grant is revoked.",
             ));
         }
+        // The grant's previous access tokens were deleted by the rotation.
+        self.cache.revoke_request(&row.request_id);
         Ok(response)
     }
 
