@@ -622,7 +622,7 @@ mod tests {
 
     #[test]
     fn typo_in_file_names_the_key() {
-        let dir = std::env::temp_dir().join(format!("pc-cfg-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("pc-cfg-{}", crate::crypto::uuid_v4()));
         std::fs::write(&dir, "serve:\n  pubic:\n    port: 1\n").unwrap();
         let err = Config::load_from(Some(dir.to_str().unwrap()), &[]).unwrap_err();
         std::fs::remove_file(&dir).ok();

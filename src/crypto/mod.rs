@@ -23,3 +23,10 @@ pub fn random_secret(len: usize) -> String {
         })
         .collect()
 }
+
+/// A random (version 4) UUID from the thread-local CSPRNG: no system call per id.
+pub fn uuid_v4() -> uuid::Uuid {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}

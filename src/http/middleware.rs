@@ -12,7 +12,8 @@ use std::time::Instant;
 fn next_request_id() -> String {
     static PREFIX: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
+    let prefix =
+        PREFIX.get_or_init(|| crate::crypto::uuid_v4().simple().to_string()[..12].to_string());
     format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 

@@ -100,7 +100,7 @@ impl Clients {
     pub async fn create(&self, mut c: Client) -> Result<Client, ClientsError> {
         c.validate(&self.policy())?;
         if c.client_id.is_empty() {
-            c.client_id = uuid::Uuid::new_v4().to_string();
+            c.client_id = crate::crypto::uuid_v4().to_string();
         }
         let secret = match c.client_secret.take().filter(|s| !s.is_empty()) {
             Some(s) => Some(s),

@@ -153,7 +153,7 @@ impl Jwks {
             ));
         }
         let kid = if kid.is_empty() {
-            uuid::Uuid::new_v4().to_string()
+            crate::crypto::uuid_v4().to_string()
         } else {
             kid.to_string()
         };

@@ -364,7 +364,7 @@ impl OAuth2 {
         let login_session_id = match &session {
             Some(s) => s.id.clone(),
             None => {
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = crate::crypto::uuid_v4().to_string();
                 self.store
                     .insert_login_session(&LoginSession {
                         id: id.clone(),

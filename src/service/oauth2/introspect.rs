@@ -142,7 +142,7 @@ impl OAuth2 {
             return Ok(Userinfo::Json(claims));
         }
         let mut claims = claims;
-        claims["jti"] = json!(uuid::Uuid::new_v4().to_string());
+        claims["jti"] = json!(crate::crypto::uuid_v4().to_string());
         claims["iat"] = json!(self.now());
         let signer = self.jwks.id_token_signer().await.map_err(internal)?;
         let jwt = tokio::task::spawn_blocking(move || signer.sign(&claims))

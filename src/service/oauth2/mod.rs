@@ -198,7 +198,7 @@ impl OAuth2 {
             return self.mint(TokenKind::Access, request_id, session);
         }
         let claims = serde_json::json!({
-            "jti": uuid::Uuid::new_v4().to_string(),
+            "jti": crate::crypto::uuid_v4().to_string(),
             "sub": session.subject,
             "iss": self.settings.issuer,
             "aud": session.granted_audience,
@@ -472,5 +472,5 @@ fn jwt_signature_key(jwt: &str) -> String {
 
 /// 32 lowercase hex characters (Hydra's challenges, verifiers and CSRF values).
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    crate::crypto::uuid_v4().simple().to_string()
 }

@@ -218,7 +218,7 @@ impl OAuth2 {
             expires_at: now + self.settings.ttl_access,
             ..TokenSession::default()
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::crypto::uuid_v4().to_string();
         let (access, row) = self.mint_access(&request_id, &session).await?;
         self.store.insert_token(&row).await?;
         Ok(TokenResponse {
@@ -305,7 +305,7 @@ impl OAuth2 {
             "aud": aud,
             "exp": now + self.settings.ttl_id_token,
             "iat": now,
-            "jti": uuid::Uuid::new_v4().to_string(),
+            "jti": crate::crypto::uuid_v4().to_string(),
             "auth_time": c.auth_time,
             "rat": c.requested_at,
             "nonce": c.nonce,
