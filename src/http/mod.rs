@@ -4,9 +4,7 @@ pub mod cookies;
 pub mod cors;
 pub mod error;
 pub mod extract;
-pub mod flows;
 pub mod middleware;
-pub mod oauth2;
 pub mod public;
 
 use crate::config::Config;

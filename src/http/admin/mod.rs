@@ -1,9 +1,11 @@
-//! The admin listener: clients, keys, health, version, metrics.
-use super::error::ApiError;
-use super::extract::{AppJson, AppQuery};
-use super::AppState;
+//! The admin listener: clients, keys, health, version, metrics, and (in `flows`) the
+//! login/consent and token administration endpoints.
+pub mod flows;
 use crate::domain::client::Client;
 use crate::domain::jwk::Jwk;
+use crate::http::error::ApiError;
+use crate::http::extract::{AppJson, AppQuery};
+use crate::http::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,8 +41,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/version", get(get_version))
         .route("/metrics/prometheus", get(prometheus))
-        .merge(super::public::health_router(true))
-        .merge(super::flows::router())
+        .merge(crate::http::public::health_router(true))
+        .merge(flows::router())
 }
 
 async fn create_oauth2_client(

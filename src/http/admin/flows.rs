@@ -1,10 +1,10 @@
 //! Admin endpoints of the login/consent flow and token administration: login and consent
 //! requests, introspection, flush, per-client token deletion.
-use super::error::ApiError;
-use super::extract::{AppJson, AppQuery, Form};
-use super::AppState;
 use crate::domain::client::Client;
 use crate::domain::flow::{Denial, Flow, OidcContext};
+use crate::http::error::ApiError;
+use crate::http::extract::{AppJson, AppQuery, Form};
+use crate::http::AppState;
 use crate::service::oauth2::flows::{AcceptConsent, AcceptLogin, FlowError};
 use axum::extract::State;
 use axum::http::StatusCode;

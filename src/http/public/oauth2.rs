@@ -1,8 +1,8 @@
 //! Public OAuth 2.0 / OpenID Connect endpoints: authorize, token, revoke, userinfo, and the
 //! built-in fallback pages used when no login, consent or error URL is configured.
-use super::error::ApiError;
-use super::extract::{basic_credentials, bearer_token, Form};
-use super::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{basic_credentials, bearer_token, Form};
+use crate::http::AppState;
 use crate::oauth2::OAuthError;
 use crate::service::oauth2::authorize::Params;
 use crate::service::oauth2::introspect::Userinfo;

@@ -1,6 +1,7 @@
-//! The public listener: discovery, JWKS, health.
-use super::error::ApiError;
-use super::AppState;
+//! The public listener: discovery, JWKS, health, and (in `oauth2`) the OAuth 2.0 endpoints.
+pub mod oauth2;
+use crate::http::error::ApiError;
+use crate::http::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +22,7 @@ pub fn split_router() -> (Router<AppState>, Router<AppState>) {
             get(discover_openid_configuration).options(preflight),
         )
         .route("/.well-known/jwks.json", get(well_known).options(preflight));
-    let (oauth_cors, oauth_rest) = super::oauth2::routers();
+    let (oauth_cors, oauth_rest) = oauth2::routers();
     (
         cors.merge(oauth_cors),
         health_router(false).merge(oauth_rest),
