@@ -361,20 +361,11 @@ impl OAuth2 {
             return Err(OAuthError::login_required()
                 .hint("Prompt 'none' was requested, but no existing login session was found."));
         }
+        // A new session id becomes the ID token's `sid`; its row is written only when the
+        // login is remembered (Hydra writes an empty stub row first; nothing reads it).
         let login_session_id = match &session {
             Some(s) => s.id.clone(),
-            None => {
-                let id = crate::crypto::uuid_v4().to_string();
-                self.store
-                    .insert_login_session(&LoginSession {
-                        id: id.clone(),
-                        subject: String::new(),
-                        authenticated_at: 0,
-                        remember: false,
-                    })
-                    .await?;
-                id
-            }
+            None => crate::crypto::uuid_v4().to_string(),
         };
         let flow = Flow {
             login_challenge: new_id(),
@@ -547,11 +538,13 @@ impl OAuth2 {
                     sid: session.id,
                     max_age: login.remember_for.max(0),
                 });
-            } else {
-                self.store.delete_login_session(&session.id).await?;
-                if cookies.session.is_some() {
-                    set.push(CookieOp::ClearSession);
+            } else if cookies.session.is_some() {
+                // A fresh, unremembered login replaces the remembered one (prompt=login,
+                // max_age): forget the old session.
+                if let Some(old) = &cookies.session {
+                    self.store.delete_login_session(old).await?;
                 }
+                set.push(CookieOp::ClearSession);
             }
         }
         flow.subject = login.subject.clone();

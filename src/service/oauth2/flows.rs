@@ -83,10 +83,12 @@ impl OAuth2 {
         Ok((flow, client))
     }
 
+    /// Stores the login app's answer, built from the flow as read (one read, one conditional
+    /// update).
     async fn answer_login(
         &self,
         challenge: &str,
-        result: LoginResult,
+        build: impl FnOnce(&Flow) -> Result<LoginResult, FlowError>,
     ) -> Result<String, FlowError> {
         let mut flow = self
             .store
@@ -98,7 +100,7 @@ impl OAuth2 {
                 "The login request has been answered already.".into(),
             ));
         }
-        flow.login = Some(result);
+        flow.login = Some(build(&flow)?);
         if !self
             .store
             .transition_flow(
@@ -125,30 +127,25 @@ impl OAuth2 {
                 "Field 'subject' must not be empty.".into(),
             ));
         }
-        let flow = self
-            .store
-            .flow_by_login_challenge(challenge)
-            .await?
-            .ok_or(FlowError::NotFound)?;
-        let (remember, authenticated_at) = if flow.login_skip {
-            if a.subject != flow.subject {
-                return Err(FlowError::BadRequest(format!(
-                    "Field 'subject' does not match subject from previous authentication: expected '{}', got '{}'.",
-                    flow.subject, a.subject
-                )));
-            }
-            (true, flow.authenticated_at)
-        } else {
-            (a.remember, self.now())
-        };
-        let context = if a.context.is_null() {
-            Value::Object(Map::new())
-        } else {
-            a.context
-        };
-        self.answer_login(
-            challenge,
-            LoginResult {
+        let now = self.now();
+        self.answer_login(challenge, |flow| {
+            let (remember, authenticated_at) = if flow.login_skip {
+                if a.subject != flow.subject {
+                    return Err(FlowError::BadRequest(format!(
+                        "Field 'subject' does not match subject from previous authentication: expected '{}', got '{}'.",
+                        flow.subject, a.subject
+                    )));
+                }
+                (true, flow.authenticated_at)
+            } else {
+                (a.remember, now)
+            };
+            let context = if a.context.is_null() {
+                Value::Object(Map::new())
+            } else {
+                a.context
+            };
+            Ok(LoginResult {
                 subject: a.subject,
                 remember,
                 remember_for: a.remember_for,
@@ -157,19 +154,18 @@ impl OAuth2 {
                 force_subject_identifier: a.force_subject_identifier,
                 authenticated_at,
                 denial: None,
-            },
-        )
+            })
+        })
         .await
     }
 
     pub async fn reject_login(&self, challenge: &str, d: Denial) -> Result<String, FlowError> {
-        self.answer_login(
-            challenge,
-            LoginResult {
+        self.answer_login(challenge, |_| {
+            Ok(LoginResult {
                 denial: Some(with_defaults(d, "login request denied")),
                 ..LoginResult::default()
-            },
-        )
+            })
+        })
         .await
     }
 
