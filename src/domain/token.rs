@@ -26,6 +26,8 @@ pub struct TokenSession {
     pub client_id: String,
     /// The real subject (the client id for client_credentials).
     pub subject: String,
+    /// The pairwise identifier the client sees, for pairwise clients (introspection).
+    pub obfuscated_subject: String,
     pub requested_scope: Vec<String>,
     pub granted_scope: Vec<String>,
     pub requested_audience: Vec<String>,

@@ -4,6 +4,7 @@ pub mod error;
 pub mod pkce;
 pub mod redirect;
 pub mod scope;
+pub mod subject;
 
 pub use error::OAuthError;
 

@@ -955,3 +955,55 @@ async fn deleting_a_client_revokes_its_tokens() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn pairwise_and_forced_subject_identifiers() {
+    let app = spawn_with(|c| {
+        c.oidc.subject_identifiers.supported_types = vec!["public".into(), "pairwise".into()];
+        c.oidc.subject_identifiers.pairwise.salt =
+            portcullis::config::Secret("pairwise-salt".into());
+    })
+    .await;
+    let c = client(&app, json!({"subject_type": "pairwise"})).await;
+    let code_ = code(&app, &c.id, &["openid"]).await;
+    let t = json(exchange(&app, &c, &code_).await).await;
+    use sha2::Digest;
+    let expected: String = sha2::Sha256::digest(b"127.0.0.1alicepairwise-salt")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(claims(&s(&t, "id_token"))["sub"], expected.as_str());
+    let i = introspect(&app, &s(&t, "access_token")).await;
+    assert_eq!(i["sub"], "alice");
+    assert_eq!(i["obfuscated_subject"], expected.as_str());
+    let u = json(
+        app.http
+            .get(app.public("/userinfo"))
+            .bearer_auth(s(&t, "access_token"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(u["sub"], expected.as_str());
+
+    // A forced identifier from the login app wins.
+    let public = client(&app, json!({})).await;
+    let res = browse(&app, &auth_url(&app, &public.id, &[("prompt", "login")])).await;
+    let login = challenge_of(&res, "login_challenge").await;
+    let to = accept_login(
+        &app,
+        &login,
+        json!({"subject": "alice", "force_subject_identifier": "alice-at-partner"}),
+    )
+    .await;
+    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
+    let to = accept_consent(&app, &consent, json!({"grant_scope": ["openid"]})).await;
+    let code_ = param(&location(&browse(&app, &to).await), "code").unwrap();
+    let t = json(exchange(&app, &public, &code_).await).await;
+    assert_eq!(claims(&s(&t, "id_token"))["sub"], "alice-at-partner");
+    let i = introspect(&app, &s(&t, "access_token")).await;
+    assert_eq!(i["sub"], "alice");
+    assert!(i.get("obfuscated_subject").is_none());
+    app.stop().await;
+}

@@ -347,7 +347,7 @@ impl OAuth2 {
                     .hint("Failed to validate OpenID Connect request because provided id token from id_token_hint does not have a subject."));
             }
             if let Some(s) = &session {
-                if s.subject != sub {
+                if s.subject != sub && self.subject_for(&req.client, &s.subject, "")? != sub {
                     return Err(OAuthError::login_required().hint(
                         "Request failed because subject claim from id_token_hint does not match subject from authentication session.",
                     ));
@@ -519,7 +519,9 @@ impl OAuth2 {
                 .id_token_hint_claims
                 .get("sub")
                 .and_then(|v| v.as_str());
-            if hinted != Some(login.subject.as_str()) {
+            let seen =
+                self.subject_for(&req.client, &login.subject, &login.force_subject_identifier)?;
+            if hinted != Some(login.subject.as_str()) && hinted != Some(seen.as_str()) {
                 return Err(OAuthError::login_required()
                     .hint("Request failed because subject claim from id_token_hint does not match subject from authentication session."));
             }
@@ -663,12 +665,15 @@ impl OAuth2 {
         if acr.is_empty() && !flow.oidc_context.acr_values.is_empty() {
             acr = "0".into();
         }
+        let seen_subject =
+            self.subject_for(&req.client, &login.subject, &login.force_subject_identifier)?;
+        let obfuscated_subject = if req.client.subject_type == "pairwise" {
+            seen_subject.clone()
+        } else {
+            String::new()
+        };
         let id_token = IdTokenClaims {
-            subject: if login.force_subject_identifier.is_empty() {
-                login.subject.clone()
-            } else {
-                login.force_subject_identifier.clone()
-            },
+            subject: seen_subject,
             auth_time: login.authenticated_at,
             requested_at: flow.requested_at,
             nonce: req.nonce.clone(),
@@ -679,6 +684,7 @@ impl OAuth2 {
         let session = TokenSession {
             client_id: flow.client_id.clone(),
             subject: login.subject.clone(),
+            obfuscated_subject,
             requested_scope: flow.requested_scope.clone(),
             granted_scope: consent.grant_scope.clone(),
             requested_audience: flow.requested_audience.clone(),

@@ -18,6 +18,8 @@ pub struct Introspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub obfuscated_subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
@@ -81,6 +83,8 @@ impl OAuth2 {
                 scope: Some(s.granted_scope.join(" ")),
                 client_id: Some(s.client_id.clone()),
                 sub: Some(s.subject.clone()),
+                obfuscated_subject: (!s.obfuscated_subject.is_empty())
+                    .then(|| s.obfuscated_subject.clone()),
                 exp: Some(row.expires_at),
                 iat: Some(row.requested_at),
                 nbf: Some(s.requested_at),

@@ -45,6 +45,8 @@ pub struct Settings {
     pub expose_debug: bool,
     pub cc_default_scope: bool,
     pub introspection_cache_ttl: std::time::Duration,
+    /// `oidc.subject_identifiers`: pairwise enabled, and its salt.
+    pub pairwise: Option<String>,
     /// `strategies.access_token: jwt`: access tokens are RS256 JWTs (fosite strategy_jwt.go).
     pub jwt_access_tokens: bool,
 }
@@ -85,6 +87,13 @@ impl Settings {
             expose_debug: cfg.oauth2.expose_internal_errors,
             cc_default_scope: cfg.oauth2.client_credentials.default_grant_allowed_scope,
             jwt_access_tokens: cfg.strategies.access_token == "jwt",
+            pairwise: cfg
+                .oidc
+                .subject_identifiers
+                .supported_types
+                .iter()
+                .any(|t| t == "pairwise")
+                .then(|| cfg.oidc.subject_identifiers.pairwise.salt.0.clone()),
             introspection_cache_ttl: crate::config::parse_duration(
                 &cfg.oauth2.introspection_cache_ttl,
             )
@@ -141,6 +150,25 @@ impl OAuth2 {
 
     pub fn now(&self) -> i64 {
         self.clock.now().unix_timestamp()
+    }
+
+    /// The `sub` a client sees: a forced identifier from the login app, else the pairwise
+    /// identifier for pairwise clients, else the subject itself.
+    pub(crate) fn subject_for(
+        &self,
+        client: &Client,
+        subject: &str,
+        forced: &str,
+    ) -> Result<String, OAuthError> {
+        if !forced.is_empty() {
+            return Ok(forced.to_string());
+        }
+        match &self.settings.pairwise {
+            Some(salt) if client.subject_type == "pairwise" => {
+                crate::oauth2::subject::pairwise(subject, client, salt)
+            }
+            _ => Ok(subject.to_string()),
+        }
     }
 
     /// Seals a session for storage (AES-GCM unless `oauth2.session.encrypt_at_rest` is off).
