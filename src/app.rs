@@ -283,6 +283,17 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
             "TLS is required: set serve.tls.cert.path and serve.tls.key.path, or pass --dev / --dangerous-force-http".into(),
         ));
     }
+    // TLS terminated in front of us: enforce where plain requests may come from.
+    let terminators = (tls.is_none() && !flags.insecure_http).then(|| {
+        middleware::TrustedTerminators(Arc::new(
+            cfg.serve
+                .tls
+                .allow_termination_from
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+        ))
+    });
     let handle = Handle::new();
     let mut tasks = Vec::new();
     let mut bound = (None, None);
@@ -313,7 +324,14 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
         let local = std_listener
             .local_addr()
             .map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
-        let svc = router.into_make_service();
+        let router = match &terminators {
+            Some(t) => router.layer(axum::middleware::from_fn_with_state(
+                t.clone(),
+                middleware::require_tls_termination,
+            )),
+            None => router,
+        };
+        let svc = router.into_make_service_with_connect_info::<SocketAddr>();
         let h = handle.clone();
         let task = match &tls {
             Some(t) => {

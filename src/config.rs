@@ -418,6 +418,14 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        for cidr in &self.serve.tls.allow_termination_from {
+            if cidr.parse::<ipnet::IpNet>().is_err() {
+                return Err(invalid(
+                    "serve.tls.allow_termination_from",
+                    format!("`{cidr}` is not a CIDR network like 10.0.0.0/8"),
+                ));
+            }
+        }
         for (key, v) in [
             ("ttl.login_consent_request", &self.ttl.login_consent_request),
             ("ttl.access_token", &self.ttl.access_token),

@@ -54,3 +54,47 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     }
     res
 }
+
+/// Networks whose TLS terminators may forward plain HTTP (`serve.tls.allow_termination_from`).
+#[derive(Clone, Debug)]
+pub struct TrustedTerminators(pub std::sync::Arc<Vec<ipnet::IpNet>>);
+
+/// Hydra's RejectInsecureRequests (x/tls_termination.go): when HTTPS is expected but served by a
+/// terminator in front, a plain request passes only if it comes from (or was forwarded by) an
+/// allowed network and says `X-Forwarded-Proto: https`. Health and metrics stay reachable.
+pub async fn require_tls_termination(
+    State(trusted): State<TrustedTerminators>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if matches!(
+        path,
+        "/health/alive" | "/health/ready" | "/metrics/prometheus"
+    ) {
+        return next.run(req).await;
+    }
+    let allowed = |ip: std::net::IpAddr| trusted.0.iter().any(|net| net.contains(&ip));
+    let forwarded_ok = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .any(allowed);
+    let proto_https = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    if (allowed(peer.ip()) || forwarded_ok) && proto_https {
+        return next.run(req).await;
+    }
+    axum::response::IntoResponse::into_response(super::error::ApiError::new(
+        axum::http::StatusCode::BAD_GATEWAY,
+        "Bad Gateway",
+        "The request was neither made over HTTPS nor forwarded as HTTPS by a trusted TLS terminator (serve.tls.allow_termination_from).",
+    ))
+}

@@ -129,11 +129,35 @@ impl TestApp {
         Self::start(cfg, cleanup).await
     }
 
+    /// Without `--dev`/`--dangerous-force-http`: an https issuer and TLS expected in front.
+    pub async fn spawn_secure_with(edit: impl FnOnce(&mut Config)) -> TestApp {
+        let (dsn, cleanup) = fresh_database().await;
+        let mut cfg = base_config(&dsn);
+        cfg.urls.self_.issuer = "https://127.0.0.1:4444/".into();
+        edit(&mut cfg);
+        Self::start_flags(
+            cfg,
+            cleanup,
+            Flags {
+                insecure_http: false,
+            },
+        )
+        .await
+    }
+
     async fn start(cfg: Config, cleanup: Cleanup) -> TestApp {
+        Self::start_flags(
+            cfg,
+            cleanup,
+            Flags {
+                insecure_http: true,
+            },
+        )
+        .await
+    }
+
+    async fn start_flags(cfg: Config, cleanup: Cleanup, flags: Flags) -> TestApp {
         let dsn = cfg.dsn.clone();
-        let flags = Flags {
-            insecure_http: true,
-        };
         let clock = Arc::new(TestClock::default());
         let state = app::build_with_clock(cfg, flags, clock.clone())
             .await

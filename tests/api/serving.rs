@@ -1,6 +1,6 @@
 //! Listener selection, TLS, and graceful shutdown.
 #![allow(clippy::unwrap_used)]
-use crate::harness::{base_config, TestApp};
+use crate::harness::{base_config, json, TestApp};
 use portcullis::app::{self, Flags, Listeners};
 use serde_json::json;
 
@@ -99,4 +99,58 @@ async fn shutdown_finishes_requests_in_flight() {
         reqwest::get(format!("{admin}/health/alive")).await.is_err(),
         "listener still open after shutdown"
     );
+}
+
+#[tokio::test]
+async fn tls_termination_is_enforced() {
+    let app = TestApp::spawn_secure_with(|c| {
+        c.serve.tls.allow_termination_from = vec!["127.0.0.0/8".into(), "10.0.0.0/8".into()];
+    })
+    .await;
+    let discovery = app.public("/.well-known/openid-configuration");
+    // Plain HTTP without the terminator's header: 502.
+    let res = app.get(discovery.clone()).await;
+    assert_eq!(res.status(), 502);
+    assert_eq!(json(res).await["error"], "Bad Gateway");
+    // Forwarded as HTTPS by a trusted peer: served.
+    let res = app
+        .http
+        .get(discovery.clone())
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Health and metrics stay reachable for probes.
+    assert_eq!(app.get(app.public("/health/alive")).await.status(), 200);
+    assert_eq!(
+        app.get(app.admin("/metrics/prometheus")).await.status(),
+        200
+    );
+    app.stop().await;
+
+    // A peer outside the allowed networks needs a trusted hop in X-Forwarded-For.
+    let app = TestApp::spawn_secure_with(|c| {
+        c.serve.tls.allow_termination_from = vec!["10.0.0.0/8".into()];
+    })
+    .await;
+    let url = app.admin("/clients");
+    let res = app
+        .http
+        .get(url.clone())
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    let res = app
+        .http
+        .get(url.clone())
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-for", "203.0.113.9, 10.1.2.3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
 }
