@@ -165,4 +165,51 @@ impl Store {
             .await?;
         row.as_ref().map(decode_flow).transpose()
     }
+
+    /// Flows of `subject` that reached consent, newest first, optionally for one client.
+    pub async fn consent_flows_of(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+    ) -> Result<Vec<Flow>, StoreError> {
+        let rows = match client_id {
+            Some(c) => sqlx::query("SELECT state, data FROM portcullis_flow WHERE subject = $1 AND client_id = $2 AND state >= $3 ORDER BY requested_at DESC")
+                .bind(subject)
+                .bind(c)
+                .bind(FlowState::ConsentUnhandled as i64)
+                .fetch_all(&self.pool)
+                .await?,
+            None => sqlx::query("SELECT state, data FROM portcullis_flow WHERE subject = $1 AND state >= $2 ORDER BY requested_at DESC")
+                .bind(subject)
+                .bind(FlowState::ConsentUnhandled as i64)
+                .fetch_all(&self.pool)
+                .await?,
+        };
+        rows.iter().map(decode_flow).collect()
+    }
+
+    /// Deletes a flow and every access and refresh token of its grant, in one transaction.
+    pub async fn delete_flow_and_grant(&self, flow: &Flow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM portcullis_token WHERE request_id = $1 AND kind IN ('access', 'refresh')",
+        )
+        .bind(&flow.consent_challenge)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM portcullis_flow WHERE login_challenge = $1")
+            .bind(&flow.login_challenge)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_login_sessions_of(&self, subject: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM portcullis_login_session WHERE subject = $1")
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }

@@ -575,3 +575,111 @@ async fn implicit_and_hybrid_flows() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn consent_and_login_session_management() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    let other = client(&app, json!({})).await;
+    let code_a = code(&app, &c.id, &["openid", "offline"]).await;
+    let t = json(exchange(&app, &c, &code_a).await).await;
+    app.clock.advance(1);
+    let _ = run_flow(&app, &other.id, &[], &["openid"]).await;
+
+    // Listing: newest first, full consent request with the client, pagination headers.
+    let res = app
+        .get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-total-count"], "2");
+    assert!(res.headers()["link"]
+        .to_str()
+        .unwrap()
+        .contains("rel=\"first\""));
+    let list = json(res).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        list[0]["consent_request"]["client"]["client_id"],
+        other.id.as_str()
+    );
+    assert_eq!(list[1]["grant_scope"], json!(["openid", "offline"]));
+    assert_eq!(list[1]["session"]["access_token"], json!({"role": "admin"}));
+    assert_eq!(list[1]["remember"], true);
+    assert!(list[1]["handled_at"].as_str().unwrap().ends_with('Z'));
+    let res = app
+        .get(app.admin("/oauth2/auth/sessions/consent?subject=alice&limit=1&offset=1"))
+        .await;
+    assert_eq!(json(res).await.as_array().unwrap().len(), 1);
+    let res = app
+        .get(app.admin("/oauth2/auth/sessions/consent?subject=nobody"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("x-total-count").is_none());
+    assert_eq!(json(res).await, json!([]));
+    assert_eq!(
+        app.get(app.admin("/oauth2/auth/sessions/consent"))
+            .await
+            .status(),
+        400
+    );
+
+    // Revoking one client's consent kills its tokens and leaves the other.
+    let del = |q: &str| app.delete(app.admin(&format!("/oauth2/auth/sessions/consent?{q}")));
+    assert_eq!(del("subject=alice").await.status(), 400);
+    assert_eq!(
+        del(&format!("subject=alice&client={}", c.id))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(introspect(&app, &s(&t)).await["active"], false);
+    let list = json(
+        app.get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
+            .await,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        del(&format!("subject=alice&client={}", c.id))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(del("subject=alice&all=true").await.status(), 204);
+
+    // Forgetting logins: the remembered session no longer skips login.
+    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
+    let login = challenge_of(&res, "login_challenge").await;
+    let req = json(
+        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
+            .await,
+    )
+    .await;
+    assert_eq!(req["skip"], true);
+    assert_eq!(
+        app.delete(app.admin("/oauth2/auth/sessions/login"))
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        app.delete(app.admin("/oauth2/auth/sessions/login?subject=alice"))
+            .await
+            .status(),
+        204
+    );
+    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
+    let login = challenge_of(&res, "login_challenge").await;
+    let req = json(
+        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
+            .await,
+    )
+    .await;
+    assert_eq!(req["skip"], false);
+    app.stop().await;
+}
+
+fn s(t: &serde_json::Value) -> String {
+    t["access_token"].as_str().unwrap().to_string()
+}

@@ -35,6 +35,14 @@ pub fn router() -> Router<AppState> {
             "/oauth2/auth/requests/consent/reject",
             put(reject_consent_request),
         )
+        .route(
+            "/oauth2/auth/sessions/consent",
+            get(list_subject_consent_sessions).delete(revoke_consent_sessions),
+        )
+        .route(
+            "/oauth2/auth/sessions/login",
+            delete(revoke_authentication_session),
+        )
         .route("/oauth2/introspect", post(introspect_oauth2_token))
         .route("/oauth2/flush", post(flush_inactive_oauth2_tokens))
         .route("/oauth2/tokens", delete(delete_oauth2_token))
@@ -342,5 +350,110 @@ async fn delete_oauth2_token(
             )
         })?;
     s.oauth2.delete_client_tokens(client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn subject_param(q: &HashMap<String, String>) -> Result<String, ApiError> {
+    q.get("subject")
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::bad_request("Query parameter 'subject' is not defined but should have been.")
+        })
+}
+
+/// PreviousConsentSession.
+#[derive(Serialize)]
+struct PreviousConsentSession<'a> {
+    consent_request: ConsentRequest<'a>,
+    grant_access_token_audience: &'a [String],
+    grant_scope: &'a [String],
+    handled_at: String,
+    remember: bool,
+    remember_for: i64,
+    session: Value,
+}
+
+async fn list_subject_consent_sessions(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let subject = subject_param(&q)?;
+    let page = super::Page {
+        limit: q.get("limit").cloned(),
+        offset: q.get("offset").cloned(),
+    };
+    let (limit, offset) = super::parse_page(&page)?;
+    let flows = s.oauth2.consent_sessions(&subject).await?;
+    let total = flows.len() as i64;
+    let mut clients = Vec::new();
+    let window: Vec<&Flow> = flows
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .collect();
+    for f in &window {
+        clients.push(s.clients.get_shared(&f.client_id).await?);
+    }
+    let mut out = Vec::with_capacity(window.len());
+    for (f, client) in window.iter().zip(&clients) {
+        let Some(c) = &f.consent else { continue };
+        out.push(PreviousConsentSession {
+            consent_request: consent_view(f, client),
+            grant_access_token_audience: &c.grant_access_token_audience,
+            grant_scope: &c.grant_scope,
+            handled_at: time::OffsetDateTime::from_unix_timestamp(c.handled_at)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default(),
+            remember: c.remember,
+            remember_for: c.remember_for,
+            session: json!({"access_token": c.access_token_claims, "id_token": c.id_token_claims}),
+        });
+    }
+    let mut res = Json(out).into_response();
+    if total > 0 {
+        let h = res.headers_mut();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&total.to_string()) {
+            h.insert("x-total-count", v);
+        }
+        let link = super::link_header("/oauth2/auth/sessions/consent", limit, offset, total);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            h.insert(axum::http::header::LINK, v);
+        }
+    }
+    Ok(res)
+}
+
+async fn revoke_consent_sessions(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let subject = subject_param(&q)?;
+    let all = q.get("all").is_some_and(|v| v == "true");
+    let client = q.get("client").filter(|c| !c.is_empty());
+    if !all && client.is_none() {
+        return Err(ApiError::bad_request(
+            "Query parameter 'client' or 'all=true' must be set.",
+        ));
+    }
+    let client = if all {
+        None
+    } else {
+        client.map(String::as_str)
+    };
+    s.oauth2.revoke_consent_sessions(&subject, client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn revoke_authentication_session(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let subject = subject_param(&q)?;
+    s.oauth2.revoke_login_sessions(&subject).await?;
     Ok(StatusCode::NO_CONTENT)
 }

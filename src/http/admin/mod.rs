@@ -82,14 +82,14 @@ async fn delete_oauth2_client(
 }
 
 #[derive(Deserialize)]
-struct Page {
+pub(crate) struct Page {
     limit: Option<String>,
     offset: Option<String>,
 }
 
 const MAX_LIMIT: i64 = 500;
 
-fn parse_page(p: &Page) -> Result<(i64, i64), ApiError> {
+pub(crate) fn parse_page(p: &Page) -> Result<(i64, i64), ApiError> {
     let limit = match &p.limit {
         None => 100,
         Some(v) => v
@@ -116,7 +116,7 @@ fn parse_page(p: &Page) -> Result<(i64, i64), ApiError> {
 }
 
 /// `Link` header entries in the style of ory/x pagination: first, next, prev, last.
-fn link_header(path: &str, limit: i64, offset: i64, total: i64) -> String {
+pub(crate) fn link_header(path: &str, limit: i64, offset: i64, total: i64) -> String {
     let link = |o: i64, rel: &str| format!("<{path}?limit={limit}&offset={o}>; rel=\"{rel}\"");
     let last = if total > 0 {
         ((total - 1) / limit) * limit

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod cache;
 pub mod flows;
 pub mod introspect;
+pub mod sessions;
 pub mod token;
 
 use crate::config::Config;
