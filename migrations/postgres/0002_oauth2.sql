@@ -43,3 +43,11 @@ CREATE TABLE IF NOT EXISTS portcullis_jti (
     signature TEXT PRIMARY KEY,
     expires_at BIGINT NOT NULL
 );
+
+-- Logout requests (consent/types.go LogoutRequest); `state` moves forward by conditional UPDATEs.
+CREATE TABLE IF NOT EXISTS portcullis_logout_request (
+    challenge TEXT PRIMARY KEY,
+    verifier TEXT NOT NULL UNIQUE,
+    state BIGINT NOT NULL,
+    data TEXT NOT NULL
+);

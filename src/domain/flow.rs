@@ -138,3 +138,40 @@ pub struct LoginSession {
     pub authenticated_at: i64,
     pub remember: bool,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(i64)]
+pub enum LogoutState {
+    Unhandled = 1,
+    Accepted = 2,
+    Rejected = 3,
+    Used = 4,
+}
+
+impl LogoutState {
+    pub fn from_i64(v: i64) -> LogoutState {
+        match v {
+            1 => LogoutState::Unhandled,
+            2 => LogoutState::Accepted,
+            3 => LogoutState::Rejected,
+            _ => LogoutState::Used,
+        }
+    }
+}
+
+/// A logout request (consent/types.go LogoutRequest).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LogoutRequest {
+    pub challenge: String,
+    pub verifier: String,
+    pub subject: String,
+    pub sid: String,
+    pub client_id: String,
+    pub request_url: String,
+    /// Where the browser goes once logged out.
+    pub redirect_to: String,
+    pub rp_initiated: bool,
+    #[serde(skip)]
+    pub state: Option<LogoutState>,
+}

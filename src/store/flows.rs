@@ -1,7 +1,7 @@
 //! Login sessions and login/consent flows. Every state change is a conditional UPDATE on the
 //! expected state, so two racing requests cannot both spend a challenge or verifier.
 use super::{map_err, Store, StoreError};
-use crate::domain::flow::{Flow, FlowState, LoginSession};
+use crate::domain::flow::{Flow, FlowState, LoginSession, LogoutRequest, LogoutState};
 use sqlx::Row;
 
 fn decode_flow(r: &sqlx::any::AnyRow) -> Result<Flow, StoreError> {
@@ -211,5 +211,61 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    pub async fn insert_logout(&self, l: &LogoutRequest) -> Result<(), StoreError> {
+        let data = serde_json::to_string(l).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO portcullis_logout_request (challenge, verifier, state, data) VALUES ($1, $2, $3, $4)")
+            .bind(&l.challenge)
+            .bind(&l.verifier)
+            .bind(LogoutState::Unhandled as i64)
+            .bind(data)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// A logout request by challenge (`by_verifier` false) or verifier.
+    pub async fn get_logout(
+        &self,
+        key: &str,
+        by_verifier: bool,
+    ) -> Result<Option<LogoutRequest>, StoreError> {
+        let sql = if by_verifier {
+            "SELECT state, data FROM portcullis_logout_request WHERE verifier = $1"
+        } else {
+            "SELECT state, data FROM portcullis_logout_request WHERE challenge = $1"
+        };
+        let row = sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let data: String = r.try_get("data")?;
+            let mut l: LogoutRequest = serde_json::from_str(&data)
+                .map_err(|e| StoreError::Corrupt(format!("logout data: {e}")))?;
+            l.state = Some(LogoutState::from_i64(r.try_get("state")?));
+            Ok(l)
+        })
+        .transpose()
+    }
+
+    /// Moves a logout request from `from` to `to`; false when it was not in `from`.
+    pub async fn transition_logout(
+        &self,
+        challenge: &str,
+        from: LogoutState,
+        to: LogoutState,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE portcullis_logout_request SET state = $1 WHERE challenge = $2 AND state = $3",
+        )
+        .bind(to as i64)
+        .bind(challenge)
+        .bind(from as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

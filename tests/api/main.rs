@@ -6,6 +6,7 @@ mod clients;
 mod flow;
 mod harness;
 mod keys;
+mod logout;
 mod serving;
 mod system;
 mod tokens;

@@ -35,6 +35,15 @@ pub fn router() -> Router<AppState> {
             "/oauth2/auth/requests/consent/reject",
             put(reject_consent_request),
         )
+        .route("/oauth2/auth/requests/logout", get(get_logout_request))
+        .route(
+            "/oauth2/auth/requests/logout/accept",
+            put(accept_logout_request),
+        )
+        .route(
+            "/oauth2/auth/requests/logout/reject",
+            put(reject_logout_request),
+        )
         .route(
             "/oauth2/auth/sessions/consent",
             get(list_subject_consent_sessions).delete(revoke_consent_sessions),
@@ -455,5 +464,53 @@ async fn revoke_authentication_session(
 ) -> Result<StatusCode, ApiError> {
     let subject = subject_param(&q)?;
     s.oauth2.revoke_login_sessions(&subject).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// logoutRequest.
+async fn get_logout_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let l = s
+        .oauth2
+        .get_logout_request(&challenge(&q, "logout_challenge")?)
+        .await
+        .map_err(logout_error)?;
+    Ok(Json(json!({
+        "request_url": l.request_url,
+        "rp_initiated": l.rp_initiated,
+        "sid": l.sid,
+        "subject": l.subject,
+    })))
+}
+
+/// Unknown logout requests answer in the sqlcon form, as Hydra's do.
+fn logout_error(e: FlowError) -> ApiError {
+    match e {
+        FlowError::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "Unable to locate the resource", "")
+        }
+        other => other.into(),
+    }
+}
+
+async fn accept_logout_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let c = challenge(&q, "logout_challenge")?;
+    Ok(completed(
+        s.oauth2.accept_logout(&c).await.map_err(logout_error)?,
+    ))
+}
+
+/// Always 204 (Hydra does not check that the request exists).
+async fn reject_logout_request(
+    State(s): State<AppState>,
+    AppQuery(q): AppQuery<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let c = challenge(&q, "logout_challenge")?;
+    s.oauth2.reject_logout(&c).await?;
     Ok(StatusCode::NO_CONTENT)
 }

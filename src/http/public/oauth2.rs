@@ -6,6 +6,7 @@ use crate::http::AppState;
 use crate::oauth2::OAuthError;
 use crate::service::oauth2::authorize::Params;
 use crate::service::oauth2::introspect::Userinfo;
+use crate::service::oauth2::logout::LogoutOutcome;
 use crate::service::oauth2::ClientCredentials;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -27,6 +28,15 @@ pub fn routers() -> (Router<AppState>, Router<AppState>) {
         .route("/userinfo", get(userinfo).post(userinfo).options(preflight));
     let rest = Router::new()
         .route("/oauth2/auth", get(oauth_auth).post(oauth_auth))
+        .route(
+            "/oauth2/sessions/logout",
+            get(disconnect_user).post(disconnect_user),
+        )
+        .route("/oauth2/fallbacks/logout", get(fallback_logout))
+        .route(
+            "/oauth2/fallbacks/logout/callback",
+            get(fallback_logout_callback),
+        )
         .route("/oauth2/fallbacks/login", get(fallback_login))
         .route("/oauth2/fallbacks/consent", get(fallback_consent))
         .route("/oauth2/fallbacks/error", get(fallback_error));
@@ -66,6 +76,73 @@ async fn oauth_auth(
     }
     no_store(h);
     res
+}
+
+/// `GET|POST /oauth2/sessions/logout`: redirects, or the front-channel logout page.
+async fn disconnect_user(
+    State(s): State<AppState>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Form(body): Form,
+) -> Response {
+    let raw_query = query.unwrap_or_default();
+    let mut params = Params(
+        url::form_urlencoded::parse(raw_query.as_bytes())
+            .into_owned()
+            .collect(),
+    );
+    if method == Method::POST {
+        params.0.extend(body.0);
+    }
+    let cookies = s.cookies.read(&headers);
+    let (mut res, ops) = match s.oauth2.logout(&params, &raw_query, &cookies).await {
+        LogoutOutcome::Redirect { location, cookies } => {
+            let mut res = StatusCode::FOUND.into_response();
+            if let Ok(loc) = HeaderValue::from_str(&location) {
+                res.headers_mut().insert(header::LOCATION, loc);
+            }
+            (res, cookies)
+        }
+        LogoutOutcome::Page {
+            urls,
+            redirect_to,
+            cookies,
+        } => (
+            Html(frontchannel_page(&urls, &redirect_to)).into_response(),
+            cookies,
+        ),
+    };
+    for c in s.cookies.write(&ops) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    no_store(res.headers_mut());
+    res
+}
+
+/// One hidden iframe per front-channel logout URL, then on to `redirect_to` once they loaded
+/// (or after 7 s at the latest, as Hydra's page does).
+fn frontchannel_page(urls: &[String], redirect_to: &str) -> String {
+    let frames: String = urls
+        .iter()
+        .map(|u| {
+            format!(
+                "<iframe src=\"{}\" style=\"display:none\"></iframe>",
+                escape(u)
+            )
+        })
+        .collect();
+    // JSON string literal, with `<` escaped so it cannot close the script element.
+    let target = serde_json::to_string(redirect_to)
+        .unwrap_or_else(|_| "\"/\"".into())
+        .replace('<', "\\u003c");
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Logging out</title>\
+         <meta http-equiv=\"refresh\" content=\"7;url={}\"></head><body>{frames}\
+         <script>window.addEventListener('load',function(){{window.location.replace({target});}});</script>\
+         </body></html>",
+        escape(redirect_to)
+    )
 }
 
 fn no_store(h: &mut HeaderMap) {
@@ -194,6 +271,20 @@ async fn fallback_consent() -> Html<String> {
     Html(page(
         "The consent provider is not configured",
         "<p>Set <code>urls.consent</code> (<code>URLS_CONSENT</code>) to the URL of your consent app.</p>",
+    ))
+}
+
+async fn fallback_logout() -> Html<String> {
+    Html(page(
+        "The logout provider is not configured",
+        "<p>Set <code>urls.logout</code> (<code>URLS_LOGOUT</code>) to the URL of your logout app.</p>",
+    ))
+}
+
+async fn fallback_logout_callback() -> Html<String> {
+    Html(page(
+        "You have been logged out",
+        "<p>Set <code>urls.post_logout_redirect</code> (<code>URLS_POST_LOGOUT_REDIRECT</code>) to choose where users land after logging out.</p>",
     ))
 }
 

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod cache;
 pub mod flows;
 pub mod introspect;
+pub mod logout;
 pub mod sessions;
 pub mod token;
 
@@ -33,6 +34,8 @@ pub struct Settings {
     pub login_url: String,
     pub consent_url: String,
     pub error_url: String,
+    pub logout_url: String,
+    pub post_logout_url: String,
     pub ttl_access: i64,
     pub ttl_refresh: i64,
     pub ttl_id_token: i64,
@@ -75,6 +78,8 @@ impl Settings {
             login_url: or_fallback(&cfg.urls.login, "login"),
             consent_url: or_fallback(&cfg.urls.consent, "consent"),
             error_url: or_fallback(&cfg.urls.error, "error"),
+            logout_url: or_fallback(&cfg.urls.logout, "logout"),
+            post_logout_url: or_fallback(&cfg.urls.post_logout_redirect, "logout/callback"),
             ttl_access: secs(&cfg.ttl.access_token),
             ttl_refresh: secs(&cfg.ttl.refresh_token),
             ttl_id_token: secs(&cfg.ttl.id_token),
@@ -118,6 +123,8 @@ pub struct OAuth2 {
     /// client and secret, not once per token request.
     verified: DashMap<[u8; 32], ()>,
     pub(crate) cache: cache::TokenCache,
+    /// Outbound HTTP for back-channel logout (5 s timeout, as Hydra).
+    http: reqwest::Client,
 }
 
 const VERIFIED_MAX: usize = 100_000;
@@ -146,6 +153,11 @@ impl OAuth2 {
             aead,
             verified: DashMap::new(),
             cache: cache::TokenCache::new(settings_ttl),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
     }
 

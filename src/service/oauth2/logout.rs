@@ -1,0 +1,370 @@
+//! Logout (consent/strategy_default.go issueLogoutVerifier/completeLogout, OIDC RP-Initiated,
+//! Front-Channel and Back-Channel Logout): `/oauth2/sessions/logout` hands over to the logout
+//! app, which accepts or rejects through the admin API; the browser then comes back with the
+//! verifier and the session ends, with front-channel iframes and back-channel logout tokens
+//! for every client that took part in the session.
+use super::authorize::{with_params, BrowserCookies, CookieOp, Params};
+use super::flows::FlowError;
+use super::{internal, OAuth2};
+use crate::domain::flow::{LogoutRequest, LogoutState};
+use crate::oauth2::OAuthError;
+use serde_json::{json, Value};
+
+/// What the logout endpoint answers.
+#[derive(Debug)]
+pub enum LogoutOutcome {
+    Redirect {
+        location: String,
+        cookies: Vec<CookieOp>,
+    },
+    /// Front-channel logout page: iframes for `urls`, then on to `redirect_to`.
+    Page {
+        urls: Vec<String>,
+        redirect_to: String,
+        cookies: Vec<CookieOp>,
+    },
+}
+
+const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+impl OAuth2 {
+    pub async fn logout(
+        &self,
+        params: &Params,
+        raw_query: &str,
+        cookies: &BrowserCookies,
+    ) -> LogoutOutcome {
+        let result = match params.get("logout_verifier") {
+            "" => self.initiate_logout(params, raw_query, cookies).await,
+            v => self.complete_logout(v, cookies).await,
+        };
+        result.unwrap_or_else(|e| {
+            let s = &self.settings;
+            LogoutOutcome::Redirect {
+                location: with_params(
+                    &s.error_url,
+                    &e.params(s.legacy_errors, s.expose_debug),
+                    false,
+                ),
+                cookies: vec![],
+            }
+        })
+    }
+
+    async fn initiate_logout(
+        &self,
+        p: &Params,
+        raw_query: &str,
+        cookies: &BrowserCookies,
+    ) -> Result<LogoutOutcome, OAuthError> {
+        let session = match &cookies.session {
+            Some(sid) => self.store.get_remembered_session(sid).await?,
+            None => None,
+        };
+        let hint = p.get("id_token_hint");
+        let request_url = format!(
+            "{}oauth2/sessions/logout?{raw_query}",
+            self.settings.public_url
+        );
+        let redirect_only = |to: String| LogoutOutcome::Redirect {
+            location: to,
+            cookies: vec![],
+        };
+        if hint.is_empty() {
+            if !p.get("state").is_empty() || !p.get("post_logout_redirect_uri").is_empty() {
+                return Err(OAuthError::invalid_request().hint(
+                    "Logout failed because query parameters state or post_logout_redirect_uri are set but id_token_hint is missing.",
+                ));
+            }
+            let Some(session) = session else {
+                return Ok(redirect_only(self.settings.post_logout_url.clone()));
+            };
+            return self
+                .hand_over_logout(LogoutRequest {
+                    subject: session.subject,
+                    sid: session.id,
+                    request_url,
+                    redirect_to: self.settings.post_logout_url.clone(),
+                    ..LogoutRequest::default()
+                })
+                .await;
+        }
+        // RP-initiated logout: the hint names the client and the session.
+        let keys = self.jwks.id_token_public_keys().await.map_err(internal)?;
+        let claims = crate::crypto::jws::verify_ignoring_expiry(hint, &keys).map_err(|e| {
+            OAuthError::invalid_request()
+                .hint("Logout failed because the id_token_hint could not be verified.")
+                .debug(e.to_string())
+        })?;
+        let str_claim = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if str_claim("iss") != self.settings.issuer {
+            return Err(OAuthError::invalid_request().hint(
+                "Logout failed because the issuer of the id_token_hint does not match this server.",
+            ));
+        }
+        if claims.get("iat").and_then(Value::as_i64).unwrap_or(0) > self.now() {
+            return Err(OAuthError::invalid_request()
+                .hint("Logout failed because the id_token_hint was issued in the future."));
+        }
+        let (sid, sub) = (str_claim("sid"), str_claim("sub"));
+        if sid.is_empty() || sub.is_empty() {
+            return Err(OAuthError::invalid_request()
+                .hint("Logout failed because the id_token_hint has no 'sid' or no 'sub' claim."));
+        }
+        let audiences: Vec<String> = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => vec![],
+        };
+        let mut client = None;
+        for aud in &audiences {
+            if let Ok(c) = self.clients.get_shared(aud).await {
+                client = Some(c);
+                break;
+            }
+        }
+        let client = client.ok_or_else(|| {
+            OAuthError::invalid_request().hint("Logout failed because no audience of the id_token_hint is a registered OAuth 2.0 Client.")
+        })?;
+        let requested = p.get("post_logout_redirect_uri");
+        let mut redirect_to = if requested.is_empty() {
+            self.settings.post_logout_url.clone()
+        } else if client
+            .post_logout_redirect_uris
+            .iter()
+            .any(|u| u == requested)
+        {
+            requested.to_string()
+        } else {
+            return Err(OAuthError::invalid_request().hint(
+                "Logout failed because query parameter post_logout_redirect_uri is not a whitelisted as a post_logout_redirect_uri for the client.",
+            ));
+        };
+        if !p.get("state").is_empty() {
+            redirect_to = with_params(
+                &redirect_to,
+                &[("state".into(), p.get("state").into())],
+                false,
+            );
+        }
+        if self.store.get_remembered_session(&sid).await?.is_none() {
+            return Ok(redirect_only(redirect_to));
+        }
+        self.hand_over_logout(LogoutRequest {
+            subject: sub,
+            sid,
+            client_id: client.client_id.clone(),
+            request_url,
+            redirect_to,
+            rp_initiated: true,
+            ..LogoutRequest::default()
+        })
+        .await
+    }
+
+    async fn hand_over_logout(&self, mut l: LogoutRequest) -> Result<LogoutOutcome, OAuthError> {
+        l.challenge = crate::crypto::uuid_v4().to_string();
+        l.verifier = crate::crypto::uuid_v4().to_string();
+        self.store.insert_logout(&l).await?;
+        Ok(LogoutOutcome::Redirect {
+            location: with_params(
+                &self.settings.logout_url,
+                &[("logout_challenge".into(), l.challenge.clone())],
+                false,
+            ),
+            cookies: vec![],
+        })
+    }
+
+    async fn complete_logout(
+        &self,
+        verifier: &str,
+        cookies: &BrowserCookies,
+    ) -> Result<LogoutOutcome, OAuthError> {
+        let not_found = || {
+            OAuthError::custom(
+                "not_found",
+                "Could not find the requested resource(s).",
+                "The logout verifier is unknown, was not accepted or was used already.",
+                "",
+                404,
+            )
+        };
+        let l = self
+            .store
+            .get_logout(verifier, true)
+            .await?
+            .ok_or_else(not_found)?;
+        if !self
+            .store
+            .transition_logout(&l.challenge, LogoutState::Accepted, LogoutState::Used)
+            .await?
+        {
+            return Err(not_found());
+        }
+        if !l.rp_initiated {
+            // The browser must still hold the session being ended.
+            let current = match &cookies.session {
+                Some(sid) => self.store.get_remembered_session(sid).await?,
+                None => None,
+            };
+            if !current.is_some_and(|s| s.subject == l.subject && s.id == l.sid) {
+                return Ok(LogoutOutcome::Redirect {
+                    location: l.redirect_to,
+                    cookies: vec![],
+                });
+            }
+        }
+        let mut front = Vec::new();
+        let mut back = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for f in self.store.consent_flows_of(&l.subject, None).await? {
+            if f.login_session_id != l.sid || !seen.insert(f.client_id.clone()) {
+                continue;
+            }
+            let Ok(c) = self.clients.get_shared(&f.client_id).await else {
+                continue;
+            };
+            if !c.frontchannel_logout_uri.is_empty() {
+                front.push(with_params(
+                    &c.frontchannel_logout_uri,
+                    &[
+                        ("iss".into(), self.settings.issuer.clone()),
+                        ("sid".into(), l.sid.clone()),
+                    ],
+                    false,
+                ));
+            }
+            if !c.backchannel_logout_uri.is_empty() {
+                back.push((c.client_id.clone(), c.backchannel_logout_uri.clone()));
+            }
+        }
+        self.backchannel_logout(&l.sid, back).await;
+        self.store.delete_login_session(&l.sid).await?;
+        let cookies = vec![CookieOp::ClearSession];
+        if front.is_empty() {
+            return Ok(LogoutOutcome::Redirect {
+                location: l.redirect_to,
+                cookies,
+            });
+        }
+        Ok(LogoutOutcome::Page {
+            urls: front,
+            redirect_to: l.redirect_to,
+            cookies,
+        })
+    }
+
+    /// POSTs a logout token to each client concurrently; failures are logged, never fatal.
+    async fn backchannel_logout(&self, sid: &str, targets: Vec<(String, String)>) {
+        if targets.is_empty() {
+            return;
+        }
+        let signer = match self.jwks.id_token_signer().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "back-channel logout: no signing key");
+                return;
+            }
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (client_id, uri) in targets {
+            let claims = json!({
+                "iss": self.settings.issuer,
+                "aud": [client_id],
+                "iat": self.now(),
+                "jti": crate::crypto::uuid_v4().to_string(),
+                "events": { BACKCHANNEL_EVENT: {} },
+                "sid": sid,
+            });
+            let (signer, http) = (signer.clone(), self.http.clone());
+            tasks.spawn(async move {
+                let token = match tokio::task::spawn_blocking(move || signer.sign(&claims)).await {
+                    Ok(Ok(t)) => t,
+                    _ => return tracing::error!(client_id, "back-channel logout: signing failed"),
+                };
+                let sent = http
+                    .post(&uri)
+                    .form(&[("logout_token", token)])
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => tracing::warn!(
+                        client_id,
+                        status = r.status().as_u16(),
+                        "back-channel logout answered with an error"
+                    ),
+                    Err(e) => tracing::warn!(client_id, error = %e, "back-channel logout failed"),
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Admin: the logout request for the logout app. Rejected or unknown → 404; used → 409.
+    pub async fn get_logout_request(&self, challenge: &str) -> Result<LogoutRequest, FlowError> {
+        let l = self
+            .store
+            .get_logout(challenge, false)
+            .await?
+            .ok_or(FlowError::NotFound)?;
+        match l.state {
+            Some(LogoutState::Rejected) => Err(FlowError::NotFound),
+            Some(LogoutState::Used) => Err(FlowError::Conflict(
+                "The logout request has been used already.".into(),
+            )),
+            _ => Ok(l),
+        }
+    }
+
+    pub async fn accept_logout(&self, challenge: &str) -> Result<String, FlowError> {
+        let l = self
+            .store
+            .get_logout(challenge, false)
+            .await?
+            .ok_or(FlowError::NotFound)?;
+        match l.state {
+            Some(LogoutState::Unhandled) => {
+                self.store
+                    .transition_logout(challenge, LogoutState::Unhandled, LogoutState::Accepted)
+                    .await?;
+            }
+            Some(LogoutState::Accepted) => {}
+            Some(LogoutState::Used) => {
+                return Err(FlowError::Conflict(
+                    "The logout request has been used already.".into(),
+                ))
+            }
+            _ => return Err(FlowError::NotFound),
+        }
+        Ok(with_params(
+            &format!("{}oauth2/sessions/logout", self.settings.issuer),
+            &[("logout_verifier".into(), l.verifier)],
+            false,
+        ))
+    }
+
+    /// Marks the request rejected; Hydra answers 204 whether or not it exists.
+    pub async fn reject_logout(&self, challenge: &str) -> Result<(), FlowError> {
+        for from in [LogoutState::Unhandled, LogoutState::Accepted] {
+            if self
+                .store
+                .transition_logout(challenge, from, LogoutState::Rejected)
+                .await?
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
