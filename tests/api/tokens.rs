@@ -932,6 +932,23 @@ async fn private_key_jwt_client_assertions() {
     let other = client(&app, json!({})).await;
     let forged = signer.sign(&json!({"iss": other.id, "sub": other.id, "aud": token_url, "jti": "x", "exp": now + 300})).unwrap();
     assert_oauth_error(send(forged).await.unwrap(), 401, "invalid_client").await;
+
+    // Keys published at a jwks_uri are fetched.
+    let doc = json!({"keys": [public]});
+    let jwks_app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || async move { axum::Json(doc) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, jwks_app).await.unwrap() });
+    let remote = client(
+        &app,
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri}),
+    )
+    .await;
+    let a = signer.sign(&json!({"iss": remote.id, "sub": remote.id, "aud": token_url, "jti": "r-1", "exp": now + 300})).unwrap();
+    assert_eq!(send(a).await.unwrap().status(), 200);
     app.stop().await;
 }
 

@@ -25,6 +25,44 @@ pub fn unverified_subject(assertion: &str) -> Option<String> {
 }
 
 impl OAuth2 {
+    /// The key set at a client's `jwks_uri`, cached for five minutes and fetched again once
+    /// when the assertion's `kid` is not in the cached copy (key rotation).
+    async fn remote_jwks(
+        &self,
+        uri: &str,
+        kid: Option<&str>,
+    ) -> Result<jsonwebtoken::jwk::JwkSet, OAuthError> {
+        const TTL: std::time::Duration = std::time::Duration::from_secs(300);
+        if let Some(hit) = self.remote_keys.get(uri) {
+            let has_kid = kid.is_none_or(|k| {
+                hit.1
+                    .keys
+                    .iter()
+                    .any(|j| j.common.key_id.as_deref() == Some(k))
+            });
+            if hit.0.elapsed() < TTL && has_kid {
+                return Ok(hit.1.clone());
+            }
+        }
+        let fetched = async {
+            let res = self.http.get(uri).send().await.ok()?;
+            if !res.status().is_success() {
+                return None;
+            }
+            let body = res.bytes().await.ok()?;
+            serde_json::from_slice::<jsonwebtoken::jwk::JwkSet>(&body).ok()
+        }
+        .await
+        .ok_or_else(|| {
+            invalid("Unable to fetch the JSON Web Keys from the OAuth 2.0 Client's jwks_uri.")
+        })?;
+        self.remote_keys.insert(
+            uri.to_string(),
+            (std::time::Instant::now(), fetched.clone()),
+        );
+        Ok(fetched)
+    }
+
     pub(super) async fn verify_assertion(
         &self,
         client: &Client,
@@ -54,8 +92,21 @@ impl OAuth2 {
                 "HMAC-signed client assertions (client_secret_jwt) are not supported.",
             ));
         }
-        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(client.jwks.clone())
-            .map_err(|_| invalid("The OAuth 2.0 Client has no usable JSON Web Keys registered."))?;
+        let inline: Option<jsonwebtoken::jwk::JwkSet> = serde_json::from_value(client.jwks.clone())
+            .ok()
+            .filter(|s: &jsonwebtoken::jwk::JwkSet| !s.keys.is_empty());
+        let set = match inline {
+            Some(s) => s,
+            None if !client.jwks_uri.is_empty() => {
+                self.remote_jwks(&client.jwks_uri, header.kid.as_deref())
+                    .await?
+            }
+            None => {
+                return Err(invalid(
+                    "The OAuth 2.0 Client has no usable JSON Web Keys registered.",
+                ))
+            }
+        };
         let token_url = format!("{}oauth2/token", self.settings.public_url);
         let mut validation = jsonwebtoken::Validation::new(header.alg);
         validation.set_audience(&[token_url.as_str()]);

@@ -123,8 +123,10 @@ pub struct OAuth2 {
     /// client and secret, not once per token request.
     verified: DashMap<[u8; 32], ()>,
     pub(crate) cache: cache::TokenCache,
-    /// Outbound HTTP for back-channel logout (5 s timeout, as Hydra).
+    /// Outbound HTTP for back-channel logout and client `jwks_uri`s (5 s timeout, as Hydra).
     http: reqwest::Client,
+    /// Key sets fetched from client `jwks_uri`s.
+    remote_keys: DashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>,
 }
 
 const VERIFIED_MAX: usize = 100_000;
@@ -158,6 +160,7 @@ impl OAuth2 {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            remote_keys: DashMap::new(),
         }
     }
 
