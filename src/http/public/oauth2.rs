@@ -47,6 +47,19 @@ async fn preflight() -> StatusCode {
     StatusCode::OK
 }
 
+/// Query parameters, then (for POST) the form body's, as fosite reads `r.Form`.
+fn merged_params(method: &Method, raw_query: &str, body: Params) -> Params {
+    let mut params = Params(
+        url::form_urlencoded::parse(raw_query.as_bytes())
+            .into_owned()
+            .collect(),
+    );
+    if method == Method::POST {
+        params.0.extend(body.0);
+    }
+    params
+}
+
 /// `GET|POST /oauth2/auth`: always a redirect (fosite never answers this endpoint with JSON).
 async fn oauth_auth(
     State(s): State<AppState>,
@@ -56,14 +69,7 @@ async fn oauth_auth(
     Form(body): Form,
 ) -> Response {
     let raw_query = query.unwrap_or_default();
-    let mut params = Params(
-        url::form_urlencoded::parse(raw_query.as_bytes())
-            .into_owned()
-            .collect(),
-    );
-    if method == Method::POST {
-        params.0.extend(body.0);
-    }
+    let params = merged_params(&method, &raw_query, body);
     let cookies = s.cookies.read(&headers);
     let out = s.oauth2.authorize(&params, &raw_query, &cookies).await;
     let mut res = StatusCode::FOUND.into_response();
@@ -87,14 +93,7 @@ async fn disconnect_user(
     Form(body): Form,
 ) -> Response {
     let raw_query = query.unwrap_or_default();
-    let mut params = Params(
-        url::form_urlencoded::parse(raw_query.as_bytes())
-            .into_owned()
-            .collect(),
-    );
-    if method == Method::POST {
-        params.0.extend(body.0);
-    }
+    let params = merged_params(&method, &raw_query, body);
     let cookies = s.cookies.read(&headers);
     let (mut res, ops) = match s.oauth2.logout(&params, &raw_query, &cookies).await {
         LogoutOutcome::Redirect { location, cookies } => {

@@ -438,6 +438,51 @@ impl OAuth2 {
         None
     }
 
+    fn unknown_verifier(kind: &str) -> OAuthError {
+        OAuthError::access_denied().hint(format!(
+            "The {kind} verifier has already been used, has not been granted, or is invalid."
+        ))
+    }
+
+    /// Finds the flow of a login or consent verifier and spends the verifier: exactly one
+    /// request moves the flow from "handled" to "used".
+    async fn spend_verifier(&self, verifier: &str, consent: bool) -> Result<Flow, OAuthError> {
+        let (kind, unhandled, handled, used) = if consent {
+            (
+                "consent",
+                FlowState::ConsentUnhandled,
+                FlowState::ConsentHandled,
+                FlowState::ConsentUsed,
+            )
+        } else {
+            (
+                "login",
+                FlowState::LoginUnhandled,
+                FlowState::LoginHandled,
+                FlowState::LoginUsed,
+            )
+        };
+        let found = if consent {
+            self.store.flow_by_consent_verifier(verifier).await?
+        } else {
+            self.store.flow_by_login_verifier(verifier).await?
+        };
+        let flow = found.ok_or_else(|| Self::unknown_verifier(kind))?;
+        let state = flow.state.unwrap_or(FlowState::ConsentUsed);
+        if let Some(e) = Self::verifier_errors(state, unhandled, kind) {
+            return Err(e);
+        }
+        if !self
+            .store
+            .transition_flow(&flow, (handled, handled), used)
+            .await?
+        {
+            return Err(OAuthError::invalid_request()
+                .hint(format!("The {kind} verifier has already been used.")));
+        }
+        Ok(flow)
+    }
+
     fn check_csrf(
         expected: &str,
         presented: Option<&String>,
@@ -472,34 +517,11 @@ impl OAuth2 {
         verifier: &str,
         cookies: &BrowserCookies,
     ) -> Result<Redirect, OAuthError> {
-        let not_found = || {
-            OAuthError::access_denied().hint(
-                "The login verifier has already been used, has not been granted, or is invalid.",
-            )
-        };
-        let mut flow = self
-            .store
-            .flow_by_login_verifier(verifier)
-            .await?
-            .ok_or_else(not_found)?;
-        let state = flow.state.unwrap_or(FlowState::ConsentUsed);
-        if let Some(e) = Self::verifier_errors(state, FlowState::LoginUnhandled, "login") {
-            return Err(e);
-        }
-        if !self
-            .store
-            .transition_flow(
-                &flow,
-                (FlowState::LoginHandled, FlowState::LoginHandled),
-                FlowState::LoginUsed,
-            )
-            .await?
-        {
-            return Err(
-                OAuthError::invalid_request().hint("The login verifier has already been used.")
-            );
-        }
-        let login = flow.login.clone().ok_or_else(not_found)?;
+        let mut flow = self.spend_verifier(verifier, false).await?;
+        let login = flow
+            .login
+            .clone()
+            .ok_or_else(|| Self::unknown_verifier("login"))?;
         if let Some(d) = &login.denial {
             return Err(denial_error(d));
         }
@@ -622,35 +644,12 @@ impl OAuth2 {
         verifier: &str,
         cookies: &BrowserCookies,
     ) -> Result<Redirect, OAuthError> {
-        let not_found = || {
-            OAuthError::access_denied().hint(
-                "The consent verifier has already been used, has not been granted, or is invalid.",
-            )
-        };
-        let flow = self
-            .store
-            .flow_by_consent_verifier(verifier)
-            .await?
-            .ok_or_else(not_found)?;
-        let state = flow.state.unwrap_or(FlowState::ConsentUsed);
-        if let Some(e) = Self::verifier_errors(state, FlowState::ConsentUnhandled, "consent") {
-            return Err(e);
-        }
-        if !self
-            .store
-            .transition_flow(
-                &flow,
-                (FlowState::ConsentHandled, FlowState::ConsentHandled),
-                FlowState::ConsentUsed,
-            )
-            .await?
-        {
-            return Err(
-                OAuthError::invalid_request().hint("The consent verifier has already been used.")
-            );
-        }
+        let flow = self.spend_verifier(verifier, true).await?;
         self.check_fresh(&flow, "consent")?;
-        let consent = flow.consent.clone().ok_or_else(not_found)?;
+        let consent = flow
+            .consent
+            .clone()
+            .ok_or_else(|| Self::unknown_verifier("consent"))?;
         if let Some(d) = &consent.denial {
             return Err(denial_error(d));
         }

@@ -205,6 +205,26 @@ impl OAuth2 {
         serde_json::from_slice(&plain).map_err(internal)
     }
 
+    /// The row storing a new token's signature and sealed session.
+    fn token_row(
+        &self,
+        signature: String,
+        kind: TokenKind,
+        request_id: &str,
+        session: &TokenSession,
+    ) -> Result<TokenRow, OAuthError> {
+        Ok(TokenRow {
+            signature,
+            kind,
+            request_id: request_id.to_string(),
+            client_id: session.client_id.clone(),
+            active: true,
+            requested_at: session.issued_at,
+            expires_at: session.expires_at,
+            data: self.seal(session)?,
+        })
+    }
+
     /// A new opaque token of `kind` for `session`, and the row that stores its signature.
     fn mint(
         &self,
@@ -216,19 +236,8 @@ impl OAuth2 {
             .hmac
             .generate()
             .ok_or_else(|| internal("no system secret"))?;
-        Ok((
-            token,
-            TokenRow {
-                signature,
-                kind,
-                request_id: request_id.to_string(),
-                client_id: session.client_id.clone(),
-                active: true,
-                requested_at: session.issued_at,
-                expires_at: session.expires_at,
-                data: self.seal(session)?,
-            },
-        ))
+        let row = self.token_row(signature, kind, request_id, session)?;
+        Ok((token, row))
     }
 
     /// A new access token: opaque, or an RS256 JWT with the `jwt` strategy. JWT rows are keyed
@@ -263,19 +272,8 @@ impl OAuth2 {
             .map_err(internal)?
             .map_err(internal)?;
         let signature = jwt_signature_key(&jwt);
-        Ok((
-            jwt,
-            TokenRow {
-                signature,
-                kind: TokenKind::Access,
-                request_id: request_id.to_string(),
-                client_id: session.client_id.clone(),
-                active: true,
-                requested_at: session.issued_at,
-                expires_at: session.expires_at,
-                data: self.seal(session)?,
-            },
-        ))
+        let row = self.token_row(signature, TokenKind::Access, request_id, session)?;
+        Ok((jwt, row))
     }
 
     /// The storage key of a presented token: the HMAC signature of an opaque token that
