@@ -6,6 +6,10 @@ verified with jwcrypto, independently of the server's own code.
 
 Checks share state in order: when one step fails, the steps that need its
 result fail too (with a clear "needs ..." message) instead of hanging.
+
+After the flow: the consent/login session admin API (list and revoke consent
+sessions, forget login sessions) and logout (the logout app hand-over with
+the SDK's logout request API, and RP-initiated logout with an id_token_hint).
 """
 import base64
 import hashlib
@@ -19,15 +23,17 @@ import ory_hydra_client
 import requests
 from jwcrypto import jwk, jwt
 from ory_hydra_client.api import public_api
-from ory_hydra_client.exceptions import ApiException
+from ory_hydra_client.exceptions import ApiException, NotFoundException
 from ory_hydra_client.model.accept_consent_request import AcceptConsentRequest
 from ory_hydra_client.model.accept_login_request import AcceptLoginRequest
 from ory_hydra_client.model.consent_request_session import ConsentRequestSession
 from ory_hydra_client.model.flush_inactive_o_auth2_tokens_request import (
     FlushInactiveOAuth2TokensRequest,
 )
+from ory_hydra_client.model.logout_request import LogoutRequest
 from ory_hydra_client.model.o_auth2_client import OAuth2Client
 from ory_hydra_client.model.oauth2_token_response import Oauth2TokenResponse
+from ory_hydra_client.model.previous_consent_session import PreviousConsentSession
 from ory_hydra_client.model.reject_request import RejectRequest
 from ory_hydra_client.model.string_slice_pipe_delimiter import (
     StringSlicePipeDelimiter as Strings,
@@ -35,6 +41,8 @@ from ory_hydra_client.model.string_slice_pipe_delimiter import (
 from ory_hydra_client.model_utils import validate_and_convert_types
 
 REDIRECT_URI = "http://127.0.0.1:5555/cb"
+# The client's registered post-logout redirect (RP-initiated logout); nothing listens.
+RP_LOGOUT_URI = "http://127.0.0.1:5555/logged-out"
 SCOPES = ["openid", "offline"]
 HTTP_TIMEOUT = 10
 
@@ -105,7 +113,7 @@ class Need:
 
 
 # ---------------------------------------------------------------- the checks
-def register(check, admin, public_url, login_url, consent_url):
+def register(check, admin, public_url, login_url, consent_url, logout_url, post_logout_url):
     issuer = public_url + "/"
     client_id = f"compat-flow-{uuid.uuid4()}"
     client_secret = secrets.token_hex(24)  # alphanumeric: no form-encoding ambiguity
@@ -242,10 +250,12 @@ def register(check, admin, public_url, login_url, consent_url):
                 response_types=Strings(["code"]),
                 scope=" ".join(SCOPES),
                 token_endpoint_auth_method="client_secret_basic",
+                post_logout_redirect_uris=Strings([RP_LOGOUT_URI]),
             )
         )
         assert c.client_id == client_id
         assert c.token_endpoint_auth_method == "client_secret_basic"
+        assert c.post_logout_redirect_uris.value == [RP_LOGOUT_URI], c.post_logout_redirect_uris
         assert c.grant_types.value == ["authorization_code", "refresh_token"]
         st["client"] = True
 
@@ -526,6 +536,176 @@ def register(check, admin, public_url, login_url, consent_url):
         st["client"]
         admin.delete_o_auth2_client(client_id)
 
+    # ------------------------------------------------------------ sessions
+    def logged_in_browser():
+        """A fresh browser through a whole remembered flow: (browser, sid, tokens)."""
+        b = new_browser()
+        flow, ch = start(b)
+        sid = admin.get_login_request(ch).session_id
+        cch = to_consent(b, accept_login(ch))
+        q = to_client(b, accept_consent(cch), flow)
+        assert any(n.startswith("oauth2_authentication_session") for n in cookie_names(b)), (
+            f"remembered login set no session cookie: {cookie_names(b)}"
+        )
+        r = exchange(q["code"], flow["verifier"])
+        assert r.status_code == 200, f"token exchange: {r.status_code} {r.text}"
+        return b, sid, r.json()
+
+    def consent_sessions_of_client(subject):
+        data = admin.list_subject_consent_sessions(subject)
+        assert isinstance(data, list), type(data)
+        for x in data:
+            assert isinstance(x, PreviousConsentSession), type(x)
+        return [x for x in data if x.consent_request.client.client_id == client_id]
+
+    def t_list_consent_sessions():
+        st["second"]  # both flows ran: one given consent, later ones skipped it
+        mine = consent_sessions_of_client("alice")
+        # Only the first flow's consent was given; later flows skipped consent.
+        assert len(mine) == 1, f"expected one consent session for {client_id}: {mine}"
+        c = mine[0]
+        assert c.consent_request.challenge == st["consent_challenge"], c.consent_request
+        assert c.consent_request.subject == "alice", c.consent_request
+        assert c.grant_scope.value == SCOPES, c.grant_scope
+        assert c.grant_access_token_audience.value == [], c.grant_access_token_audience
+        assert c.remember is True and c.remember_for == 3600, c
+        assert isinstance(c.handled_at, datetime) and c.handled_at.tzinfo, c.handled_at
+        age = datetime.now(timezone.utc) - c.handled_at
+        assert abs(age.total_seconds()) < 3600, f"handled_at {c.handled_at} not recent"
+        assert c.session.id_token == {"email": "alice@example.com"}, c.session
+        assert c.session.access_token == {"role": "admin"}, c.session
+
+    def t_revoke_consent_client():
+        st["client"]
+        _, _, tokens = logged_in_browser()
+        assert introspect(tokens["access_token"]).active is True
+        _, status, _ = admin.revoke_consent_sessions(
+            "alice", client=client_id, _return_http_data_only=False
+        )
+        assert status == 204, status
+        assert_inactive(tokens["access_token"], "access token of a revoked consent session")
+        assert_inactive(tokens["refresh_token"], "refresh token of a revoked consent session")
+        assert consent_sessions_of_client("alice") == [], "consent session still listed"
+        # Consent is asked for again.
+        b = new_browser()
+        _, ch = start(b)
+        cr = admin.get_consent_request(to_consent(b, accept_login(ch, remember=False)))
+        assert cr.skip is False, f"revoked consent still skipped: {cr}"
+
+    def t_revoke_consent_nothing():
+        # By client: the SDK sends all=True as "all=True", which Hydra (== "true") and
+        # Portcullis both answer with 400, so the SDK's `all` flag is not usable.
+        nobody = f"nobody-{uuid.uuid4()}"
+        try:
+            admin.revoke_consent_sessions(nobody, client=client_id)
+        except NotFoundException as e:
+            assert e.status == 404, e.status
+        else:
+            raise AssertionError(f"revoke_consent_sessions for {nobody}: no 404")
+
+    def t_revoke_login_sessions():
+        b = st["browser"]  # remembered login from the first flows
+        _, ch = start(b)
+        assert admin.get_login_request(ch).skip is True, "precondition: login remembered"
+        _, status, _ = admin.revoke_authentication_session(
+            "alice", _return_http_data_only=False
+        )
+        assert status == 204, status
+        _, ch = start(b)
+        lr = admin.get_login_request(ch)
+        assert lr.skip is False and lr.subject == "", f"forgotten login still skipped: {lr}"
+
+    # ------------------------------------------------------------ logout
+    def logout_challenge(b, **params):
+        r = b.get(
+            f"{public_url}/oauth2/sessions/logout", params=params, allow_redirects=False,
+            timeout=HTTP_TIMEOUT,
+        )
+        assert r.status_code == 302, f"logout: {r.status_code} {r.text[:300]}"
+        loc = r.headers["Location"]
+        assert without_query(loc) == logout_url, f"expected logout UI, got {loc}"
+        ch = query_of(loc).get("logout_challenge")
+        assert ch, f"no logout_challenge in {loc}"
+        return ch
+
+    def session_cookies(b):
+        return {n for n in cookie_names(b) if n.startswith("oauth2_authentication_session")}
+
+    def t_logout_no_session():
+        loc = hop(new_browser(), f"{public_url}/oauth2/sessions/logout")
+        assert loc == post_logout_url, f"expected post-logout URL, got {loc}"
+
+    def t_logout_to_ui():
+        st["client"]
+        b, sid, _ = logged_in_browser()
+        st["lo_browser"], st["lo_sid"] = b, sid
+        st["lo_challenge"] = logout_challenge(b)
+
+    def t_get_logout():
+        lr = admin.get_logout_request(st["lo_challenge"])
+        assert isinstance(lr, LogoutRequest), type(lr)
+        assert lr.subject == "alice", lr
+        assert lr.sid == st["lo_sid"], (lr.sid, st["lo_sid"])
+        assert lr.rp_initiated is False, lr
+        assert without_query(lr.request_url) == f"{public_url}/oauth2/sessions/logout", lr
+
+    def t_accept_logout():
+        r = admin.accept_logout_request(st["lo_challenge"])
+        assert without_query(r.redirect_to) == f"{public_url}/oauth2/sessions/logout", r
+        assert query_of(r.redirect_to).get("logout_verifier"), r.redirect_to
+        st["lo_redirect"] = r.redirect_to
+
+    def t_logout_verifier():
+        b = st["lo_browser"]
+        assert session_cookies(b), "precondition: session cookie present"
+        stale = new_browser()  # keeps the old cookie, to see the session end server-side
+        stale.cookies.update(b.cookies)
+        loc = hop(b, st["lo_redirect"])
+        assert loc == post_logout_url, f"expected post-logout URL, got {loc}"
+        assert not session_cookies(b), f"session cookie not cleared: {cookie_names(b)}"
+        _, ch = start(stale)
+        lr = admin.get_login_request(ch)
+        assert lr.skip is False, f"logged-out session still skips login: {lr}"
+
+    def t_rp_logout_to_ui():
+        st["client"]
+        b, sid, tokens = logged_in_browser()
+        state = secrets.token_urlsafe(12)
+        hint = dict(
+            id_token_hint=tokens["id_token"], post_logout_redirect_uri=RP_LOGOUT_URI, state=state
+        )
+        ch = logout_challenge(b, **hint)
+        lr = admin.get_logout_request(ch)
+        assert isinstance(lr, LogoutRequest), type(lr)
+        assert lr.rp_initiated is True, lr
+        assert lr.subject == "alice" and lr.sid == sid, (lr, sid)
+        assert query_of(lr.request_url).get("id_token_hint") == tokens["id_token"], lr.request_url
+        st["rp"] = (b, ch, hint)
+
+    def t_rp_reject():
+        b, ch, _ = st["rp"]
+        out, status, _ = admin.reject_logout_request(ch, _return_http_data_only=False)
+        assert status == 204 and out is None, (status, out)
+        try:
+            admin.get_logout_request(ch)
+        except NotFoundException as e:
+            assert e.status == 404, e.status
+        else:
+            raise AssertionError("rejected logout request still readable")
+        # A rejected logout leaves the login session alone.
+        _, lch = start(b)
+        assert admin.get_login_request(lch).skip is True, "session ended by a rejected logout"
+        st["rp_rejected"] = True
+
+    def t_rp_accept():
+        st["rp_rejected"]
+        b, _, hint = st["rp"]
+        r = admin.accept_logout_request(logout_challenge(b, **hint))
+        loc = hop(b, r.redirect_to)
+        assert without_query(loc) == RP_LOGOUT_URI, f"expected client post-logout URI, got {loc}"
+        assert query_of(loc).get("state") == hint["state"], f"state lost: {loc}"
+        assert not session_cookies(b), f"session cookie not cleared: {cookie_names(b)}"
+
     check("flow: create_o_auth2_client (client_secret_basic, code+refresh)", t_client)
     check("flow: GET /oauth2/auth -> 302 login UI with login_challenge", t_auth_to_login)
     check("flow: get_login_request", t_get_login)
@@ -551,4 +731,16 @@ def register(check, admin, public_url, login_url, consent_url):
     check("flow: authorization code reuse -> invalid_grant, its tokens revoked", t_code_reuse)
     check("flow: flush_inactive_o_auth2_tokens (SDK) -> 204, fresh token kept", t_flush)
     check("flow: delete_o_auth2_token (SDK) -> 204, client's access tokens gone", t_delete_tokens)
+    check("sessions: list_subject_consent_sessions -> PreviousConsentSession", t_list_consent_sessions)
+    check("sessions: revoke_consent_sessions(client) -> 204, grant's tokens inactive", t_revoke_consent_client)
+    check("sessions: revoke_consent_sessions, nothing to revoke -> NotFound", t_revoke_consent_nothing)
+    check("sessions: revoke_authentication_session -> 204, login no longer skipped", t_revoke_login_sessions)
+    check("logout: without a session -> 302 post-logout URL", t_logout_no_session)
+    check("logout: GET /oauth2/sessions/logout -> 302 logout UI with logout_challenge", t_logout_to_ui)
+    check("logout: get_logout_request -> LogoutRequest", t_get_logout)
+    check("logout: accept_logout_request -> redirect_to with logout_verifier", t_accept_logout)
+    check("logout: logout_verifier -> 302 post-logout URL, session cookie cleared", t_logout_verifier)
+    check("logout: RP-initiated (id_token_hint) -> logout_challenge, rp_initiated", t_rp_logout_to_ui)
+    check("logout: reject_logout_request -> 204, request gone, session kept", t_rp_reject)
+    check("logout: RP-initiated accepted -> post_logout_redirect_uri with state", t_rp_accept)
     check("flow: delete flow client", t_cleanup)

@@ -2,7 +2,8 @@
 # SDK wire-compatibility check: runs the official ORY Hydra v1.9.2 Python SDK
 # against a freshly started release binary on a fresh SQLite file, loopback only:
 # admin/JWK/discovery calls, then a full authorization-code + PKCE flow in which
-# the SDK's AdminApi plays the login and consent app (see flow_compat.py).
+# the SDK's AdminApi plays the login and consent app, then the session and
+# logout admin APIs (see flow_compat.py).
 # Prerequisite: cargo build --release --locked
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,14 +23,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 PUBLIC_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 while [[ "$ADMIN_PORT" == "$PUBLIC_PORT" ]]; do ADMIN_PORT=$(free_port); done
-# The login/consent UI port: nothing listens there; the check reads the
-# challenges from the Location headers and answers them with the SDK.
+# The login/consent/logout UI port: nothing listens there; the check reads the
+# challenges and redirects from the Location headers and answers with the SDK.
 UI_PORT=$(free_port)
 while [[ "$UI_PORT" == "$PUBLIC_PORT" || "$UI_PORT" == "$ADMIN_PORT" ]]; do UI_PORT=$(free_port); done
 ADMIN_URL="http://127.0.0.1:$ADMIN_PORT"
 PUBLIC_URL="http://127.0.0.1:$PUBLIC_PORT"
 LOGIN_URL="http://127.0.0.1:$UI_PORT/login"
 CONSENT_URL="http://127.0.0.1:$UI_PORT/consent"
+LOGOUT_URL="http://127.0.0.1:$UI_PORT/logout"
+POST_LOGOUT_URL="http://127.0.0.1:$UI_PORT/logged-out"
 
 WORK=$(mktemp -d)
 LOG="$WORK/server.log"
@@ -53,6 +56,7 @@ SERVE_PUBLIC_HOST=127.0.0.1 SERVE_PUBLIC_PORT="$PUBLIC_PORT" \
 SERVE_ADMIN_HOST=127.0.0.1 SERVE_ADMIN_PORT="$ADMIN_PORT" \
 URLS_SELF_ISSUER="$PUBLIC_URL/" \
 URLS_LOGIN="$LOGIN_URL" URLS_CONSENT="$CONSENT_URL" \
+URLS_LOGOUT="$LOGOUT_URL" URLS_POST_LOGOUT_REDIRECT="$POST_LOGOUT_URL" \
 SECRETS_SYSTEM=ci-secret-0123456789abcdef \
   "$BIN" serve all --dev >"$LOG" 2>&1 &
 SERVER_PID=$!
@@ -72,7 +76,8 @@ fi
 status=0
 # Bounded: the SDK sets no HTTP timeouts, so a hung server must not hang CI.
 timeout 300 "$VENV/bin/python" tests/compat/sdk_compat.py \
-  "$ADMIN_URL" "$PUBLIC_URL" "$LOGIN_URL" "$CONSENT_URL" || status=$?
+  "$ADMIN_URL" "$PUBLIC_URL" "$LOGIN_URL" "$CONSENT_URL" "$LOGOUT_URL" "$POST_LOGOUT_URL" \
+  || status=$?
 if [[ $status -eq 124 ]]; then echo "compat check timed out after 300 s" >&2; fi
 if [[ $status -ne 0 ]]; then
   echo "--- server log ---" >&2

@@ -8,9 +8,10 @@ checking on), so any schema drift raises and counts as a failure.
 The authorization-code + PKCE flow checks live in flow_compat.py; the SDK's
 AdminApi plays the login and consent app there.
 
-Usage: sdk_compat.py ADMIN_URL PUBLIC_URL LOGIN_URL CONSENT_URL
-(LOGIN_URL / CONSENT_URL: the server's urls.login / urls.consent; nothing
-needs to listen there, the challenges are read from the Location headers.)
+Usage: sdk_compat.py ADMIN_URL PUBLIC_URL LOGIN_URL CONSENT_URL LOGOUT_URL POST_LOGOUT_URL
+(LOGIN_URL / CONSENT_URL / LOGOUT_URL / POST_LOGOUT_URL: the server's urls.login,
+urls.consent, urls.logout and urls.post_logout_redirect; nothing needs to listen
+there, the challenges and redirects are read from the Location headers.)
 """
 import json
 import sys
@@ -30,7 +31,7 @@ from ory_hydra_client.model.string_slice_pipe_delimiter import (
 
 import flow_compat
 
-ADMIN_URL, PUBLIC_URL, LOGIN_URL, CONSENT_URL = sys.argv[1:5]
+ADMIN_URL, PUBLIC_URL, LOGIN_URL, CONSENT_URL, LOGOUT_URL, POST_LOGOUT_URL = sys.argv[1:7]
 
 admin = admin_api.AdminApi(
     ory_hydra_client.ApiClient(ory_hydra_client.Configuration(host=ADMIN_URL))
@@ -211,7 +212,9 @@ for alg in ("RS256", "HS256", "ES512"):
     check(f"json_web_key_set {alg} create/get/get-one/delete", make_keyset_check(alg))
 check("well_known jwks", t_well_known_jwks)
 check("discover_open_id_configuration", t_discovery)
-flow_compat.register(check, admin, PUBLIC_URL, LOGIN_URL, CONSENT_URL)
+flow_compat.register(
+    check, admin, PUBLIC_URL, LOGIN_URL, CONSENT_URL, LOGOUT_URL, POST_LOGOUT_URL
+)
 
 print(f"compat: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
