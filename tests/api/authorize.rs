@@ -646,7 +646,7 @@ async fn consent_and_login_session_management() {
             .status(),
         404
     );
-    assert_eq!(del("subject=alice&all=true").await.status(), 204);
+    assert_eq!(del("subject=alice&all=True").await.status(), 204);
 
     // Forgetting logins: the remembered session no longer skips login.
     let res = browse(&app, &auth_url(&app, &c.id, &[])).await;

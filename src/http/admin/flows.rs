@@ -442,7 +442,8 @@ async fn revoke_consent_sessions(
     AppQuery(q): AppQuery<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
     let subject = subject_param(&q)?;
-    let all = q.get("all").is_some_and(|v| v == "true");
+    // Hydra compares with "true" exactly, but its own Python SDK sends "True": accept both.
+    let all = q.get("all").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let client = q.get("client").filter(|c| !c.is_empty());
     if !all && client.is_none() {
         return Err(ApiError::bad_request(
