@@ -2,6 +2,7 @@
 //! against a fresh database (a temporary SQLite file, or a fresh PostgreSQL database when
 //! `TEST_DATABASE_URL` is set) and speaks HTTP to it.
 mod authorize;
+mod cli;
 mod clients;
 mod flow;
 mod harness;
