@@ -43,6 +43,45 @@ impl Store {
         insert(&self.pool, t).await
     }
 
+    /// Inserts several rows with one multi-row statement (one round trip, one commit).
+    pub async fn insert_tokens(&self, rows: &[TokenRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from("INSERT INTO portcullis_token (signature, kind, request_id, client_id, active, requested_at, expires_at, data) VALUES ");
+        for i in 0..rows.len() {
+            let b = i * 8;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for t in rows {
+            q = q
+                .bind(&t.signature)
+                .bind(t.kind.as_str())
+                .bind(&t.request_id)
+                .bind(&t.client_id)
+                .bind(i64::from(t.active))
+                .bind(t.requested_at)
+                .bind(t.expires_at)
+                .bind(&t.data);
+        }
+        q.execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
     pub async fn get_token(
         &self,
         signature: &str,

@@ -701,7 +701,7 @@ impl OAuth2 {
         let mut code = None;
         if wants("code") {
             let (c, row) = self.mint(TokenKind::Code, &flow.consent_challenge, &session)?;
-            self.store.insert_token(&row).await?;
+            self.write_token(row).await?;
             pairs.push(("code".to_string(), c.clone()));
             code = Some(c);
         }
@@ -712,7 +712,7 @@ impl OAuth2 {
             s.redirect_uri.clear();
             s.code_challenge.clear();
             let (t, row) = self.mint_access(&flow.consent_challenge, &s).await?;
-            self.store.insert_token(&row).await?;
+            self.write_token(row).await?;
             pairs.push(("access_token".to_string(), t.clone()));
             pairs.push((
                 "expires_in".to_string(),

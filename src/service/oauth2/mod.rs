@@ -8,6 +8,7 @@ pub mod introspect;
 pub mod logout;
 pub mod sessions;
 pub mod token;
+pub mod writer;
 
 use crate::config::Config;
 use crate::crypto::aead::Aead;
@@ -125,6 +126,8 @@ pub struct OAuth2 {
     pub(crate) cache: cache::TokenCache,
     /// Outbound HTTP for back-channel logout and client `jwks_uri`s (5 s timeout, as Hydra).
     http: reqwest::Client,
+    /// Group inserts of new tokens.
+    writer: writer::TokenWriter,
     /// Key sets fetched from client `jwks_uri`s.
     remote_keys: DashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>,
 }
@@ -145,6 +148,7 @@ impl OAuth2 {
         aead: Arc<Aead>,
     ) -> OAuth2 {
         let settings_ttl = settings.introspection_cache_ttl;
+        let writer = writer::TokenWriter::start(store.clone());
         OAuth2 {
             settings,
             store,
@@ -161,6 +165,7 @@ impl OAuth2 {
                 .build()
                 .unwrap_or_default(),
             remote_keys: DashMap::new(),
+            writer,
         }
     }
 
@@ -203,6 +208,11 @@ impl OAuth2 {
         }
         let plain = self.aead.decrypt(data).map_err(internal)?;
         serde_json::from_slice(&plain).map_err(internal)
+    }
+
+    /// Stores a new token (group-inserted with concurrent ones).
+    async fn write_token(&self, row: TokenRow) -> Result<(), OAuthError> {
+        self.writer.insert(row).await.map_err(internal)
     }
 
     /// The row storing a new token's signature and sealed session.

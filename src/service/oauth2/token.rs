@@ -220,7 +220,7 @@ impl OAuth2 {
         };
         let request_id = crate::crypto::uuid_v4().to_string();
         let (access, row) = self.mint_access(&request_id, &session).await?;
-        self.store.insert_token(&row).await?;
+        self.write_token(row).await?;
         Ok(TokenResponse {
             access_token: access,
             expires_in: self.settings.ttl_access,
