@@ -268,4 +268,17 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Deletes flows that can no longer complete: never answered by the consent app and
+    /// requested before `before`. Answered consents stay (they are remembered consents and the
+    /// consent-session history).
+    pub async fn purge_stale_flows(&self, before: i64) -> Result<u64, StoreError> {
+        let flows =
+            sqlx::query("DELETE FROM portcullis_flow WHERE state < $1 AND requested_at < $2")
+                .bind(FlowState::ConsentHandled as i64)
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+        Ok(flows.rows_affected())
+    }
 }

@@ -683,3 +683,43 @@ async fn consent_and_login_session_management() {
 fn s(t: &serde_json::Value) -> String {
     t["access_token"].as_str().unwrap().to_string()
 }
+
+#[tokio::test]
+async fn flush_purges_abandoned_flows_but_keeps_consents() {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    // A consent remembered forever (remember_for 0).
+    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
+    let login = challenge_of(&res, "login_challenge").await;
+    let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
+    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
+    let to = accept_consent(
+        &app,
+        &consent,
+        json!({"grant_scope": ["openid"], "remember": true, "remember_for": 0}),
+    )
+    .await;
+    assert_eq!(browse(&app, &to).await.status(), 302);
+    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "login")])).await;
+    let abandoned = challenge_of(&res, "login_challenge").await;
+    app.clock.advance(2 * 3600);
+    let res = app.post_json(app.admin("/oauth2/flush"), &json!({})).await;
+    assert_eq!(res.status(), 204);
+    let res = app
+        .get(app.admin(&format!(
+            "/oauth2/auth/requests/login?challenge={abandoned}"
+        )))
+        .await;
+    assert_eq!(res.status(), 404);
+    let list = json(
+        app.get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the answered consent is kept"
+    );
+    app.stop().await;
+}

@@ -180,14 +180,16 @@ impl OAuth2 {
     }
 
     /// `POST /oauth2/flush`: access tokens older than `ttl.access_token` and requested before
-    /// `not_after` (default now); spent codes and refresh tokens past their expiry.
+    /// `not_after` (default now); spent codes and refresh tokens past their expiry; and
+    /// login/consent flows abandoned for longer than `ttl.login_consent_request`.
     pub async fn flush(&self, not_after: Option<i64>) -> Result<u64, OAuthError> {
         let now = self.now();
         let cutoff = not_after.unwrap_or(now).min(now - self.settings.ttl_access);
         let expired = not_after.unwrap_or(now).min(now);
         let n = self.store.flush_tokens(cutoff, expired).await?;
         self.cache.clear();
-        Ok(n)
+        let stale = not_after.unwrap_or(now).min(now - self.settings.ttl_flow);
+        Ok(n + self.store.purge_stale_flows(stale).await?)
     }
 
     pub async fn delete_client_tokens(&self, client_id: &str) -> Result<u64, OAuthError> {
