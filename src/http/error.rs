@@ -1,7 +1,10 @@
 //! The only place that picks status codes and bodies for errors: Hydra's
 //! `{"error","error_description"}` shape (BEHAVIOR.md §2).
+use crate::config::OAuth2 as OAuth2Config;
+use crate::oauth2::OAuthError;
 use crate::service::clients::ClientsError;
 use crate::service::jwks::JwksError;
+use crate::service::oauth2::flows::FlowError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -83,4 +86,88 @@ impl From<JwksError> for ApiError {
             JwksError::Internal(m) => ApiError::internal(&m),
         }
     }
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(status, &e.name.clone(), e.joined(false))
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::NotFound => ApiError::not_found("Unable to locate the requested resource"),
+            FlowError::Conflict(hint) => ApiError::new(
+                StatusCode::CONFLICT,
+                "Conflict",
+                format!("Unable to process the requested resource because of conflict in the current state. {hint}"),
+            ),
+            FlowError::BadRequest(m) => ApiError::bad_request(m),
+            FlowError::Internal(m) => ApiError::internal(&m),
+        }
+    }
+}
+
+impl ApiError {
+    /// Logout requests answer "not found" in the sqlcon form, as Hydra's do.
+    pub fn from_logout(e: FlowError) -> ApiError {
+        match e {
+            FlowError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "Unable to locate the resource", "")
+            }
+            other => other.into(),
+        }
+    }
+
+    /// A plain request that no trusted TLS terminator forwarded (x/tls_termination.go).
+    pub fn untrusted_termination() -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "Bad Gateway",
+            "The request was neither made over HTTPS nor forwarded as HTTPS by a trusted TLS terminator (serve.tls.allow_termination_from).",
+        )
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, as fosite sends on token responses.
+pub fn no_store(h: &mut axum::http::HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A JSON body the way fosite writes token-endpoint answers.
+pub fn oauth_json(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    no_store(h);
+    res
+}
+
+/// An OAuth error at the token, revocation and userinfo endpoints (fosite's writer), legacy
+/// fields and debug text as configured.
+pub fn oauth_error(cfg: &OAuth2Config, e: &OAuthError) -> Response {
+    let body = e.body(cfg.include_legacy_error_fields, cfg.expose_internal_errors);
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    oauth_json(status, body.to_string().into_bytes())
+}
+
+/// Userinfo errors also carry `WWW-Authenticate` (RFC 6750 §3, Hydra's field layout).
+pub fn userinfo_error(cfg: &OAuth2Config, e: &OAuthError) -> Response {
+    let mut res = oauth_error(cfg, e);
+    let challenge = format!(
+        "error={},error_description={},error_hint={}",
+        e.name,
+        e.description.replace('"', "'"),
+        e.hint.replace('"', "'")
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
 }

@@ -92,9 +92,5 @@ pub async fn require_tls_termination(
     if (allowed(peer.ip()) || forwarded_ok) && proto_https {
         return next.run(req).await;
     }
-    axum::response::IntoResponse::into_response(super::error::ApiError::new(
-        axum::http::StatusCode::BAD_GATEWAY,
-        "Bad Gateway",
-        "The request was neither made over HTTPS nor forwarded as HTTPS by a trusted TLS terminator (serve.tls.allow_termination_from).",
-    ))
+    axum::response::IntoResponse::into_response(super::error::ApiError::untrusted_termination())
 }

@@ -39,10 +39,6 @@ async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 }
 
 impl Store {
-    pub async fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError> {
-        insert(&self.pool, t).await
-    }
-
     /// Inserts several rows with one multi-row statement (one round trip, one commit).
     pub async fn insert_tokens(&self, rows: &[TokenRow]) -> Result<(), StoreError> {
         if rows.is_empty() {

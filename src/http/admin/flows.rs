@@ -5,7 +5,7 @@ use crate::domain::flow::{Denial, Flow, OidcContext};
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AppQuery, Form};
 use crate::http::AppState;
-use crate::service::oauth2::flows::{AcceptConsent, AcceptLogin, FlowError};
+use crate::service::oauth2::flows::{AcceptConsent, AcceptLogin};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -55,21 +55,6 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/introspect", post(introspect_oauth2_token))
         .route("/oauth2/flush", post(flush_inactive_oauth2_tokens))
         .route("/oauth2/tokens", delete(delete_oauth2_token))
-}
-
-impl From<FlowError> for ApiError {
-    fn from(e: FlowError) -> Self {
-        match e {
-            FlowError::NotFound => ApiError::not_found("Unable to locate the requested resource"),
-            FlowError::Conflict(hint) => ApiError::new(
-                StatusCode::CONFLICT,
-                "Conflict",
-                format!("Unable to process the requested resource because of conflict in the current state. {hint}"),
-            ),
-            FlowError::BadRequest(m) => ApiError::bad_request(m),
-            FlowError::Internal(m) => ApiError::internal(&m),
-        }
-    }
 }
 
 /// `login_challenge` / `consent_challenge`, or Hydra's older `challenge`.
@@ -393,19 +378,9 @@ async fn list_subject_consent_sessions(
         offset: q.get("offset").cloned(),
     };
     let (limit, offset) = super::parse_page(&page)?;
-    let flows = s.oauth2.consent_sessions(&subject).await?;
-    let total = flows.len() as i64;
-    let mut clients = Vec::new();
-    let window: Vec<&Flow> = flows
-        .iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .collect();
-    for f in &window {
-        clients.push(s.clients.get_shared(&f.client_id).await?);
-    }
-    let mut out = Vec::with_capacity(window.len());
-    for (f, client) in window.iter().zip(&clients) {
+    let (page, total) = s.oauth2.consent_sessions(&subject, limit, offset).await?;
+    let mut out = Vec::with_capacity(page.len());
+    for (f, client) in &page {
         let Some(c) = &f.consent else { continue };
         out.push(PreviousConsentSession {
             consent_request: consent_view(f, client),
@@ -423,18 +398,12 @@ async fn list_subject_consent_sessions(
             session: json!({"access_token": c.access_token_claims, "id_token": c.id_token_claims}),
         });
     }
-    let mut res = Json(out).into_response();
-    if total > 0 {
-        let h = res.headers_mut();
-        if let Ok(v) = axum::http::HeaderValue::from_str(&total.to_string()) {
-            h.insert("x-total-count", v);
-        }
-        let link = super::link_header("/oauth2/auth/sessions/consent", limit, offset, total);
-        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
-            h.insert(axum::http::header::LINK, v);
-        }
+    // Hydra sends no pagination headers for an empty list.
+    if total == 0 {
+        return Ok(Json(out).into_response());
     }
-    Ok(res)
+    let headers = super::pagination_headers("/oauth2/auth/sessions/consent", limit, offset, total);
+    Ok((headers, Json(out)).into_response())
 }
 
 async fn revoke_consent_sessions(
@@ -477,7 +446,7 @@ async fn get_logout_request(
         .oauth2
         .get_logout_request(&challenge(&q, "logout_challenge")?)
         .await
-        .map_err(logout_error)?;
+        .map_err(ApiError::from_logout)?;
     Ok(Json(json!({
         "request_url": l.request_url,
         "rp_initiated": l.rp_initiated,
@@ -486,23 +455,16 @@ async fn get_logout_request(
     })))
 }
 
-/// Unknown logout requests answer in the sqlcon form, as Hydra's do.
-fn logout_error(e: FlowError) -> ApiError {
-    match e {
-        FlowError::NotFound => {
-            ApiError::new(StatusCode::NOT_FOUND, "Unable to locate the resource", "")
-        }
-        other => other.into(),
-    }
-}
-
 async fn accept_logout_request(
     State(s): State<AppState>,
     AppQuery(q): AppQuery<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let c = challenge(&q, "logout_challenge")?;
     Ok(completed(
-        s.oauth2.accept_logout(&c).await.map_err(logout_error)?,
+        s.oauth2
+            .accept_logout(&c)
+            .await
+            .map_err(ApiError::from_logout)?,
     ))
 }
 

@@ -77,7 +77,7 @@ async fn delete_oauth2_client(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.clients.delete(&id).await?;
+    s.oauth2.delete_client(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -116,7 +116,19 @@ pub(crate) fn parse_page(p: &Page) -> Result<(i64, i64), ApiError> {
 }
 
 /// `Link` header entries in the style of ory/x pagination: first, next, prev, last.
-pub(crate) fn link_header(path: &str, limit: i64, offset: i64, total: i64) -> String {
+/// `X-Total-Count` and `Link` (first/next/prev/last), as Hydra's paginated lists send.
+pub(crate) fn pagination_headers(path: &str, limit: i64, offset: i64, total: i64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+        headers.insert("x-total-count", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&link_header(path, limit, offset, total)) {
+        headers.insert(header::LINK, v);
+    }
+    headers
+}
+
+fn link_header(path: &str, limit: i64, offset: i64, total: i64) -> String {
     let link = |o: i64, rel: &str| format!("<{path}?limit={limit}&offset={o}>; rel=\"{rel}\"");
     let last = if total > 0 {
         ((total - 1) / limit) * limit
@@ -140,14 +152,11 @@ async fn list_oauth2_clients(
 ) -> Result<Response, ApiError> {
     let (limit, offset) = parse_page(&p)?;
     let (list, total) = s.clients.list(limit, offset).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
-        headers.insert("x-total-count", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&link_header("/clients", limit, offset, total)) {
-        headers.insert(header::LINK, v);
-    }
-    Ok((headers, Json(list)).into_response())
+    Ok((
+        pagination_headers("/clients", limit, offset, total),
+        Json(list),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,6 @@
 //! Public OAuth 2.0 / OpenID Connect endpoints: authorize, token, revoke, userinfo, and the
 //! built-in fallback pages used when no login, consent or error URL is configured.
-use crate::http::error::ApiError;
+use crate::http::error::{no_store, oauth_error, oauth_json, userinfo_error};
 use crate::http::extract::{basic_credentials, bearer_token, Form};
 use crate::http::AppState;
 use crate::oauth2::OAuthError;
@@ -144,26 +144,6 @@ fn frontchannel_page(urls: &[String], redirect_to: &str) -> String {
     )
 }
 
-fn no_store(h: &mut HeaderMap) {
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-}
-
-/// fosite writes token-endpoint errors with these headers.
-pub fn oauth_error_response(s: &AppState, e: &OAuthError) -> Response {
-    let o = &s.config.oauth2;
-    let body = e.body(o.include_legacy_error_fields, o.expose_internal_errors);
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = (status, body.to_string()).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=UTF-8"),
-    );
-    no_store(h);
-    res
-}
-
 fn credentials(headers: &HeaderMap, form: &Params) -> ClientCredentials {
     ClientCredentials {
         basic: basic_credentials(headers),
@@ -188,21 +168,12 @@ fn empty_body_error() -> OAuthError {
 
 async fn oauth2_token(State(s): State<AppState>, headers: HeaderMap, Form(form): Form) -> Response {
     if form.0.is_empty() {
-        return oauth_error_response(&s, &empty_body_error());
+        return oauth_error(&s.config.oauth2, &empty_body_error());
     }
     let creds = credentials(&headers, &form);
     match s.oauth2.token(&form, &creds).await {
-        Ok(t) => {
-            let mut res = axum::Json(t).into_response();
-            let h = res.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json;charset=UTF-8"),
-            );
-            no_store(h);
-            res
-        }
-        Err(e) => oauth_error_response(&s, &e),
+        Ok(t) => oauth_json(StatusCode::OK, serde_json::to_vec(&t).unwrap_or_default()),
+        Err(e) => oauth_error(&s.config.oauth2, &e),
     }
 }
 
@@ -214,12 +185,12 @@ async fn revoke_oauth2_token(
     Form(form): Form,
 ) -> Response {
     if form.0.is_empty() {
-        return oauth_error_response(&s, &empty_body_error());
+        return oauth_error(&s.config.oauth2, &empty_body_error());
     }
     let creds = credentials(&headers, &form);
     match s.oauth2.revoke(&form, &creds).await {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => oauth_error_response(&s, &e),
+        Err(e) => oauth_error(&s.config.oauth2, &e),
     }
 }
 
@@ -230,19 +201,7 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap, Form(form): For
         Ok(Userinfo::Jwt(jwt)) => {
             ([(header::CONTENT_TYPE, "application/jwt")], jwt).into_response()
         }
-        Err(e) => {
-            let mut res = oauth_error_response(&s, &e);
-            let challenge = format!(
-                "error={},error_description={},error_hint={}",
-                e.name,
-                e.description.replace('"', "'"),
-                e.hint.replace('"', "'")
-            );
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-            }
-            res
-        }
+        Err(e) => userinfo_error(&s.config.oauth2, &e),
     }
 }
 
@@ -309,11 +268,4 @@ async fn fallback_error(RawQuery(q): RawQuery) -> Response {
         Html(page("An error occurred", &body)),
     )
         .into_response()
-}
-
-impl From<OAuthError> for ApiError {
-    fn from(e: OAuthError) -> Self {
-        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError::new(status, &e.name.clone(), e.joined(false))
-    }
 }

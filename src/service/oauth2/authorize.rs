@@ -2,7 +2,7 @@
 //! (consent/strategy_default.go): request login → verify login → request consent → verify
 //! consent → issue the code. Every outcome is a redirect, errors included: to the client when
 //! its redirect URI is valid, else to `urls.error`.
-use super::{client_scopes, internal, new_id, response_types, OAuth2};
+use super::{client_scopes, new_id, response_types, OAuth2};
 use crate::domain::client::Client;
 use crate::domain::flow::{Flow, FlowState, LoginSession, OidcContext};
 use crate::domain::token::{IdTokenClaims, TokenKind, TokenSession};
@@ -137,17 +137,10 @@ impl OAuth2 {
         &self,
         p: &Params,
     ) -> Result<AuthRequest, (OAuthError, Option<AuthRequest>)> {
-        let client = match self.clients.get_shared(p.get("client_id")).await {
-            Ok(c) => c,
-            Err(crate::service::clients::ClientsError::NotFound) => {
-                return Err((
-                    OAuthError::invalid_client()
-                        .hint("The requested OAuth 2.0 Client does not exist."),
-                    None,
-                ))
-            }
-            Err(e) => return Err((internal(e), None)),
-        };
+        let client = self
+            .known_client(p.get("client_id"))
+            .await
+            .map_err(|e| (e, None))?;
         let redirect_uri = redirect::resolve(p.get("redirect_uri"), &client.redirect_uris)
             .map_err(|e| (e, None))?;
         let response_type = split_spaces(p.get("response_type"));
@@ -158,10 +151,7 @@ impl OAuth2 {
             _ => true,
         };
         let prompt = split_spaces(p.get("prompt"));
-        let mut audience: Vec<String> = Vec::new();
-        for a in p.all("audience") {
-            audience.extend(split_spaces(a));
-        }
+        let audience: Vec<String> = p.all("audience").flat_map(split_spaces).collect();
         let oidc = OidcContext {
             acr_values: split_spaces(p.get("acr_values")),
             display: p.get("display").to_string(),
@@ -340,7 +330,12 @@ impl OAuth2 {
         }
         let mut oidc = req.oidc.clone();
         if !req.id_token_hint.is_empty() {
-            let claims = self.decode_hint(&req.id_token_hint).await?;
+            let claims = self
+                .id_token_hint_claims(
+                    &req.id_token_hint,
+                    "Failed to validate OpenID Connect request as decoding id token from id_token_hint parameter failed.",
+                )
+                .await?;
             let sub = claims.get("sub").and_then(|v| v.as_str()).unwrap_or("");
             if sub.is_empty() {
                 return Err(OAuthError::invalid_request()
@@ -412,32 +407,6 @@ impl OAuth2 {
         format!("{base}?{query}")
     }
 
-    async fn decode_hint(&self, token: &str) -> Result<serde_json::Value, OAuthError> {
-        let keys = self.jwks.id_token_public_keys().await.map_err(internal)?;
-        let keys = keys.as_slice();
-        crate::crypto::jws::verify_ignoring_expiry(token, keys).map_err(|e| {
-            OAuthError::invalid_request()
-                .hint("Failed to validate OpenID Connect request as decoding id token from id_token_hint parameter failed.")
-                .debug(e.to_string())
-        })
-    }
-
-    /// Spends a verifier: checks its state, then moves the flow forward exactly once.
-    fn verifier_errors(state: FlowState, unhandled: FlowState, kind: &str) -> Option<OAuthError> {
-        if state == unhandled {
-            return Some(OAuthError::access_denied().hint(format!(
-                "The {kind} verifier has already been used, has not been granted, or is invalid."
-            )));
-        }
-        if state > FlowState::from_i64(unhandled as i64 + 1) {
-            return Some(
-                OAuthError::invalid_request()
-                    .hint(format!("The {kind} verifier has already been used.")),
-            );
-        }
-        None
-    }
-
     fn unknown_verifier(kind: &str) -> OAuthError {
         OAuthError::access_denied().hint(format!(
             "The {kind} verifier has already been used, has not been granted, or is invalid."
@@ -469,8 +438,12 @@ impl OAuth2 {
         };
         let flow = found.ok_or_else(|| Self::unknown_verifier(kind))?;
         let state = flow.state.unwrap_or(FlowState::ConsentUsed);
-        if let Some(e) = Self::verifier_errors(state, unhandled, kind) {
-            return Err(e);
+        if state == unhandled {
+            return Err(Self::unknown_verifier(kind));
+        }
+        if state > handled {
+            return Err(OAuthError::invalid_request()
+                .hint(format!("The {kind} verifier has already been used.")));
         }
         if !self
             .store

@@ -5,7 +5,7 @@
 //! for every client that took part in the session.
 use super::authorize::{with_params, BrowserCookies, CookieOp, Params};
 use super::flows::FlowError;
-use super::{internal, OAuth2};
+use super::OAuth2;
 use crate::domain::flow::{LogoutRequest, LogoutState};
 use crate::oauth2::OAuthError;
 use serde_json::{json, Value};
@@ -90,12 +90,12 @@ impl OAuth2 {
                 .await;
         }
         // RP-initiated logout: the hint names the client and the session.
-        let keys = self.jwks.id_token_public_keys().await.map_err(internal)?;
-        let claims = crate::crypto::jws::verify_ignoring_expiry(hint, &keys).map_err(|e| {
-            OAuthError::invalid_request()
-                .hint("Logout failed because the id_token_hint could not be verified.")
-                .debug(e.to_string())
-        })?;
+        let claims = self
+            .id_token_hint_claims(
+                hint,
+                "Logout failed because the id_token_hint could not be verified.",
+            )
+            .await?;
         let str_claim = |k: &str| {
             claims
                 .get(k)
@@ -335,9 +335,14 @@ impl OAuth2 {
             .ok_or(FlowError::NotFound)?;
         match l.state {
             Some(LogoutState::Unhandled) => {
-                self.store
+                // Lost a race with a rejection (or another accept that then got used): re-read.
+                if !self
+                    .store
                     .transition_logout(challenge, LogoutState::Unhandled, LogoutState::Accepted)
-                    .await?;
+                    .await?
+                {
+                    return Box::pin(self.accept_logout(challenge)).await;
+                }
             }
             Some(LogoutState::Accepted) => {}
             Some(LogoutState::Used) => {

@@ -311,7 +311,7 @@ impl OAuth2 {
     }
 
     /// An access token for introspection and userinfo: from the per-process cache when fresh,
-    /// else from the database (then cached). The client must still exist.
+    /// else from the database (then cached).
     async fn lookup_access_cached(&self, token: &str) -> Result<Option<cache::Entry>, OAuthError> {
         let Some(sig) = self.storage_key(token, TokenKind::Access).await? else {
             return Ok(None);
@@ -329,11 +329,45 @@ impl OAuth2 {
                 entry
             }
         };
-        match self.clients.get_shared(&entry.0.client_id).await {
-            Ok(_) => Ok(Some(entry)),
-            Err(crate::service::clients::ClientsError::NotFound) => Ok(None),
+        Ok(Some(entry))
+    }
+
+    /// Deletes a client; the store cascades to its tokens and flows, and this process forgets
+    /// the cached lookups of those tokens.
+    pub async fn delete_client(
+        &self,
+        id: &str,
+    ) -> Result<(), crate::service::clients::ClientsError> {
+        self.clients.delete(id).await?;
+        self.cache.clear();
+        Ok(())
+    }
+
+    /// A registered client, or `invalid_client` (storage failures stay server errors).
+    pub(crate) async fn known_client(&self, id: &str) -> Result<Arc<Client>, OAuthError> {
+        match self.clients.get_shared(id).await {
+            Ok(c) => Ok(c),
+            Err(crate::service::clients::ClientsError::NotFound) => {
+                Err(OAuthError::invalid_client()
+                    .hint("The requested OAuth 2.0 Client does not exist."))
+            }
             Err(e) => Err(internal(e)),
         }
+    }
+
+    /// Claims of an ID token this server issued (signature checked, expiry not: OIDC allows
+    /// expired hints); a bad token is `invalid_request` with `hint`.
+    pub(crate) async fn id_token_hint_claims(
+        &self,
+        token: &str,
+        hint: &str,
+    ) -> Result<serde_json::Value, OAuthError> {
+        let keys = self.jwks.id_token_public_keys().await.map_err(internal)?;
+        crate::crypto::jws::verify_ignoring_expiry(token, &keys).map_err(|e| {
+            OAuthError::invalid_request()
+                .hint(hint)
+                .debug(e.to_string())
+        })
     }
 
     /// Revokes every access and refresh token of a grant.
@@ -376,14 +410,7 @@ impl OAuth2 {
             } else {
                 creds.form_id.clone()
             };
-            let client = match self.clients.get_shared(&id).await {
-                Ok(c) => c,
-                Err(crate::service::clients::ClientsError::NotFound) => {
-                    return Err(OAuthError::invalid_client()
-                        .hint("The requested OAuth 2.0 Client does not exist."))
-                }
-                Err(e) => return Err(internal(e)),
-            };
+            let client = self.known_client(&id).await?;
             self.verify_assertion(&client, assertion).await?;
             return Ok(client);
         }

@@ -3,28 +3,49 @@
 //! subject's remembered logins.
 use super::flows::FlowError;
 use super::OAuth2;
-use crate::domain::flow::Flow;
+use crate::domain::client::Client;
+use crate::domain::flow::{Flow, FlowState};
+use std::sync::Arc;
 
 impl OAuth2 {
-    /// Handled, successful, non-skipped consents of `subject`, newest first; remembered ones
-    /// whose `remember_for` ran out are dropped (Hydra lists unremembered ones too).
-    pub async fn consent_sessions(&self, subject: &str) -> Result<Vec<Flow>, FlowError> {
+    /// One page of the handled, successful, non-skipped consents of `subject`, newest first,
+    /// each with its client, and the total. Remembered ones whose `remember_for` ran out are
+    /// dropped (Hydra lists unremembered ones too).
+    pub async fn consent_sessions(
+        &self,
+        subject: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<(Flow, Arc<Client>)>, i64), FlowError> {
         let now = self.now();
-        Ok(self
+        let live: Vec<Flow> = self
             .store
             .consent_flows_of(subject, None)
             .await?
             .into_iter()
             .filter(|f| {
-                f.state >= Some(crate::domain::flow::FlowState::ConsentHandled)
+                let expires = f.consent_expires_at();
+                f.state >= Some(FlowState::ConsentHandled)
                     && !f.consent_skip
                     && matches!(&f.consent, Some(c) if c.denial.is_none())
+                    && (expires == 0 || expires >= now)
             })
-            .filter(|f| {
-                let expires = f.consent_expires_at();
-                expires == 0 || expires >= now
-            })
-            .collect())
+            .collect();
+        let total = live.len() as i64;
+        let mut page = Vec::new();
+        for f in live
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(0))
+            .take(usize::try_from(limit).unwrap_or(0))
+        {
+            let client = self
+                .clients
+                .get_shared(&f.client_id)
+                .await
+                .map_err(|e| FlowError::Internal(e.to_string()))?;
+            page.push((f, client));
+        }
+        Ok((page, total))
     }
 
     /// Revokes the consents of `subject` (for one client, or all) and every token they granted.

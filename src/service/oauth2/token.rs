@@ -196,10 +196,7 @@ impl OAuth2 {
         if scopes.is_empty() && self.settings.cc_default_scope {
             scopes = allowed;
         }
-        let mut audience = Vec::new();
-        for a in form.0.iter().filter(|(k, _)| k == "audience") {
-            audience.extend(split_spaces(&a.1));
-        }
+        let audience: Vec<String> = form.all("audience").flat_map(split_spaces).collect();
         if let Some(a) = scope::first_denied_audience(&client.audience, &audience) {
             return Err(OAuthError::invalid_request().hint(format!(
                 "Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."
