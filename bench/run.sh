@@ -11,6 +11,7 @@
 #     with scope "openid offline" (RS256-4096 ID token) and "offline" (none),
 #     plus the raw RS256 signing rate of the server's ID-token key
 #   - raw PostgreSQL rate of a single-row ~500-byte INSERT (pgbench, scratch DB)
+#   - the secret-hashing flood and cold burst (bench/flood.sh)
 #
 # Needs: target/release/portcullis (cargo build --release --locked),
 # target/release/examples/flowbench (cargo build --release --example flowbench),
@@ -328,3 +329,10 @@ echo "RSS idle (before load): $((IDLE_RSS / 1024)) MiB; peak (VmHWM) after GETs 
   "after flows $((HWM_FLOWS / 1024)) MiB; peak overall $((PEAK_RSS / 1024)) MiB"
 echo "start-to-ready on SQLite: first start (generates keys) ${STARTUP[1]} ms; second start (keys exist) ${STARTUP[2]} ms"
 echo "(2-core shared machine: server, PostgreSQL and load generators share the same cores; duration $DURATION per section)"
+
+# ------------------------------------------------------------------ secret-hashing flood
+if [[ -z "${BENCH_SKIP_FLOOD:-}" ]]; then
+  echo
+  echo "==> secret-hashing flood and cold burst (bench/flood.sh; BENCH_SKIP_FLOOD=1 skips)"
+  bench/flood.sh
+fi

@@ -145,11 +145,14 @@ pub async fn build_with_clock(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "signing keys ready"
     );
+    let metrics = Metrics::new().map_err(|e| AppError::Config(e.to_string()))?;
+    let secrets = secret_verifier(&cfg, &metrics)?;
     let clients = Arc::new(Clients::new(
         store.clone(),
         clock.clone(),
         cfg.oidc.dynamic_client_registration.default_scope.clone(),
         cfg.oidc.subject_identifiers.supported_types.clone(),
+        secrets,
     ));
     let discovery =
         axum::body::Bytes::from(wellknown::discovery_document(&cfg, &issuer, &public_url));
@@ -180,9 +183,47 @@ pub async fn build_with_clock(
         store,
         clients,
         jwks,
-        metrics: Metrics::new().map_err(|e| AppError::Config(e.to_string()))?,
+        metrics,
         discovery,
     })
+}
+
+/// The bounded secret-hashing pool (`oauth2.hashers.*`), its outcome counter registered.
+fn secret_verifier(
+    cfg: &Config,
+    metrics: &Metrics,
+) -> Result<Arc<crate::service::secrets::SecretVerifier>, AppError> {
+    use crate::service::secrets::{outcomes_metric, HashingSettings, SecretVerifier};
+    let hashers = &cfg.oauth2.hashers;
+    let argon2 = hashers
+        .argon2
+        .settings()
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    let workers = if hashers.workers == 0 {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    } else {
+        hashers.workers
+    };
+    let outcomes = outcomes_metric().map_err(|e| AppError::Config(e.to_string()))?;
+    metrics
+        .register(Box::new(outcomes.clone()))
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    let settings = HashingSettings {
+        argon2,
+        workers,
+        queue_timeout: crate::config::parse_duration(&hashers.queue_timeout)
+            .unwrap_or(std::time::Duration::from_secs(1)),
+        failure_delay: crate::config::parse_duration(&hashers.failure_delay)
+            .unwrap_or(std::time::Duration::from_secs(1)),
+        trusted_proxies: cfg
+            .serve
+            .tls
+            .allow_termination_from
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
+    };
+    SecretVerifier::start(settings, outcomes).map_err(|e| AppError::Config(e.to_string()))
 }
 
 async fn not_found() -> ApiError {

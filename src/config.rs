@@ -212,7 +212,7 @@ impl Default for Strategies {
 pub struct OAuth2 {
     pub expose_internal_errors: bool,
     pub include_legacy_error_fields: bool,
-    pub hashers: Value,
+    pub hashers: Hashers,
     pub pkce: Pkce,
     pub session: OAuth2Session,
     pub client_credentials: ClientCredentials,
@@ -227,13 +227,127 @@ impl Default for OAuth2 {
         OAuth2 {
             expose_internal_errors: false,
             include_legacy_error_fields: false,
-            hashers: Value::Null,
+            hashers: Hashers::default(),
             pkce: Pkce::default(),
             session: OAuth2Session::default(),
             client_credentials: ClientCredentials::default(),
             introspection_cache_ttl: "1s".into(),
         }
     }
+}
+
+/// `oauth2.hashers`: Hydra 1.9's `bcrypt.cost` is accepted (it only tuned hashing of new
+/// secrets, which Portcullis does with argon2id); `argon2` is Hydra ≥ 1.10's block.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hashers {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bcrypt: Option<Bcrypt>,
+    pub argon2: Argon2Hasher,
+    /// Portcullis: hashing threads (0 = the number of cores). Each holds `argon2.memory`.
+    pub workers: usize,
+    /// Portcullis: how long a request waits for a free hashing thread before 503.
+    pub queue_timeout: String,
+    /// Portcullis: how long a failed client authentication waits before its 401/429.
+    pub failure_delay: String,
+}
+
+impl Default for Hashers {
+    fn default() -> Self {
+        Hashers {
+            bcrypt: None,
+            argon2: Argon2Hasher::default(),
+            workers: 0,
+            queue_timeout: "1s".into(),
+            failure_delay: "1s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bcrypt {
+    pub cost: u32,
+}
+
+impl Default for Bcrypt {
+    fn default() -> Self {
+        Bcrypt { cost: 10 }
+    }
+}
+
+/// argon2id parameters for new client secrets (existing hashes keep their own parameters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Hasher {
+    /// Memory per hash: a number of KiB, or a size such as `19MiB`, `64MB`.
+    pub memory: Value,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub salt_length: usize,
+    pub key_length: usize,
+}
+
+impl Default for Argon2Hasher {
+    fn default() -> Self {
+        let d = crate::crypto::hasher::Argon2Settings::default();
+        Argon2Hasher {
+            memory: Value::String(format!("{}KiB", d.memory_kib)),
+            iterations: d.iterations,
+            parallelism: d.parallelism,
+            salt_length: d.salt_length,
+            key_length: d.key_length,
+        }
+    }
+}
+
+impl Argon2Hasher {
+    /// The validated argon2 settings, or why they are invalid (naming the key).
+    pub fn settings(&self) -> Result<crate::crypto::hasher::Argon2Settings, ConfigError> {
+        let memory_kib = parse_kib(&self.memory).ok_or_else(|| {
+            invalid(
+                "oauth2.hashers.argon2.memory",
+                "must be a number of KiB or a size like 19MiB or 64MB",
+            )
+        })?;
+        let s = crate::crypto::hasher::Argon2Settings {
+            memory_kib,
+            iterations: self.iterations,
+            parallelism: self.parallelism,
+            salt_length: self.salt_length,
+            key_length: self.key_length,
+        };
+        s.params()
+            .map_err(|m| invalid("oauth2.hashers.argon2", m))?;
+        Ok(s)
+    }
+}
+
+/// A memory size in KiB: a bare number is KiB (Hydra 1.10); units B, KB, MB, GB (decimal) and
+/// KiB, MiB, GiB (binary) are accepted.
+fn parse_kib(v: &Value) -> Option<u32> {
+    let text = match v {
+        Value::Number(n) => return n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.trim(),
+        _ => return None,
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let bytes = match unit.trim() {
+        "" => return u32::try_from(n).ok(),
+        "B" => n,
+        "KB" => n.checked_mul(1000)?,
+        "MB" => n.checked_mul(1000 * 1000)?,
+        "GB" => n.checked_mul(1000 * 1000 * 1000)?,
+        "KiB" => n.checked_mul(1024)?,
+        "MiB" => n.checked_mul(1024 * 1024)?,
+        "GiB" => n.checked_mul(1024 * 1024 * 1024)?,
+        _ => return None,
+    };
+    u32::try_from(bytes / 1024).ok()
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -436,11 +550,28 @@ impl Config {
                 "oauth2.introspection_cache_ttl",
                 &self.oauth2.introspection_cache_ttl,
             ),
+            (
+                "oauth2.hashers.queue_timeout",
+                &self.oauth2.hashers.queue_timeout,
+            ),
+            (
+                "oauth2.hashers.failure_delay",
+                &self.oauth2.hashers.failure_delay,
+            ),
         ] {
             if parse_duration(v).is_none() {
                 return Err(invalid(
                     key,
                     format!("`{v}` is not a duration like 30m or 1h"),
+                ));
+            }
+        }
+        self.oauth2.hashers.argon2.settings()?;
+        if let Some(b) = &self.oauth2.hashers.bcrypt {
+            if !(4..=31).contains(&b.cost) {
+                return Err(invalid(
+                    "oauth2.hashers.bcrypt.cost",
+                    "must be between 4 and 31",
                 ));
             }
         }

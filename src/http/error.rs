@@ -53,6 +53,7 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
+        retry_after(&mut res);
         res
     }
 }
@@ -66,6 +67,11 @@ impl From<ClientsError> for ApiError {
                 StatusCode::CONFLICT,
                 "Unable to insert or update resource because a resource with that value exists already",
                 "",
+            ),
+            ClientsError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The server is hashing too many client secrets at once; retry shortly.",
             ),
             ClientsError::Internal(m) => ApiError::internal(&m),
         }
@@ -154,7 +160,20 @@ pub fn oauth_json(status: StatusCode, body: Vec<u8>) -> Response {
 pub fn oauth_error(cfg: &OAuth2Config, e: &OAuthError) -> Response {
     let body = e.body(cfg.include_legacy_error_fields, cfg.expose_internal_errors);
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    oauth_json(status, body.to_string().into_bytes())
+    let mut res = oauth_json(status, body.to_string().into_bytes());
+    retry_after(&mut res);
+    res
+}
+
+/// Overload answers (503, 429) tell the client when to come back (RFC 9110 §10.2.3).
+fn retry_after(res: &mut Response) {
+    if matches!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
 }
 
 /// Userinfo errors also carry `WWW-Authenticate` (RFC 6750 §3, Hydra's field layout).

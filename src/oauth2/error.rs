@@ -51,6 +51,8 @@ errors! {
     request_uri_not_supported => ("request_uri_not_supported", 400, "The OP does not support use of the request_uri parameter."),
     scope_not_granted => ("scope_not_granted", 403, "The token was not granted the requested scope."),
     token_expired => ("token_expired", 401, "Token expired."),
+    temporarily_unavailable => ("temporarily_unavailable", 503, "The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server."),
+    throttled => ("temporarily_unavailable", 429, "Too many failed client authentications for this client from this address; retry later."),
     token_inactive => ("token_inactive", 401, "Token is inactive because it is malformed, expired or otherwise invalid."),
 }
 

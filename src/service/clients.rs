@@ -1,5 +1,6 @@
 //! Client management: validation, secret generation and hashing, persistence.
-use crate::crypto::{hasher, random_secret};
+use crate::crypto::random_secret;
+use crate::service::secrets::{HashingError, SecretVerifier};
 use crate::domain::client::{Client, ClientError, Policy};
 use crate::store::{Store, StoreError, StoredClient};
 use dashmap::DashMap;
@@ -15,8 +16,20 @@ pub enum ClientsError {
     NotFound,
     #[error("a client with this id exists already")]
     Conflict,
+    /// Every secret-hashing worker stayed busy past the queue deadline.
+    #[error("secret hashing is at capacity")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<HashingError> for ClientsError {
+    fn from(e: HashingError) -> Self {
+        match e {
+            HashingError::Busy => ClientsError::Busy,
+            HashingError::Failed(e) => ClientsError::Internal(e.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for ClientsError {
@@ -40,6 +53,7 @@ pub struct Clients {
     pub clock: Arc<dyn super::Clock>,
     pub default_scope: Vec<String>,
     pub subject_types: Vec<String>,
+    pub secrets: Arc<SecretVerifier>,
     cache: DashMap<String, (Instant, Arc<Client>, Arc<str>)>,
 }
 
@@ -60,25 +74,20 @@ fn to_model(row: StoredClient) -> Result<Client, ClientsError> {
     Ok(c)
 }
 
-async fn hash_blocking(secret: String) -> Result<String, ClientsError> {
-    tokio::task::spawn_blocking(move || hasher::hash(&secret))
-        .await
-        .map_err(|e| ClientsError::Internal(e.to_string()))?
-        .map_err(|e| ClientsError::Internal(e.to_string()))
-}
-
 impl Clients {
     pub fn new(
         store: Store,
         clock: Arc<dyn super::Clock>,
         default_scope: Vec<String>,
         subject_types: Vec<String>,
+        secrets: Arc<SecretVerifier>,
     ) -> Clients {
         Clients {
             store,
             clock,
             default_scope,
             subject_types,
+            secrets,
             cache: DashMap::new(),
         }
     }
@@ -108,7 +117,7 @@ impl Clients {
             None => Some(random_secret(26)),
         };
         let secret_hash = match &secret {
-            Some(s) => hash_blocking(s.clone()).await?,
+            Some(s) => self.secrets.hash(s).await?,
             None => String::new(),
         };
         let now = self.clock.now().unix_timestamp();
@@ -164,7 +173,7 @@ impl Clients {
         c.validate(&self.policy())?;
         let new_secret = c.client_secret.take().filter(|s| !s.is_empty());
         let secret_hash = match &new_secret {
-            Some(s) => hash_blocking(s.clone()).await?,
+            Some(s) => self.secrets.hash(s).await?,
             None => existing.secret_hash.clone(),
         };
         let now = self.clock.now().unix_timestamp();

@@ -2,6 +2,7 @@
 pub mod clients;
 pub mod jwks;
 pub mod oauth2;
+pub mod secrets;
 pub mod wellknown;
 
 /// Injected time source (DESIGN rule 8).

@@ -49,6 +49,11 @@ impl Metrics {
         })
     }
 
+    /// Adds a collector owned by another part of the application (e.g. a service's counters).
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> Result<(), prometheus::Error> {
+        self.registry.register(c)
+    }
+
     pub fn render(&self) -> Vec<u8> {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);

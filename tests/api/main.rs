@@ -8,6 +8,7 @@ mod flow;
 mod harness;
 mod keys;
 mod logout;
+mod sec_flood;
 mod serving;
 mod system;
 mod tokens;

@@ -8,7 +8,7 @@ use crate::service::oauth2::authorize::Params;
 use crate::service::oauth2::introspect::Userinfo;
 use crate::service::oauth2::logout::LogoutOutcome;
 use crate::service::oauth2::ClientCredentials;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -144,8 +144,17 @@ fn frontchannel_page(urls: &[String], redirect_to: &str) -> String {
     )
 }
 
-fn credentials(headers: &HeaderMap, form: &Params) -> ClientCredentials {
+fn credentials(
+    headers: &HeaderMap,
+    form: &Params,
+    peer: Option<std::net::SocketAddr>,
+) -> ClientCredentials {
     ClientCredentials {
+        peer: peer.map(|p| p.ip()),
+        forwarded_for: headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
         basic: basic_credentials(headers),
         assertion: (!form.get("client_assertion").is_empty()).then(|| {
             (
@@ -166,11 +175,16 @@ fn empty_body_error() -> OAuthError {
     OAuthError::invalid_request().hint("The POST body can not be empty.")
 }
 
-async fn oauth2_token(State(s): State<AppState>, headers: HeaderMap, Form(form): Form) -> Response {
+async fn oauth2_token(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form,
+) -> Response {
     if form.0.is_empty() {
         return oauth_error(&s.config.oauth2, &empty_body_error());
     }
-    let creds = credentials(&headers, &form);
+    let creds = credentials(&headers, &form, Some(peer));
     match s.oauth2.token(&form, &creds).await {
         Ok(t) => oauth_json(StatusCode::OK, serde_json::to_vec(&t).unwrap_or_default()),
         Err(e) => oauth_error(&s.config.oauth2, &e),
@@ -181,13 +195,14 @@ async fn oauth2_token(State(s): State<AppState>, headers: HeaderMap, Form(form):
 /// failures) are reported.
 async fn revoke_oauth2_token(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Form(form): Form,
 ) -> Response {
     if form.0.is_empty() {
         return oauth_error(&s.config.oauth2, &empty_body_error());
     }
-    let creds = credentials(&headers, &form);
+    let creds = credentials(&headers, &form, Some(peer));
     match s.oauth2.revoke(&form, &creds).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => oauth_error(&s.config.oauth2, &e),

@@ -22,7 +22,7 @@ use crate::service::jwks::Jwks;
 use crate::service::Clock;
 use crate::store::{Store, StoreError, TokenRow};
 use dashmap::DashMap;
-use sha2::{Digest, Sha256};
+use crate::service::secrets::{SecretVerifier, Verdict};
 use std::sync::Arc;
 
 /// Settings read once from the configuration.
@@ -119,10 +119,8 @@ pub struct OAuth2 {
     pub clock: Arc<dyn Clock>,
     hmac: TokenHmac,
     aead: Arc<Aead>,
-    /// Successful secret verifications, keyed by SHA-256(client id, stored hash, secret): a
-    /// changed secret changes the stored hash and so misses. Argon2id then costs once per
-    /// client and secret, not once per token request.
-    verified: DashMap<[u8; 32], ()>,
+    /// Bounded, single-flight, remembering secret verification (shared with `Clients`).
+    secrets: Arc<SecretVerifier>,
     pub(crate) cache: cache::TokenCache,
     /// Outbound HTTP for back-channel logout and client `jwks_uri`s (5 s timeout, as Hydra).
     http: reqwest::Client,
@@ -131,11 +129,6 @@ pub struct OAuth2 {
     /// Key sets fetched from client `jwks_uri`s.
     remote_keys: DashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>,
 }
-
-const VERIFIED_MAX: usize = 100_000;
-
-/// An argon2id hash verified for unknown clients, so they cost what known ones cost.
-static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 impl OAuth2 {
     pub fn new(
@@ -149,6 +142,7 @@ impl OAuth2 {
     ) -> OAuth2 {
         let settings_ttl = settings.introspection_cache_ttl;
         let writer = writer::TokenWriter::start(store.clone());
+        let secrets = clients.secrets.clone();
         OAuth2 {
             settings,
             store,
@@ -157,7 +151,7 @@ impl OAuth2 {
             clock,
             hmac: TokenHmac::new(system_secrets),
             aead,
-            verified: DashMap::new(),
+            secrets,
             cache: cache::TokenCache::new(settings_ttl),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(5))
@@ -426,16 +420,14 @@ impl OAuth2 {
         let (client, hash) = match found {
             Ok(v) => v,
             Err(crate::service::clients::ClientsError::NotFound) => {
-                if let Some(s) = secret {
-                    let s = s.to_string();
-                    let _ = tokio::task::spawn_blocking(move || {
-                        let dummy = DUMMY_HASH.get_or_init(|| {
-                            crate::crypto::hasher::hash("portcullis-unknown-client")
-                                .unwrap_or_default()
-                        });
-                        crate::crypto::hasher::verify(&s, dummy)
-                    })
-                    .await;
+                // An unknown client costs what a known one costs, on the same bounded path.
+                if let Some(s) = secret.filter(|s| !s.is_empty()) {
+                    let origin = self.secrets.origin(creds.peer, creds.forwarded_for.as_deref());
+                    let verdict = self.secrets.verify(id, None, s, origin).await;
+                    if verdict != Verdict::Busy {
+                        self.secrets.delay_failure().await;
+                    }
+                    overload(verdict)?;
                 }
                 return Err(OAuthError::invalid_client()
                     .hint("The requested OAuth 2.0 Client does not exist."));
@@ -464,37 +456,30 @@ impl OAuth2 {
         let Some(secret) = secret.filter(|s| !s.is_empty()) else {
             return Err(OAuthError::invalid_client().hint("The client secret is missing."));
         };
-        if !self.verify_secret(&client.client_id, &hash, secret).await {
+        let origin = self.secrets.origin(creds.peer, creds.forwarded_for.as_deref());
+        let verdict = self
+            .secrets
+            .verify(&client.client_id, Some(&hash), secret, origin)
+            .await;
+        if matches!(verdict, Verdict::Invalid | Verdict::Throttled) {
+            self.secrets.delay_failure().await;
+        }
+        overload(verdict)?;
+        if verdict != Verdict::Valid {
             return Err(OAuthError::invalid_client()
                 .hint("The provided client secret did not match the registered one."));
         }
         Ok(client)
     }
+}
 
-    async fn verify_secret(&self, id: &str, hash: &str, secret: &str) -> bool {
-        if hash.is_empty() {
-            return false;
-        }
-        let mut h = Sha256::new();
-        for part in [id, hash, secret] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part.as_bytes());
-        }
-        let key: [u8; 32] = h.finalize().into();
-        if self.verified.contains_key(&key) {
-            return true;
-        }
-        let (s, stored) = (secret.to_string(), hash.to_string());
-        let ok = tokio::task::spawn_blocking(move || crate::crypto::hasher::verify(&s, &stored))
-            .await
-            .unwrap_or(false);
-        if ok {
-            if self.verified.len() >= VERIFIED_MAX {
-                self.verified.clear();
-            }
-            self.verified.insert(key, ());
-        }
-        ok
+/// 503 when no hashing worker was free in time, 429 for a throttled client and address.
+fn overload(verdict: Verdict) -> Result<(), OAuthError> {
+    match verdict {
+        Verdict::Busy => Err(OAuthError::temporarily_unavailable()
+            .hint("All client-secret verifications are busy; retry shortly.")),
+        Verdict::Throttled => Err(OAuthError::throttled()),
+        Verdict::Valid | Verdict::Invalid => Ok(()),
     }
 }
 
@@ -506,6 +491,9 @@ pub struct ClientCredentials {
     pub assertion: Option<(String, String)>,
     pub form_id: String,
     pub form_secret: Option<String>,
+    /// The TCP peer and its `X-Forwarded-For`, for the per-address failure throttle.
+    pub peer: Option<std::net::IpAddr>,
+    pub forwarded_for: Option<String>,
 }
 
 /// Logged once; the caller sees only `server_error`.

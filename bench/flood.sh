@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The secret-hashing flood, against the release binary on PostgreSQL (security hardening §1).
+#
+#   1. baseline: a verified client's client_credentials rate alone (wrk, BENCH_FLOOD_REAL_CONC
+#      connections);
+#   2. flood: BENCH_FLOOD_CONC (default 1000) connections send client_credentials with a random
+#      wrong secret per request, two thirds for the known client and one third for random
+#      unknown client ids, for BENCH_FLOOD_DURATION (default 30s); the verified client's rate
+#      is measured again while it runs. Peak RSS (VmHWM) is read afterwards;
+#   3. cold burst: a restarted server (nothing verified yet) gets BENCH_BURST_CONC (default
+#      2000) connections all sending the correct secret at once; wrk's timeouts are counted.
+#
+# Targets: flood peak RSS <= 100 MiB, verified rate >= 90% of baseline with p99 <= 50 ms;
+# burst: no timeouts, peak RSS <= 100 MiB.
+#
+# Needs target/release/portcullis, PostgreSQL, wrk (installed from Debian when missing).
+# Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portcullis_flood, dropped
+# and recreated), BENCH_FLOOD_DURATION, BENCH_FLOOD_CONC, BENCH_FLOOD_REAL_CONC (16),
+# BENCH_BURST_CONC, BENCH_BURST_DURATION (10s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=target/release/portcullis
+DB_URL=${BENCH_FLOOD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portcullis_flood}
+FLOOD_DURATION=${BENCH_FLOOD_DURATION:-30s}
+FLOOD_CONC=${BENCH_FLOOD_CONC:-1000}
+REAL_CONC=${BENCH_FLOOD_REAL_CONC:-16}
+BURST_CONC=${BENCH_BURST_CONC:-2000}
+BURST_DURATION=${BENCH_BURST_DURATION:-10s}
+PUBLIC=http://127.0.0.1:14454
+ADMIN=http://127.0.0.1:14455
+SECRET=bench-flood-system-secret-0123456789
+
+[[ -x "$BIN" ]] || { echo "missing $BIN; run: cargo build --release --locked" >&2; exit 1; }
+command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
+# 1000-2000 client connections plus the server's own: raise the descriptor limit.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+  [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ADMIN_DB_URL=${DB_URL%/*}/postgres
+DB_NAME=${DB_URL##*/}
+dropdb --if-exists --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
+createdb --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
+DSN="$DB_URL" "$BIN" migrate sql -e --yes >/dev/null
+
+start_server() {
+  DSN="$DB_URL" SECRETS_SYSTEM="$SECRET" LOG_LEVEL=error \
+  SERVE_PUBLIC_HOST=127.0.0.1 SERVE_PUBLIC_PORT=${PUBLIC##*:} \
+  SERVE_ADMIN_HOST=127.0.0.1 SERVE_ADMIN_PORT=${ADMIN##*:} \
+    "$BIN" serve all --dev >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  local deadline=$((SECONDS + 120))
+  until [[ "$(curl -s -o /dev/null -w '%{http_code}' "$ADMIN/health/ready")" == 200 ]]; do
+    (( SECONDS < deadline )) && kill -0 "$SERVER_PID" 2>/dev/null \
+      || { echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+hwm_kib() { awk '$1 == "VmHWM:" {print $2}' "/proc/$SERVER_PID/status"; }
+
+ID=flood-client
+CLIENT_SECRET=flood-client-secret-0123456789
+BASIC=$(printf '%s:%s' "$ID" "$CLIENT_SECRET" | base64 -w0)
+
+start_server
+curl -fsS -o /dev/null -X POST "$ADMIN/clients" -H 'Content-Type: application/json' \
+  -d "{\"client_id\":\"$ID\",\"client_secret\":\"$CLIENT_SECRET\",\"grant_types\":[\"client_credentials\"],\"scope\":\"read\"}"
+
+cat >"$WORK/real.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&scope=read"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+LUA
+
+# Random wrong secrets: 2/3 for the known client, 1/3 for random unknown ids.
+cat >"$WORK/flood.lua" <<'LUA'
+local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local function b64(data)
+  return ((data:gsub(".", function(x)
+    local r, b = "", x:byte()
+    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
+    return r
+  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
+    if #x < 6 then return "" end
+    local c = 0
+    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
+    return b64chars:sub(c + 1, c + 1)
+  end) .. ({ "", "==", "=" })[#data % 3 + 1])
+end
+local n = 0
+init = function(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000) end
+request = function()
+  n = n + 1
+  local id = (n % 3 == 0) and ("unknown-" .. math.random(1, 1e9)) or "flood-client"
+  local secret = "wrong-" .. math.random(1, 1e9) .. "-" .. n
+  return wrk.format("POST", "/oauth2/token", {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Authorization"] = "Basic " .. b64(id .. ":" .. secret),
+  }, "grant_type=client_credentials")
+end
+LUA
+
+# Verify the real secret once (the remembered success every later request uses).
+curl -fsS -o /dev/null -X POST "$PUBLIC/oauth2/token" -H "Authorization: Basic $BASIC" \
+  -d 'grant_type=client_credentials&scope=read'
+
+echo "==> baseline: verified client alone (-c $REAL_CONC, 20s)"
+wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/base.txt"
+BASE_HWM=$(hwm_kib)
+
+echo "==> flood: $FLOOD_CONC connections of wrong secrets for $FLOOD_DURATION, verified client measured during it"
+wrk -t 1 -c "$FLOOD_CONC" -d "$FLOOD_DURATION" --timeout 10s -s "$WORK/flood.lua" "$PUBLIC/oauth2/token" >"$WORK/flood.txt" &
+FLOOD_WRK=$!
+sleep 5
+wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/during.txt"
+wait "$FLOOD_WRK"
+FLOOD_HWM=$(hwm_kib)
+curl -s "$ADMIN/metrics/prometheus" | grep '^portcullis_secret_verifications_total' >"$WORK/flood-metrics.txt" || true
+stop_server
+
+echo "==> cold burst: restarted server, $BURST_CONC connections with the correct secret"
+start_server
+wrk -t 2 -c "$BURST_CONC" -d "$BURST_DURATION" --timeout 10s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/burst.txt"
+BURST_HWM=$(hwm_kib)
+curl -s "$ADMIN/metrics/prometheus" | grep '^portcullis_secret_verifications_total' >"$WORK/burst-metrics.txt" || true
+stop_server
+
+python3 - "$WORK" "$BASE_HWM" "$FLOOD_HWM" "$BURST_HWM" <<'PY'
+import re, sys
+work, base_hwm, flood_hwm, burst_hwm = sys.argv[1], *map(int, sys.argv[2:])
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def wrk(name):
+    t = open(f"{work}/{name}.txt").read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", t)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+    return dict(rps=rps, p99=ms(*p99.groups()) if p99 else None, non2xx=int(bad.group(1)) if bad else 0,
+                timeouts=int(sock.group(4)) if sock else 0, errors=sum(map(int, sock.groups())) if sock else 0)
+base, during, flood, burst = wrk("base"), wrk("during"), wrk("flood"), wrk("burst")
+print()
+print(f"verified client alone:        {base['rps']:>8.0f} tokens/s  p99 {base['p99']:.2f} ms  non-2xx {base['non2xx']}")
+print(f"verified client during flood: {during['rps']:>8.0f} tokens/s  p99 {during['p99']:.2f} ms  non-2xx {during['non2xx']}"
+      f"  ({100 * during['rps'] / base['rps']:.1f}% of baseline)")
+print(f"flood answered:               {flood['rps']:>8.0f} req/s (all non-2xx: {flood['non2xx']}), socket errors {flood['errors']}")
+print(f"cold burst:                   {burst['rps']:>8.0f} tokens/s  p99 {burst['p99']:.2f} ms  non-2xx {burst['non2xx']}  timeouts {burst['timeouts']}")
+print(f"peak RSS (VmHWM): baseline {base_hwm / 1024:.1f} MiB, after flood {flood_hwm / 1024:.1f} MiB, cold burst {burst_hwm / 1024:.1f} MiB")
+for name in ("flood", "burst"):
+    print(f"verification outcomes ({name}): " + ", ".join(
+        l.split("outcome=")[1].replace('"}', "=").replace(" ", "") for l in open(f"{work}/{name}-metrics.txt")))
+checks = [
+    ("flood: peak RSS <= 100 MiB", flood_hwm <= 100 * 1024, f"{flood_hwm / 1024:.1f} MiB"),
+    ("flood: verified client >= 90% of its rate", during["rps"] >= 0.9 * base["rps"], f"{100 * during['rps'] / base['rps']:.1f}%"),
+    ("flood: verified client p99 <= 50 ms", during["p99"] <= 50, f"{during['p99']:.2f} ms"),
+    ("flood: verified client all 200", during["non2xx"] == 0 and during["errors"] == 0, f"{during['non2xx']} non-2xx, {during['errors']} socket errors"),
+    ("burst: no timeouts", burst["timeouts"] == 0, f"{burst['timeouts']}"),
+    ("burst: all 200", burst["non2xx"] == 0, f"{burst['non2xx']} non-2xx"),
+    ("burst: peak RSS <= 100 MiB", burst_hwm <= 100 * 1024, f"{burst_hwm / 1024:.1f} MiB"),
+]
+print("targets:")
+for name, ok, val in checks:
+    print(f"  [{'PASS' if ok else 'FAIL'}] {name:<44} measured {val}")
+PY
