@@ -91,6 +91,17 @@ const SIGNING_ALGS: [&str; 9] = [
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
 ];
 
+/// Schemes a browser executes or renders with the opener's privileges.
+const SCRIPT_SCHEMES: [&str; 5] = ["javascript", "data", "vbscript", "file", "blob"];
+
+/// True for an absolute `http`/`https` URL with a host: the only kind of client URI we put in
+/// a page, a redirect or an outgoing request.
+pub fn is_web_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+    })
+}
+
 /// Server policy the validator needs.
 pub struct Policy<'a> {
     pub default_scope: &'a [String],
@@ -178,6 +189,15 @@ impl Client {
             let u = url::Url::parse(r).map_err(|_| {
                 ClientError::InvalidRedirectUri(format!("Unable to parse redirect URL: {r}"))
             })?;
+            // Private-use schemes stay allowed for native apps (RFC 8252 §7.1), but never a
+            // scheme a browser would run or render in our origin (a form_post page or the
+            // Location header of an error redirect would hand it over).
+            if SCRIPT_SCHEMES.contains(&u.scheme()) {
+                return Err(ClientError::InvalidRedirectUri(format!(
+                    "Redirect URIs must not use the {} scheme.",
+                    u.scheme()
+                )));
+            }
             if r.contains('#') {
                 return Err(ClientError::InvalidRedirectUri(
                     "Redirect URIs must not contain fragments (#).".into(),
@@ -201,6 +221,7 @@ impl Client {
                 self.subject_type, policy.subject_types
             )));
         }
+        self.check_web_urls()?;
         if !self.sector_identifier_uri.is_empty()
             && !self.sector_identifier_uri.starts_with("https://")
         {
@@ -225,6 +246,43 @@ impl Client {
         self.client_secret_expires_at = 0;
         if self.metadata.is_null() {
             self.metadata = Value::Object(Default::default());
+        }
+        Ok(())
+    }
+
+    /// Every URI a page, a redirect or an outgoing request of ours uses must be an absolute
+    /// http(s) URL: a `javascript:` or `data:` front-channel URI would otherwise run in our
+    /// origin from the logout page. Hydra v1.9.2 does not check these; RFC 7591 §2 defines
+    /// them as web URLs, and refusing others is the only safe reading.
+    fn check_web_urls(&self) -> Result<(), ClientError> {
+        let single = [
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("policy_uri", &self.policy_uri),
+            ("tos_uri", &self.tos_uri),
+            ("jwks_uri", &self.jwks_uri),
+            ("sector_identifier_uri", &self.sector_identifier_uri),
+            ("frontchannel_logout_uri", &self.frontchannel_logout_uri),
+            ("backchannel_logout_uri", &self.backchannel_logout_uri),
+        ];
+        let lists = [
+            ("request_uris", &self.request_uris),
+            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
+        ];
+        let fields = single
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .chain(
+                lists
+                    .into_iter()
+                    .flat_map(|(k, l)| l.iter().map(move |v| (k, v))),
+            );
+        for (field, value) in fields {
+            if !is_web_url(value) {
+                return Err(ClientError::InvalidMetadata(format!(
+                    "Field {field} must hold absolute http or https URLs only, but '{value}' is not one."
+                )));
+            }
         }
         Ok(())
     }

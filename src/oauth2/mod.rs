@@ -1,6 +1,7 @@
 //! OAuth 2.0 / OpenID Connect protocol rules as pure functions: RFC error codes, scope and
 //! audience strategies, redirect-URI matching, PKCE. No I/O here.
 pub mod error;
+pub mod jwt_time;
 pub mod pkce;
 pub mod redirect;
 pub mod scope;

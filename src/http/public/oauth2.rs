@@ -2,6 +2,7 @@
 //! built-in fallback pages used when no login, consent or error URL is configured.
 use crate::http::error::{no_store, oauth_error, oauth_json, userinfo_error};
 use crate::http::extract::{basic_credentials, bearer_token, Form};
+use crate::domain::client::is_web_url;
 use crate::http::AppState;
 use crate::oauth2::OAuthError;
 use crate::service::oauth2::authorize::Params;
@@ -120,10 +121,13 @@ async fn disconnect_user(
 }
 
 /// One hidden iframe per front-channel logout URL, then on to `redirect_to` once they loaded
-/// (or after 7 s at the latest, as Hydra's page does).
+/// (or after 7 s at the latest, as Hydra's page does). Only absolute http(s) URLs are ever
+/// emitted, HTML-escaped: the service already filters them, this is the last line of defence
+/// against a `javascript:` URI running in our origin.
 fn frontchannel_page(urls: &[String], redirect_to: &str) -> String {
     let frames: String = urls
         .iter()
+        .filter(|u| is_web_url(u))
         .map(|u| {
             format!(
                 "<iframe src=\"{}\" style=\"display:none\"></iframe>",
@@ -131,6 +135,12 @@ fn frontchannel_page(urls: &[String], redirect_to: &str) -> String {
             )
         })
         .collect();
+    if !is_web_url(redirect_to) {
+        return format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Logging out</title>\
+             </head><body>{frames}<p>You have been logged out.</p></body></html>"
+        );
+    }
     // JSON string literal, with `<` escaped so it cannot close the script element.
     let target = serde_json::to_string(redirect_to)
         .unwrap_or_else(|_| "\"/\"".into())

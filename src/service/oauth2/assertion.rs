@@ -1,8 +1,10 @@
 //! `private_key_jwt` client authentication (RFC 7523 §2.2, fosite client_authentication.go):
 //! a JWT signed with a key from the client's registered `jwks`, iss = sub = client_id, the token
-//! URL in `aud`, a single-use `jti`.
+//! URL in `aud`, a single-use `jti`, and time claims within the bounds of
+//! [`crate::oauth2::jwt_time`] (the `jti` is remembered for as long as the assertion verifies).
 use super::{internal, OAuth2};
 use crate::domain::client::Client;
+use crate::oauth2::jwt_time::check_time_claims;
 use crate::oauth2::OAuthError;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -112,6 +114,12 @@ impl OAuth2 {
         validation.set_audience(&[token_url.as_str()]);
         validation.set_issuer(&[client.client_id.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        // Time claims are checked below against the injected clock with our own small skew;
+        // jsonwebtoken's checks would use the system clock and a 60 s default leeway that
+        // outlives the jti record.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
         let mut claims = None;
         for key in &set.keys {
             if header.kid.is_some() && key.common.key_id != header.kid {
@@ -128,6 +136,8 @@ impl OAuth2 {
         let claims = claims.ok_or_else(|| {
             invalid("The client assertion could not be verified with the OAuth 2.0 Client's keys, or its iss, aud or exp claim is invalid.")
         })?;
+        let retain_until = check_time_claims(&claims, self.now())
+            .map_err(|e| invalid(format!("The client assertion was refused: {e}")))?;
         if claims.get("sub").and_then(Value::as_str) != Some(client.client_id.as_str()) {
             return Err(invalid(
                 "Claim 'sub' of the client assertion must be the client id.",
@@ -138,12 +148,11 @@ impl OAuth2 {
             .and_then(Value::as_str)
             .filter(|j| !j.is_empty())
             .ok_or_else(|| invalid("Claim 'jti' of the client assertion is missing."))?;
-        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         let digest = Sha256::digest(jti.as_bytes());
         let key: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         if !self
             .store
-            .spend_jti(&key, exp, self.now())
+            .spend_jti(&key, retain_until, self.now())
             .await
             .map_err(internal)?
         {

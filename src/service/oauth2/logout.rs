@@ -6,6 +6,7 @@
 use super::authorize::{with_params, BrowserCookies, CookieOp, Params};
 use super::flows::FlowError;
 use super::OAuth2;
+use crate::domain::client::is_web_url;
 use crate::domain::flow::{LogoutRequest, LogoutState};
 use crate::oauth2::OAuthError;
 use serde_json::{json, Value};
@@ -112,10 +113,17 @@ impl OAuth2 {
             return Err(OAuthError::invalid_request()
                 .hint("Logout failed because the id_token_hint was issued in the future."));
         }
-        let (sid, sub) = (str_claim("sid"), str_claim("sub"));
-        if sid.is_empty() || sub.is_empty() {
+        let sid = str_claim("sid");
+        if sid.is_empty() {
             return Err(OAuthError::invalid_request()
-                .hint("Logout failed because the id_token_hint has no 'sid' or no 'sub' claim."));
+                .hint("Logout failed because query parameter id_token_hint is missing sid claim."));
+        }
+        // The hint's `sub` must be present (Hydra checks it), but it is never used: for a
+        // pairwise client or a forced subject identifier it is obfuscated, and the consent
+        // flows that name the RPs to notify are recorded under the real subject.
+        if str_claim("sub").is_empty() {
+            return Err(OAuthError::invalid_request()
+                .hint("Logout failed because query parameter id_token_hint is missing sub claim."));
         }
         let audiences: Vec<String> = match claims.get("aud") {
             Some(Value::String(a)) => vec![a.clone()],
@@ -141,7 +149,7 @@ impl OAuth2 {
         } else if client
             .post_logout_redirect_uris
             .iter()
-            .any(|u| u == requested)
+            .any(|u| u == requested && is_web_url(u))
         {
             requested.to_string()
         } else {
@@ -156,11 +164,16 @@ impl OAuth2 {
                 false,
             );
         }
-        if self.store.get_remembered_session(&sid).await?.is_none() {
+        // The subject comes from the remembered login session the hint's `sid` names
+        // (consent/strategy_default.go issueLogoutVerifier). An unknown session (already
+        // logged out, or expired) leaves nothing to end: straight on to the redirect. The
+        // browser's own session cookie is not consulted, as in Hydra: the signed hint is the
+        // RP's statement of which session to end.
+        let Some(session) = self.store.get_remembered_session(&sid).await? else {
             return Ok(redirect_only(redirect_to));
-        }
+        };
         self.hand_over_logout(LogoutRequest {
-            subject: sub,
+            subject: session.subject,
             sid,
             client_id: client.client_id.clone(),
             request_url,
@@ -234,7 +247,9 @@ impl OAuth2 {
             let Ok(c) = self.clients.get_shared(&f.client_id).await else {
                 continue;
             };
-            if !c.frontchannel_logout_uri.is_empty() {
+            // Registration admits only http(s) URIs; a row stored before that rule (or
+            // imported) with another scheme is skipped rather than put in the page.
+            if is_web_url(&c.frontchannel_logout_uri) {
                 front.push(with_params(
                     &c.frontchannel_logout_uri,
                     &[
@@ -244,7 +259,7 @@ impl OAuth2 {
                     false,
                 ));
             }
-            if !c.backchannel_logout_uri.is_empty() {
+            if is_web_url(&c.backchannel_logout_uri) {
                 back.push((c.client_id.clone(), c.backchannel_logout_uri.clone()));
             }
         }
