@@ -8,6 +8,8 @@ mod flow;
 mod harness;
 mod keys;
 mod logout;
+mod sec_consent;
+mod sec_smaller;
 mod serving;
 mod system;
 mod tokens;
