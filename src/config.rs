@@ -173,6 +173,9 @@ pub struct Secrets {
 #[serde(default, deny_unknown_fields)]
 pub struct Ttl {
     pub login_consent_request: String,
+    /// Upper bound on how long a remembered login skips the login app (Hydra >= 2's key;
+    /// capped at 180 days as Hydra caps it).
+    pub authentication_session: String,
     pub access_token: String,
     pub refresh_token: String,
     pub id_token: String,
@@ -183,6 +186,7 @@ impl Default for Ttl {
     fn default() -> Self {
         Ttl {
             login_consent_request: "1h".into(),
+            authentication_session: "720h".into(),
             access_token: "1h".into(),
             refresh_token: "720h".into(),
             id_token: "1h".into(),
@@ -542,6 +546,10 @@ impl Config {
         }
         for (key, v) in [
             ("ttl.login_consent_request", &self.ttl.login_consent_request),
+            (
+                "ttl.authentication_session",
+                &self.ttl.authentication_session,
+            ),
             ("ttl.access_token", &self.ttl.access_token),
             ("ttl.refresh_token", &self.ttl.refresh_token),
             ("ttl.id_token", &self.ttl.id_token),

@@ -137,6 +137,16 @@ pub struct LoginSession {
     pub subject: String,
     pub authenticated_at: i64,
     pub remember: bool,
+    /// Unix time after which the session no longer skips login (`remember_for`, bounded by
+    /// `ttl.authentication_session`).
+    pub expires_at: i64,
+}
+
+impl LoginSession {
+    /// Whether the remembered session may still skip login at `now`.
+    pub fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -4,29 +4,38 @@ use super::OAuthError;
 use url::Url;
 
 /// The redirect URI to use for this request, or an error (which must not redirect).
+///
+/// The https-unless-local rule applies to a defaulted URI (parameter omitted, one registered)
+/// exactly as to a requested one: fosite checks the resolved `ar.GetRedirectURI()` in
+/// handler/oauth2/flow_authorize_code_auth.go whichever way it was chosen. fosite does so after
+/// login and consent and then redirects the error to that plaintext URI; refusing here, before
+/// any user interaction, sends the browser to `urls.error` instead and nothing to the insecure
+/// URI.
 pub fn resolve(requested: &str, registered: &[String]) -> Result<Url, OAuthError> {
-    if requested.is_empty() {
-        if let [only] = registered {
-            return parse_valid(only);
-        }
-        return Err(OAuthError::invalid_request()
-            .hint("The 'redirect_uri' parameter is required when the client has zero or several registered redirect URIs."));
-    }
-    let url = parse_valid(requested)?;
-    if registered
-        .iter()
-        .any(|r| r == requested || loopback_match(r, &url))
-    {
-        if !is_secure(&url) {
+    let url = if requested.is_empty() {
+        let [only] = registered else {
+            return Err(OAuthError::invalid_request()
+                .hint("The 'redirect_uri' parameter is required when the client has zero or several registered redirect URIs."));
+        };
+        parse_valid(only)?
+    } else {
+        let url = parse_valid(requested)?;
+        if !registered
+            .iter()
+            .any(|r| r == requested || loopback_match(r, &url))
+        {
             return Err(OAuthError::invalid_request().hint(
-                "Redirect URL is using an insecure protocol, http is only allowed for hosts with suffix 'localhost', for example: http://myapp.localhost/.",
+                "The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.",
             ));
         }
-        return Ok(url);
+        url
+    };
+    if !is_secure(&url) {
+        return Err(OAuthError::invalid_request().hint(
+            "Redirect URL is using an insecure protocol, http is only allowed for hosts with suffix 'localhost', for example: http://myapp.localhost/.",
+        ));
     }
-    Err(OAuthError::invalid_request().hint(
-        "The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.",
-    ))
+    Ok(url)
 }
 
 fn parse_valid(raw: &str) -> Result<Url, OAuthError> {
@@ -86,6 +95,9 @@ mod tests {
         assert!(resolve("", &reg[..1]).is_ok());
         let insecure = vec!["http://app.example.com/cb".to_string()];
         assert!(resolve("http://app.example.com/cb", &insecure).is_err());
+        // Omitting the parameter does not skip the rule.
+        assert!(resolve("", &insecure).is_err());
+        assert!(resolve("", &["http://localhost:9000/cb".to_string()]).is_ok());
         let frag = vec!["https://a.example/cb#x".to_string()];
         assert!(resolve("https://a.example/cb#x", &frag).is_err());
     }

@@ -16,29 +16,42 @@ fn encode(flow: &Flow) -> Result<String, StoreError> {
     serde_json::to_string(flow).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Bound on bind parameters per statement (SQLite allows 32766, PostgreSQL 65535).
+const REVOKE_CHUNK: usize = 500;
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn opt(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
 impl Store {
     pub async fn insert_login_session(&self, s: &LoginSession) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO portcullis_login_session (id, subject, authenticated_at, remember) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO portcullis_login_session (id, subject, authenticated_at, remember, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&s.id)
             .bind(&s.subject)
             .bind(s.authenticated_at)
             .bind(i64::from(s.remember))
+            .bind(s.expires_at)
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
         Ok(())
     }
 
-    /// A remembered login session by id.
+    /// A remembered login session by id, expired or not (callers compare `expires_at` with
+    /// their clock).
     pub async fn get_remembered_session(
         &self,
         id: &str,
     ) -> Result<Option<LoginSession>, StoreError> {
-        let row = sqlx::query("SELECT id, subject, authenticated_at, remember FROM portcullis_login_session WHERE id = $1 AND remember = 1")
+        let row = sqlx::query("SELECT id, subject, authenticated_at, remember, expires_at FROM portcullis_login_session WHERE id = $1 AND remember = 1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -48,6 +61,7 @@ impl Store {
                 subject: r.try_get("subject")?,
                 authenticated_at: r.try_get("authenticated_at")?,
                 remember: r.try_get::<i64, _>("remember")? == 1,
+                expires_at: r.try_get("expires_at")?,
             })
         })
         .transpose()
@@ -55,11 +69,12 @@ impl Store {
 
     /// Records the login on the session row (creating it when a stub was removed meanwhile).
     pub async fn upsert_login_session(&self, s: &LoginSession) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE portcullis_login_session SET subject = $2, authenticated_at = $3, remember = $4 WHERE id = $1")
+        let done = sqlx::query("UPDATE portcullis_login_session SET subject = $2, authenticated_at = $3, remember = $4, expires_at = $5 WHERE id = $1")
             .bind(&s.id)
             .bind(&s.subject)
             .bind(s.authenticated_at)
             .bind(i64::from(s.remember))
+            .bind(s.expires_at)
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
@@ -188,21 +203,72 @@ impl Store {
         rows.iter().map(decode_flow).collect()
     }
 
-    /// Deletes a flow and every access and refresh token of its grant, in one transaction.
-    pub async fn delete_flow_and_grant(&self, flow: &Flow) -> Result<(), StoreError> {
+    /// Revokes the consents of `subject` (for one client, or every client) in one transaction:
+    /// the flows, and every artefact of their grants (codes, access and refresh tokens; the
+    /// code row also carries the OIDC and PKCE session, so nothing of the grant survives).
+    /// Hydra gets the same from its schema, where every token table cascades on the consent
+    /// request (persistence/sql/migrations, `hydra_oauth2_*.challenge_id ... ON DELETE CASCADE`).
+    /// Returns the request ids (consent challenges) revoked; empty when nothing matched.
+    ///
+    /// Flows are deleted before tokens: a concurrent redemption locks the flow row first
+    /// (`exchange`), so the two serialise on it and no token minted from a revoked grant
+    /// survives the commit.
+    pub async fn revoke_consents(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM portcullis_token WHERE request_id = $1 AND kind IN ('access', 'refresh')",
-        )
-        .bind(&flow.consent_challenge)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM portcullis_flow WHERE login_challenge = $1")
-            .bind(&flow.login_challenge)
-            .execute(&mut *tx)
-            .await?;
+        let rows = match client_id {
+            Some(c) => sqlx::query("SELECT consent_challenge FROM portcullis_flow WHERE subject = $1 AND client_id = $2 AND state >= $3")
+                .bind(subject)
+                .bind(c)
+                .bind(FlowState::ConsentUnhandled as i64)
+                .fetch_all(&mut *tx)
+                .await?,
+            None => sqlx::query("SELECT consent_challenge FROM portcullis_flow WHERE subject = $1 AND state >= $2")
+                .bind(subject)
+                .bind(FlowState::ConsentUnhandled as i64)
+                .fetch_all(&mut *tx)
+                .await?,
+        };
+        let challenges: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("consent_challenge"))
+            .collect::<Result<_, _>>()?;
+        if challenges.is_empty() {
+            tx.rollback().await?;
+            return Ok(challenges);
+        }
+        for chunk in challenges.chunks(REVOKE_CHUNK) {
+            let list = placeholders(chunk.len());
+            let sql = format!("DELETE FROM portcullis_flow WHERE consent_challenge IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q.bind(c);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in challenges.chunks(REVOKE_CHUNK) {
+            let list = placeholders(chunk.len());
+            let sql = format!("DELETE FROM portcullis_token WHERE request_id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q.bind(c);
+            }
+            q.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(challenges)
+    }
+
+    /// Deletes login sessions that expired before `before` (flush).
+    pub async fn purge_expired_login_sessions(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM portcullis_login_session WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn delete_login_sessions_of(&self, subject: &str) -> Result<u64, StoreError> {

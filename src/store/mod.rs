@@ -8,7 +8,7 @@ mod tokens;
 
 pub use clients::StoredClient;
 pub use jwks::StoredKey;
-pub use tokens::TokenRow;
+pub use tokens::{Exchange, TokenRow};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

@@ -17,6 +17,16 @@ pub struct TokenRow {
     pub data: String,
 }
 
+/// The outcome of `Store::exchange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    Exchanged,
+    /// The code or refresh token was already inactive (reuse, or a lost race).
+    AlreadySpent,
+    /// The consent behind the grant was revoked meanwhile.
+    GrantRevoked,
+}
+
 const INSERT: &str = "INSERT INTO portcullis_token (signature, kind, request_id, client_id, active, requested_at, expires_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
@@ -104,15 +114,32 @@ impl Store {
     }
 
     /// Spends the active token `spent` (a code or refresh token) and, in the same transaction,
-    /// deletes the access tokens of `revoke_access_of` and inserts `new`. False when `spent`
-    /// was already inactive: nothing is written then.
+    /// deletes the access tokens of `revoke_access_of` and inserts `new`. Nothing is written
+    /// unless it returns `Exchanged`.
+    ///
+    /// `grant` is the consent challenge the token was issued under: its flow row is locked
+    /// first (a no-op UPDATE, portable to every backend), so a concurrent consent revocation,
+    /// which deletes that row before the tokens, either waits for this commit and then deletes
+    /// the new tokens too, or wins and leaves nothing to exchange (Hydra's foreign keys from
+    /// every token table to the flow give the same guarantee).
     pub async fn exchange(
         &self,
         spent: (&str, TokenKind),
+        grant: &str,
         revoke_access_of: Option<&str>,
         new: &[TokenRow],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Exchange, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let flow = sqlx::query(
+            "UPDATE portcullis_flow SET state = state WHERE consent_challenge = $1",
+        )
+        .bind(grant)
+        .execute(&mut *tx)
+        .await?;
+        if flow.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(Exchange::GrantRevoked);
+        }
         let done = sqlx::query("UPDATE portcullis_token SET active = 0 WHERE signature = $1 AND kind = $2 AND active = 1")
             .bind(spent.0)
             .bind(spent.1.as_str())
@@ -120,7 +147,7 @@ impl Store {
             .await?;
         if done.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(Exchange::AlreadySpent);
         }
         if let Some(request_id) = revoke_access_of {
             sqlx::query("DELETE FROM portcullis_token WHERE request_id = $1 AND kind = 'access'")
@@ -132,7 +159,7 @@ impl Store {
             insert(&mut *tx, t).await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Exchange::Exchanged)
     }
 
     /// Revokes a whole grant: every access and refresh token sharing `request_id`.

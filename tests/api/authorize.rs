@@ -569,10 +569,7 @@ async fn implicit_and_hybrid_flows() {
         ),
     )
     .await;
-    assert_eq!(
-        param(&location(&res), "error").unwrap(),
-        "unauthorized_client"
-    );
+    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_grant");
     app.stop().await;
 }
 

@@ -221,13 +221,17 @@ async fn revoke_oauth2_token(
 
 async fn userinfo(State(s): State<AppState>, headers: HeaderMap, Form(form): Form) -> Response {
     let token = bearer_token(&headers).unwrap_or_else(|| form.get("access_token").to_string());
-    match s.oauth2.userinfo(&token).await {
+    let mut res = match s.oauth2.userinfo(&token).await {
         Ok(Userinfo::Json(v)) => axum::Json(v).into_response(),
         Ok(Userinfo::Jwt(jwt)) => {
             ([(header::CONTENT_TYPE, "application/jwt")], jwt).into_response()
         }
         Err(e) => userinfo_error(&s.config.oauth2, &e),
-    }
+    };
+    // Personal data: no shared or browser cache may keep it (OIDC Core 5.3.2 responses carry
+    // claims about the user; RFC 6749 5.1 asks the same of token responses).
+    no_store(res.headers_mut());
+    res
 }
 
 fn escape(s: &str) -> String {

@@ -249,10 +249,17 @@ impl OAuth2 {
                     "Insecure response_mode 'query' for a response type that returns tokens in the front channel.",
                 ));
             }
-            if wanted.iter().any(|w| w == "token")
-                && !super::grant_types(&req.client).contains(&"implicit")
-            {
-                return Err(OAuthError::unauthorized_client().hint(
+            // Tokens in the front channel are the implicit grant: `token` in any combination
+            // (flow_authorize_implicit.go, flow_hybrid.go) and an ID token without a code
+            // (`id_token`, `id_token token`: openid/flow_implicit.go). Hybrid `code id_token`
+            // needs only authorization_code, as in fosite. fosite answers invalid_grant after
+            // login and consent; refusing before any user interaction ends in the same
+            // redirect to the client.
+            let front_channel_only = !wanted.iter().any(|w| w == "code");
+            let implicit = wanted.iter().any(|w| w == "token")
+                || (front_channel_only && wanted.iter().any(|w| w == "id_token"));
+            if implicit && !super::grant_types(&req.client).contains(&"implicit") {
+                return Err(OAuthError::invalid_grant().hint(
                     "The OAuth 2.0 Client is not allowed to use the authorization grant 'implicit'.",
                 ));
             }
@@ -316,7 +323,13 @@ impl OAuth2 {
         let mut session = None;
         if !req.prompt.iter().any(|p| p == "login") {
             if let Some(sid) = &cookies.session {
-                session = self.store.get_remembered_session(sid).await?;
+                // A captured cookie must not give silent SSO forever: past its stored expiry
+                // the session is as good as absent (the browser's Max-Age is no bound).
+                session = self
+                    .store
+                    .get_remembered_session(sid)
+                    .await?
+                    .filter(|s| s.is_live(now));
             }
         }
         if let Some(s) = &session {
@@ -523,17 +536,19 @@ impl OAuth2 {
         }
         let mut set = Vec::new();
         if !flow.login_skip {
+            let (lifetime, max_age) = self.remembered_lifetime(login.remember_for);
             let session = LoginSession {
                 id: flow.login_session_id.clone(),
                 subject: login.subject.clone(),
                 authenticated_at: login.authenticated_at,
                 remember: login.remember,
+                expires_at: self.now().saturating_add(lifetime),
             };
             if login.remember {
                 self.store.upsert_login_session(&session).await?;
                 set.push(CookieOp::Session {
                     sid: session.id,
-                    max_age: login.remember_for.max(0),
+                    max_age,
                 });
             } else if cookies.session.is_some() {
                 // A fresh, unremembered login replaces the remembered one (prompt=login,
@@ -549,6 +564,21 @@ impl OAuth2 {
         set.append(&mut out.cookies);
         out.cookies = set;
         Ok(out)
+    }
+
+    /// How long a remembered login skips the login app on the server, and the cookie's
+    /// Max-Age (0 = browser-session cookie). `remember_for` > 0 is bounded by
+    /// `ttl.authentication_session` (Hydra >= 2, consent/strategy_default.go takes the same
+    /// minimum); 0 keeps Hydra 1.9.2's browser-session cookie, and the server ends the session
+    /// after `ttl.authentication_session` even if the browser keeps the cookie.
+    fn remembered_lifetime(&self, remember_for: i64) -> (i64, i64) {
+        let bound = self.settings.ttl_auth_session;
+        if remember_for > 0 {
+            let t = remember_for.min(bound);
+            (t, t)
+        } else {
+            (bound, 0)
+        }
     }
 
     /// After a verified login: decide whether a remembered consent covers this request, then

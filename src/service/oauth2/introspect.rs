@@ -44,6 +44,9 @@ pub enum Userinfo {
     Jwt(String),
 }
 
+/// Claims `/userinfo` never returns (Hydra oauth2/handler.go UserinfoHandler).
+const USERINFO_DROPPED: [&str; 6] = ["nonce", "at_hash", "c_hash", "exp", "sid", "jti"];
+
 impl OAuth2 {
     /// Any failure is `{"active": false}`; only storage failures surface as errors.
     pub async fn introspect(
@@ -176,6 +179,12 @@ impl OAuth2 {
         }
         m.insert("iss".into(), json!(self.settings.issuer));
         m.insert("aud".into(), json!([s.client_id]));
+        // Claims that belong to one ID token, not to the user (Hydra oauth2/handler.go
+        // UserinfoHandler deletes exactly these), even when the consent app put them in
+        // `session.id_token`. The signed form adds a fresh `jti` and `iat` afterwards.
+        for claim in USERINFO_DROPPED {
+            m.remove(claim);
+        }
         Value::Object(m)
     }
 
@@ -189,7 +198,8 @@ impl OAuth2 {
         let n = self.store.flush_tokens(cutoff, expired).await?;
         self.cache.clear();
         let stale = not_after.unwrap_or(now).min(now - self.settings.ttl_flow);
-        Ok(n + self.store.purge_stale_flows(stale).await?)
+        let flows = self.store.purge_stale_flows(stale).await?;
+        Ok(n + flows + self.store.purge_expired_login_sessions(now).await?)
     }
 
     pub async fn delete_client_tokens(&self, client_id: &str) -> Result<u64, OAuthError> {

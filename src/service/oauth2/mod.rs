@@ -42,6 +42,8 @@ pub struct Settings {
     pub ttl_id_token: i64,
     pub ttl_code: i64,
     pub ttl_flow: i64,
+    /// `ttl.authentication_session`, capped at 180 days (Hydra's GetAuthenticationSessionLifespan).
+    pub ttl_auth_session: i64,
     pub scope_strategy: ScopeStrategy,
     pub pkce_enforced: bool,
     pub pkce_enforced_for_public: bool,
@@ -86,6 +88,7 @@ impl Settings {
             ttl_id_token: secs(&cfg.ttl.id_token),
             ttl_code: secs(&cfg.ttl.auth_code),
             ttl_flow: secs(&cfg.ttl.login_consent_request),
+            ttl_auth_session: secs(&cfg.ttl.authentication_session).min(MAX_AUTH_SESSION),
             scope_strategy: ScopeStrategy::from_config(&cfg.strategies.scope),
             pkce_enforced: cfg.oauth2.pkce.enforced,
             pkce_enforced_for_public: cfg.oauth2.pkce.enforced_for_public_clients,
@@ -129,6 +132,9 @@ pub struct OAuth2 {
     /// Key sets fetched from client `jwks_uri`s.
     remote_keys: DashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>,
 }
+
+/// 180 days: the cap Hydra puts on `ttl.authentication_session` (driver/config/provider.go).
+const MAX_AUTH_SESSION: i64 = 180 * 24 * 3600;
 
 impl OAuth2 {
     pub fn new(

@@ -48,20 +48,20 @@ impl OAuth2 {
         Ok((page, total))
     }
 
-    /// Revokes the consents of `subject` (for one client, or all) and every token they granted.
-    /// Nothing to revoke is a 404, as in Hydra.
+    /// Revokes the consents of `subject` (for one client, or all) and every artefact they
+    /// granted, codes included, in one transaction; then this process forgets the cached
+    /// lookups of their tokens. Nothing to revoke is a 404, as in Hydra.
     pub async fn revoke_consent_sessions(
         &self,
         subject: &str,
         client_id: Option<&str>,
     ) -> Result<(), FlowError> {
-        let flows = self.store.consent_flows_of(subject, client_id).await?;
-        if flows.is_empty() {
+        let revoked = self.store.revoke_consents(subject, client_id).await?;
+        if revoked.is_empty() {
             return Err(FlowError::NotFound);
         }
-        for f in &flows {
-            self.store.delete_flow_and_grant(f).await?;
-            self.cache.revoke_request(&f.consent_challenge);
+        for request_id in &revoked {
+            self.cache.revoke_request(request_id);
         }
         Ok(())
     }

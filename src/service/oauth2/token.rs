@@ -6,6 +6,7 @@ use super::{client_scopes, grant_types, internal, ClientCredentials, OAuth2};
 use crate::domain::client::Client;
 use crate::domain::token::{TokenKind, TokenSession};
 use crate::oauth2::{has_offline, pkce, scope, split_spaces, OAuthError};
+use crate::store::Exchange;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -21,6 +22,9 @@ pub struct TokenResponse {
     pub scope: String,
     pub token_type: &'static str,
 }
+
+const UNKNOWN_CODE: &str = "The authorization code is unknown or malformed.";
+const UNKNOWN_REFRESH: &str = "The refresh token is unknown, malformed or revoked.";
 
 /// Claims ID tokens may not take from consent `session.id_token` (fosite claims_id_token.go).
 const RESERVED: [&str; 13] = [
@@ -83,7 +87,7 @@ impl OAuth2 {
         let (row, session) = self
             .lookup(code, TokenKind::Code)
             .await?
-            .ok_or_else(|| invalid().hint("The authorization code is unknown or malformed."))?;
+            .ok_or_else(|| invalid().hint(UNKNOWN_CODE))?;
         if !row.active {
             self.revoke_grant(&row.request_id).await?;
             return Err(invalid().hint("The authorization code has already been used; the tokens issued for it are revoked."));
@@ -102,16 +106,25 @@ impl OAuth2 {
             return Err(invalid().hint("A code_verifier was sent, but the authorization request carried no code_challenge."));
         }
         let (response, rows) = self.issue(client, &row.request_id, session).await?;
-        if !self
+        match self
             .store
-            .exchange((&row.signature, TokenKind::Code), None, &rows)
+            .exchange(
+                (&row.signature, TokenKind::Code),
+                &row.request_id,
+                None,
+                &rows,
+            )
             .await?
         {
+            Exchange::Exchanged => Ok(response),
             // Lost a race against another redemption of the same code: treat it as reuse.
-            self.revoke_grant(&row.request_id).await?;
-            return Err(invalid().hint("The authorization code has already been used; the tokens issued for it are revoked."));
+            Exchange::AlreadySpent => {
+                self.revoke_grant(&row.request_id).await?;
+                Err(invalid().hint("The authorization code has already been used; the tokens issued for it are revoked."))
+            }
+            // The consent was revoked: the code is as dead as if it had been deleted with it.
+            Exchange::GrantRevoked => Err(invalid().hint(UNKNOWN_CODE)),
         }
-        Ok(response)
     }
 
     async fn grant_refresh(
@@ -123,7 +136,7 @@ impl OAuth2 {
         let (row, session) = self
             .lookup(form.get("refresh_token"), TokenKind::Refresh)
             .await?
-            .ok_or_else(|| invalid().hint("The refresh token is unknown, malformed or revoked."))?;
+            .ok_or_else(|| invalid().hint(UNKNOWN_REFRESH))?;
         if !row.active {
             // A rotated-out refresh token came back: someone holds a copy. Revoke the family.
             self.revoke_grant(&row.request_id).await?;
@@ -157,19 +170,26 @@ impl OAuth2 {
             )));
         }
         let (response, rows) = self.issue(client, &row.request_id, session).await?;
-        if !self
+        match self
             .store
             .exchange(
                 (&row.signature, TokenKind::Refresh),
+                &row.request_id,
                 Some(&row.request_id),
                 &rows,
             )
             .await?
         {
-            self.revoke_grant(&row.request_id).await?;
-            return Err(invalid().hint(
-                "The refresh token has already been used; every token of this grant is revoked.",
-            ));
+            Exchange::Exchanged => {}
+            Exchange::AlreadySpent => {
+                self.revoke_grant(&row.request_id).await?;
+                return Err(invalid().hint(
+                    "The refresh token has already been used; every token of this grant is revoked.",
+                ));
+            }
+            Exchange::GrantRevoked => {
+                return Err(invalid().hint(UNKNOWN_REFRESH));
+            }
         }
         // The grant's previous access tokens were deleted by the rotation.
         self.cache.revoke_request(&row.request_id);
