@@ -24,6 +24,12 @@
 #      BENCH_DURATION (default 10s), BENCH_CONCURRENCY (wrk connections, default 64)
 #      BENCH_FLOW_CONCURRENCY (flowbench tasks, default 32)
 #      BENCH_PGBENCH_CLIENTS (default 32)
+#      BENCH_ONLY=introspection: only strict introspection of an active opaque token (no
+#        flowbench needed); with BENCH_BASELINE_BIN=<another portcullis binary> the same
+#        measurement is also taken with that binary, right before, for a comparison in one run
+#
+# Introspection is always measured strict (OAUTH2_INTROSPECTION_CACHE_TTL=0s, the default):
+# every request reads the database, so a revocation on any replica shows at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +50,9 @@ FLOW_REDIRECT=http://127.0.0.1:5555/cb
 RUN_ID="$(date +%s)-$$"
 
 [[ -x "$BIN" ]] || { echo "missing $BIN; run: cargo build --release --locked" >&2; exit 1; }
-[[ -x "$FLOWBENCH" ]] || { echo "missing $FLOWBENCH; run: cargo build --release --example flowbench" >&2; exit 1; }
+ONLY=${BENCH_ONLY:-}
+BASELINE_BIN=${BENCH_BASELINE_BIN:-}
+[[ -n "$ONLY" || -x "$FLOWBENCH" ]] || { echo "missing $FLOWBENCH; run: cargo build --release --example flowbench" >&2; exit 1; }
 for tool in curl python3 psql createdb dropdb pgbench; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
@@ -74,13 +82,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server DSN LOG -> sets SERVER_PID
+# start_server DSN LOG [BINARY] -> sets SERVER_PID
 start_server() {
-  DSN="$1" SECRETS_SYSTEM="$SECRET" \
+  DSN="$1" SECRETS_SYSTEM="$SECRET" OAUTH2_INTROSPECTION_CACHE_TTL=0s \
   SERVE_PUBLIC_HOST=127.0.0.1 SERVE_PUBLIC_PORT=14444 \
   SERVE_ADMIN_HOST=127.0.0.1 SERVE_ADMIN_PORT=14445 \
   URLS_SELF_ISSUER="$PUBLIC/" URLS_LOGIN="$URLS_LOGIN_BENCH" URLS_CONSENT="$URLS_CONSENT_BENCH" \
-    "$BIN" serve all --dev >"$2" 2>&1 &
+    "${3:-$BIN}" serve all --dev >"$2" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
 }
@@ -104,6 +112,57 @@ wait_ready() {
 rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 now_ms() { python3 -c 'import time; print(int(time.monotonic()*1000))'; }
 ms_since() { python3 -c "import time,sys; print(int(time.monotonic()*1000) - int(sys.argv[1]))" "$1"; }
+
+# ------------------------------------------------------------------ introspection only
+# intro_only BINARY LABEL: fresh client and token, then wrk on admin /oauth2/introspect.
+intro_only() {
+  start_server "$DB_URL" "$WORK/intro-$2.log" "$1"
+  wait_ready "$WORK/intro-$2.log"
+  local id="bench-intro-$2-$RUN_ID" secret="bench-intro-secret-$RUN_ID"
+  curl -fsS -o /dev/null -X POST "$ADMIN/clients" -H 'Content-Type: application/json' \
+    -d "{\"client_id\":\"$id\",\"client_secret\":\"$secret\",\"grant_types\":[\"client_credentials\"],\"scope\":\"read\"}"
+  curl -fsS -o "$WORK/intro-token.json" -X POST "$PUBLIC/oauth2/token" -u "$id:$secret" \
+    --data 'grant_type=client_credentials&scope=read'
+  local token
+  token=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.load(open(sys.argv[1]))["access_token"], safe=""))' "$WORK/intro-token.json")
+  printf 'wrk.method = "POST"\nwrk.body = "token=%s"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n' "$token" >"$WORK/intro.lua"
+  echo "==> wrk admin POST /oauth2/introspect (active, strict), $2 (-c $CONC -d $DURATION)"
+  wrk -t 2 -c "$CONC" -d "$DURATION" --latency -s "$WORK/intro.lua" "$ADMIN/oauth2/introspect" >"$WORK/intro-$2.txt"
+  curl -fsS -o /dev/null -X DELETE "$ADMIN/clients/$id" || true
+  stop_server "$SERVER_PID"
+  python3 - "$WORK/intro-$2.txt" "$2" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+lat = {p: re.search(rf"\s{p}%\s+([\d.]+\w+)", text).group(1) for p in (50, 99)}
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+print(f"strict introspection, {sys.argv[2]}: {rps:.0f} req/s, p50 {lat[50]}, p99 {lat[99]}, "
+      f"non-2xx {int(bad.group(1)) if bad else 0}")
+PY
+}
+
+if [[ "$ONLY" == introspection ]]; then
+  DB_NAME=${DB_URL##*/}; DB_NAME=${DB_NAME%%\?*}
+  ADMIN_DB_URL=${DB_URL%/*}/postgres
+  PG_ADMIN_URL=$ADMIN_DB_URL
+  if [[ -z "${BENCH_DATABASE_URL:-}" ]]; then
+    dropdb --if-exists --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
+  fi
+  if ! psql "$ADMIN_DB_URL" -tAc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
+    createdb --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
+  fi
+  DSN="$DB_URL" "$BIN" migrate sql -e --yes
+  if [[ -n "$BASELINE_BIN" ]]; then
+    intro_only "$BASELINE_BIN" baseline | tee "$WORK/intro-summary.txt"
+  fi
+  intro_only "$BIN" this-build | tee -a "$WORK/intro-summary.txt"
+  psql -q "$DB_URL" -c "DELETE FROM portcullis_token WHERE client_id LIKE 'bench-intro-%-$RUN_ID'" >/dev/null 2>&1 || true
+  echo
+  cat "$WORK/intro-summary.txt"
+  exit 0
+elif [[ -n "$ONLY" ]]; then
+  echo "BENCH_ONLY supports: introspection" >&2; exit 1
+fi
 
 # ------------------------------------------------------------------ startup (SQLite)
 echo "==> start-to-ready on SQLite"

@@ -129,12 +129,11 @@ pub async fn build_with_clock(
     if cfg.strategies.access_token == "jwt" && !broadcast.iter().any(|b| b == ACCESS_TOKEN_SET) {
         broadcast.push(ACCESS_TOKEN_SET.into());
     }
-    let jwks = Arc::new(Jwks::new(
-        store.clone(),
-        aead.clone(),
-        clock.clone(),
-        broadcast,
-    ));
+    // Replicas agree on keys and clients: see service/changes.rs.
+    let changes = crate::service::changes::Changes::watch(store.clone()).await?;
+    let jwks = Arc::new(
+        Jwks::new(store.clone(), aead.clone(), clock.clone(), broadcast).watching(changes.clone()),
+    );
     let started = Instant::now();
     let (a, b) = tokio::join!(
         jwks.ensure_set(ID_TOKEN_SET),
@@ -147,13 +146,16 @@ pub async fn build_with_clock(
     );
     let metrics = Metrics::new().map_err(|e| AppError::Config(e.to_string()))?;
     let secrets = secret_verifier(&cfg, &metrics)?;
-    let clients = Arc::new(Clients::new(
-        store.clone(),
-        clock.clone(),
-        cfg.oidc.dynamic_client_registration.default_scope.clone(),
-        cfg.oidc.subject_identifiers.supported_types.clone(),
-        secrets,
-    ));
+    let clients = Arc::new(
+        Clients::new(
+            store.clone(),
+            clock.clone(),
+            cfg.oidc.dynamic_client_registration.default_scope.clone(),
+            cfg.oidc.subject_identifiers.supported_types.clone(),
+            secrets,
+        )
+        .watching(changes),
+    );
     let discovery =
         axum::body::Bytes::from(wellknown::discovery_document(&cfg, &issuer, &public_url));
     let system: Vec<&[u8]> = cfg.secrets.system.iter().map(|s| s.0.as_bytes()).collect();

@@ -220,9 +220,10 @@ pub struct OAuth2 {
     pub pkce: Pkce,
     pub session: OAuth2Session,
     pub client_credentials: ClientCredentials,
-    /// Portcullis: how long one process may answer introspection and userinfo for an access
-    /// token from memory. Revocations through the same process apply at once; another
-    /// replica's revocation is seen after at most this long. `0s` turns the cache off.
+    /// Portcullis, opt-in: how long one process may answer introspection and userinfo for an
+    /// access token from memory. Revocations through the same process apply at once; another
+    /// replica's revocation is seen after at most this long. The default `0s` keeps the cache
+    /// off, so every revocation is seen by the next request to any replica, as in Hydra.
     pub introspection_cache_ttl: String,
 }
 
@@ -235,7 +236,7 @@ impl Default for OAuth2 {
             pkce: Pkce::default(),
             session: OAuth2Session::default(),
             client_credentials: ClientCredentials::default(),
-            introspection_cache_ttl: "1s".into(),
+            introspection_cache_ttl: "0s".into(),
         }
     }
 }

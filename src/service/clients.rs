@@ -1,11 +1,12 @@
-//! Client management: validation, secret generation and hashing, persistence.
+//! Client management: validation, secret generation and hashing, persistence, and the
+//! per-process client cache, kept coherent across replicas by `service::changes`.
+use super::changes::{Changes, Kind};
 use crate::crypto::random_secret;
 use crate::service::secrets::{HashingError, SecretVerifier};
 use crate::domain::client::{Client, ClientError, Policy};
 use crate::store::{Store, StoreError, StoredClient};
 use dashmap::DashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +43,9 @@ impl From<StoreError> for ClientsError {
     }
 }
 
-/// How long a client read may be served from this process's cache. Writes through this process
-/// invalidate at once; another replica's write is seen after at most this long.
-const CACHE_TTL: Duration = Duration::from_secs(1);
+/// Cached clients at most. An entry is served only while no client change has been seen since
+/// it was read: writes through this process void it at once, writes through another replica
+/// within `changes::BOUND` (their transaction bumps the `clients` counter).
 const CACHE_MAX: usize = 10_000;
 
 #[derive(Debug)]
@@ -54,7 +55,9 @@ pub struct Clients {
     pub default_scope: Vec<String>,
     pub subject_types: Vec<String>,
     pub secrets: Arc<SecretVerifier>,
-    cache: DashMap<String, (Instant, Arc<Client>, Arc<str>)>,
+    changes: Changes,
+    /// Client and stored secret hash, tagged with the generation they were read under.
+    cache: DashMap<String, (u64, Arc<Client>, Arc<str>)>,
 }
 
 fn rfc3339(ts: i64) -> String {
@@ -88,8 +91,21 @@ impl Clients {
             default_scope,
             subject_types,
             secrets,
+            changes: Changes::local(),
             cache: DashMap::new(),
         }
+    }
+
+    /// Keeps the cache coherent with client changes made by other replicas.
+    pub fn watching(mut self, changes: Changes) -> Clients {
+        self.changes = changes;
+        self
+    }
+
+    /// After a committed write through this process: every cached client is void.
+    fn invalidate(&self, id: &str) {
+        self.changes.changed_here(Kind::Clients);
+        self.cache.remove(id);
     }
 
     fn policy(&self) -> Policy<'_> {
@@ -130,7 +146,7 @@ impl Clients {
                 updated_at: now,
             })
             .await?;
-        self.cache.remove(&c.client_id);
+        self.invalidate(&c.client_id);
         c.created_at = rfc3339(now);
         c.updated_at = rfc3339(now);
         c.client_secret = if c.is_public() { None } else { secret };
@@ -141,28 +157,30 @@ impl Clients {
         Ok(self.get_shared(id).await?.as_ref().clone())
     }
 
-    /// A client by id, from the short-lived read cache when fresh.
+    /// A client by id, from the read cache while coherent.
     pub async fn get_shared(&self, id: &str) -> Result<Arc<Client>, ClientsError> {
         Ok(self.get_for_auth(id).await?.0)
     }
 
     /// A client and its stored secret hash (empty for public clients), cached like `get_shared`.
+    /// The hash comes from the same read as the client, so a secret changed on any replica is
+    /// refused everywhere once the cache entry is void (the verified-secret cache is keyed by
+    /// this hash and misses then).
     pub async fn get_for_auth(&self, id: &str) -> Result<(Arc<Client>, Arc<str>), ClientsError> {
         if let Some(entry) = self.cache.get(id) {
-            if entry.0.elapsed() < CACHE_TTL {
+            if self.changes.valid(Kind::Clients, entry.0) {
                 return Ok((entry.1.clone(), entry.2.clone()));
             }
         }
+        let tag = self.changes.generation(Kind::Clients);
         let row = self.store.get_client(id).await?;
         let hash: Arc<str> = Arc::from(row.secret_hash.as_str());
         let client = Arc::new(to_model(row)?);
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
-        self.cache.insert(
-            id.to_string(),
-            (Instant::now(), client.clone(), hash.clone()),
-        );
+        self.cache
+            .insert(id.to_string(), (tag, client.clone(), hash.clone()));
         Ok((client, hash))
     }
 
@@ -186,7 +204,7 @@ impl Clients {
                 updated_at: now,
             })
             .await?;
-        self.cache.remove(id);
+        self.invalidate(id);
         c.created_at = rfc3339(existing.created_at);
         c.updated_at = rfc3339(now);
         c.client_secret = new_secret;
@@ -195,7 +213,7 @@ impl Clients {
 
     pub async fn delete(&self, id: &str) -> Result<(), ClientsError> {
         let deleted = self.store.delete_client(id).await;
-        self.cache.remove(id);
+        self.invalidate(id);
         deleted?;
         Ok(())
     }

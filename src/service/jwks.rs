@@ -1,4 +1,8 @@
 //! JSON Web Key sets: generation, encryption at rest, the cached public JWKS document.
+//! Signers, public keys and the JWKS document are cached per process and kept coherent across
+//! replicas by `service::changes`: an entry is served only while no key-set change has been
+//! seen since it was read, and never more than `changes::BOUND` after a change anywhere.
+use super::changes::{Changes, Kind};
 use crate::crypto::aead::Aead;
 use crate::crypto::jwk as gen;
 use crate::crypto::jws::Signer;
@@ -41,9 +45,11 @@ pub struct Jwks {
     pub aead: Arc<Aead>,
     pub clock: Arc<dyn super::Clock>,
     pub broadcast: Vec<String>,
-    cache: ArcSwapOption<Bytes>,
-    signers: DashMap<String, Arc<Signer>>,
-    public_keys: DashMap<String, Arc<Vec<Jwk>>>,
+    changes: Changes,
+    /// The JWKS document, tagged with the generation it was read under.
+    cache: ArcSwapOption<(u64, Bytes)>,
+    signers: DashMap<String, (u64, Arc<Signer>)>,
+    public_keys: DashMap<String, (u64, Arc<Vec<Jwk>>)>,
 }
 
 impl Jwks {
@@ -58,10 +64,17 @@ impl Jwks {
             aead,
             clock,
             broadcast,
+            changes: Changes::local(),
             cache: ArcSwapOption::empty(),
             signers: DashMap::new(),
             public_keys: DashMap::new(),
         }
+    }
+
+    /// Keeps the caches coherent with key-set changes made by other replicas.
+    pub fn watching(mut self, changes: Changes) -> Jwks {
+        self.changes = changes;
+        self
     }
 
     fn seal(&self, set: &str, key: &Jwk) -> Result<StoredKey, JwksError> {
@@ -86,17 +99,23 @@ impl Jwks {
     }
 
     fn invalidate(&self) {
+        self.changes.changed_here(Kind::Keys);
         self.cache.store(None);
         self.signers.clear();
         self.public_keys.clear();
     }
 
     /// The signer of `set`: its newest RSA private key, parsed once and kept until a key
-    /// change (jwk/helper.go picks the newest pair).
+    /// change here or on any replica (jwk/helper.go picks the newest pair). A signer is never
+    /// used once a change to the key sets has been seen, so no token is signed with a key
+    /// deleted more than `changes::BOUND` ago.
     pub async fn signer(&self, set: &str) -> Result<Arc<Signer>, JwksError> {
         if let Some(s) = self.signers.get(set) {
-            return Ok(s.clone());
+            if self.changes.valid(Kind::Keys, s.0) {
+                return Ok(s.1.clone());
+            }
         }
+        let tag = self.changes.generation(Kind::Keys);
         let keys = self.get_set(set).await?;
         let private = keys
             .iter()
@@ -111,7 +130,8 @@ impl Jwks {
             .map_err(|e| JwksError::Internal(e.to_string()))?
             .map_err(|e| JwksError::Internal(e.to_string()))?;
         let signer = Arc::new(signer);
-        self.signers.insert(set.to_string(), signer.clone());
+        self.signers
+            .insert(set.to_string(), (tag, signer.clone()));
         Ok(signer)
     }
 
@@ -122,8 +142,11 @@ impl Jwks {
     /// Public keys of `set` (to verify `id_token_hint` and JWT access tokens), cached.
     pub async fn public_keys(&self, set: &str) -> Result<Arc<Vec<Jwk>>, JwksError> {
         if let Some(k) = self.public_keys.get(set) {
-            return Ok(k.clone());
+            if self.changes.valid(Kind::Keys, k.0) {
+                return Ok(k.1.clone());
+            }
         }
+        let tag = self.changes.generation(Kind::Keys);
         let keys: Arc<Vec<Jwk>> = Arc::new(
             self.get_set(set)
                 .await?
@@ -131,7 +154,8 @@ impl Jwks {
                 .filter(is_public)
                 .collect(),
         );
-        self.public_keys.insert(set.to_string(), keys.clone());
+        self.public_keys
+            .insert(set.to_string(), (tag, keys.clone()));
         Ok(keys)
     }
 
@@ -221,11 +245,33 @@ impl Jwks {
         Ok(())
     }
 
-    /// Ensures the RS256 sets Hydra creates on first start exist.
+    /// Ensures the RS256 sets Hydra creates on first start exist. Replicas starting together
+    /// may all generate a key, but only the first to commit stores it
+    /// (`add_keys_if_set_empty`); the others drop theirs and use the stored set.
     pub async fn ensure_set(&self, set: &str) -> Result<(), JwksError> {
-        if self.store.get_set(set).await?.is_empty() {
-            self.generate(set, "RS256", "", "sig").await?;
+        if !self.store.get_set(set).await?.is_empty() {
+            return Ok(());
         }
+        let keys = tokio::task::spawn_blocking(move || {
+            gen::generate("RS256", &crate::crypto::uuid_v4().to_string(), "sig")
+        })
+        .await
+        .map_err(|e| JwksError::Internal(e.to_string()))?
+        .map_err(|e| JwksError::Internal(e.to_string()))?;
+        let rows = keys
+            .iter()
+            .map(|k| self.seal(set, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.store.add_keys_if_set_empty(set, &rows).await {
+            Ok(_) => {}
+            // Serializable backends (CockroachDB) may abort the loser of the race: the winner's
+            // set is there, which is all this asks for.
+            Err(e) if !self.store.get_set(set).await?.is_empty() => {
+                tracing::debug!(error = %e, set, "another replica created the key set first");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.invalidate();
         Ok(())
     }
 
@@ -233,8 +279,11 @@ impl Jwks {
     /// key changes.
     pub async fn public_document(&self) -> Result<Bytes, JwksError> {
         if let Some(doc) = self.cache.load_full() {
-            return Ok(Bytes::clone(&doc));
+            if self.changes.valid(Kind::Keys, doc.0) {
+                return Ok(Bytes::clone(&doc.1));
+            }
         }
+        let tag = self.changes.generation(Kind::Keys);
         let mut keys: Vec<Value> = Vec::new();
         for set in &self.broadcast {
             for k in self.get_set(set).await? {
@@ -247,7 +296,7 @@ impl Jwks {
             serde_json::to_vec(&json!({ "keys": keys }))
                 .map_err(|e| JwksError::Internal(e.to_string()))?,
         );
-        self.cache.store(Some(Arc::new(doc.clone())));
+        self.cache.store(Some(Arc::new((tag, doc.clone()))));
         Ok(doc)
     }
 }

@@ -1,4 +1,5 @@
 //! Use cases shared by both listeners.
+pub mod changes;
 pub mod clients;
 pub mod jwks;
 pub mod oauth2;

@@ -1,4 +1,7 @@
-//! OAuth 2.0 client rows: id, secret hash, the model as JSON, timestamps (unix seconds).
+//! OAuth 2.0 client rows: id, secret hash, the model as JSON, timestamps (unix seconds). Every
+//! write bumps the `clients` change counter in its transaction, so other replicas drop their
+//! cached clients and secret hashes (service/changes.rs).
+use super::changes::{bump, CLIENTS};
 use super::{map_err, Store, StoreError};
 use sqlx::Row;
 
@@ -23,15 +26,18 @@ fn from_row(r: sqlx::any::AnyRow) -> Result<StoredClient, StoreError> {
 
 impl Store {
     pub async fn create_client(&self, c: &StoredClient) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx, CLIENTS).await?;
         sqlx::query("INSERT INTO portcullis_client (id, secret_hash, data, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&c.id)
             .bind(&c.secret_hash)
             .bind(&c.data)
             .bind(c.created_at)
             .bind(c.updated_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -46,17 +52,21 @@ impl Store {
 
     /// Replaces the row; `created_at` is kept.
     pub async fn update_client(&self, c: &StoredClient) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx, CLIENTS).await?;
         let r = sqlx::query("UPDATE portcullis_client SET secret_hash = $1, data = $2, updated_at = $3 WHERE id = $4")
             .bind(&c.secret_hash)
             .bind(&c.data)
             .bind(c.updated_at)
             .bind(&c.id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
         if r.rows_affected() == 0 {
+            tx.rollback().await?;
             return Err(StoreError::NotFound);
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -64,6 +74,7 @@ impl Store {
     /// CASCADE` foreign keys do, in one transaction.
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        bump(&mut tx, CLIENTS).await?;
         let r = sqlx::query("DELETE FROM portcullis_client WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -1,4 +1,7 @@
-//! JSON Web Key rows; `keydata` is always AEAD ciphertext (encrypted by the service).
+//! JSON Web Key rows; `keydata` is always AEAD ciphertext (encrypted by the service). Every
+//! write bumps the `keys` change counter in its transaction, so other replicas drop their
+//! cached signers and JWKS documents (service/changes.rs).
+use super::changes::{bump, KEYS};
 use super::{map_err, Store, StoreError};
 use sqlx::Row;
 
@@ -42,14 +45,41 @@ impl Store {
     /// Inserts keys atomically; a duplicate (set, kid) is a conflict and inserts nothing.
     pub async fn add_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        bump(&mut tx, KEYS).await?;
         insert(&mut tx, keys).await?;
         tx.commit().await?;
         Ok(())
     }
 
+    /// Inserts `keys` into `set` only if the set is empty; false (nothing written) when another
+    /// writer got there first. The counter bump comes first: it locks the `keys` row, so two
+    /// replicas generating first-start keys at once take turns, and the second sees the first's
+    /// keys (PostgreSQL READ COMMITTED reads each statement afresh; SQLite has one writer;
+    /// CockroachDB's serializable isolation makes the loser retry or fail, never both win).
+    pub async fn add_keys_if_set_empty(
+        &self,
+        set: &str,
+        keys: &[StoredKey],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx, KEYS).await?;
+        let existing = sqlx::query("SELECT kid FROM portcullis_jwk WHERE set_id = $1 LIMIT 1")
+            .bind(set)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if existing.is_some() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert(&mut tx, keys).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Replaces a whole set in one transaction.
     pub async fn replace_set(&self, set: &str, keys: &[StoredKey]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        bump(&mut tx, KEYS).await?;
         sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1")
             .bind(set)
             .execute(&mut *tx)
@@ -62,6 +92,7 @@ impl Store {
     /// Replaces one key (delete + insert) in one transaction.
     pub async fn replace_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        bump(&mut tx, KEYS).await?;
         sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1 AND kid = $2")
             .bind(&key.set_id)
             .bind(&key.kid)
@@ -93,19 +124,25 @@ impl Store {
     }
 
     pub async fn delete_set(&self, set: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx, KEYS).await?;
         sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1")
             .bind(set)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn delete_key(&self, set: &str, kid: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx, KEYS).await?;
         sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1 AND kid = $2")
             .bind(set)
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Persistence. One portable SQL dialect (no triggers, stored functions or advisory locks, so
 //! CockroachDB works too) runs through sqlx's `Any` driver on PostgreSQL and SQLite; only the
 //! migrations differ per backend. Unique violations become `StoreError::Conflict` here.
+pub mod changes;
 mod clients;
 mod flows;
 mod jwks;

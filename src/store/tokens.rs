@@ -113,6 +113,47 @@ impl Store {
         .transpose()
     }
 
+    /// The rows of several signatures in one statement (coalesced lookups, see
+    /// service/oauth2/reader.rs); each row with its kind. Duplicates must be removed first.
+    pub async fn get_tokens(&self, signatures: &[&str]) -> Result<Vec<TokenRow>, StoreError> {
+        if signatures.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from("SELECT signature, kind, request_id, client_id, active, requested_at, expires_at, data FROM portcullis_token WHERE signature IN (");
+        for i in 0..signatures.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i + 1));
+        }
+        sql.push(')');
+        let mut q = sqlx::query(&sql);
+        for s in signatures {
+            q = q.bind(*s);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind = match r.try_get::<String, _>("kind")?.as_str() {
+                "code" => TokenKind::Code,
+                "access" => TokenKind::Access,
+                "refresh" => TokenKind::Refresh,
+                _ => continue,
+            };
+            out.push(TokenRow {
+                signature: r.try_get("signature")?,
+                kind,
+                request_id: r.try_get("request_id")?,
+                client_id: r.try_get("client_id")?,
+                active: r.try_get::<i64, _>("active")? == 1,
+                requested_at: r.try_get("requested_at")?,
+                expires_at: r.try_get("expires_at")?,
+                data: r.try_get("data")?,
+            });
+        }
+        Ok(out)
+    }
+
     /// Spends the active token `spent` (a code or refresh token) and, in the same transaction,
     /// deletes the access tokens of `revoke_access_of` and inserts `new`. Nothing is written
     /// unless it returns `Exchanged`.

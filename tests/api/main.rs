@@ -4,6 +4,7 @@
 mod authorize;
 mod cli;
 mod clients;
+mod fleet;
 mod flow;
 mod harness;
 mod keys;

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod flows;
 pub mod introspect;
 pub mod logout;
+pub mod reader;
 pub mod sessions;
 pub mod token;
 pub mod writer;
@@ -129,6 +130,8 @@ pub struct OAuth2 {
     http: reqwest::Client,
     /// Group inserts of new tokens.
     writer: writer::TokenWriter,
+    /// Coalesced lookups of presented tokens.
+    reader: reader::TokenReader,
     /// Key sets fetched from client `jwks_uri`s.
     remote_keys: DashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>,
 }
@@ -149,6 +152,7 @@ impl OAuth2 {
         let settings_ttl = settings.introspection_cache_ttl;
         let writer = writer::TokenWriter::start(store.clone());
         let secrets = clients.secrets.clone();
+        let reader = reader::TokenReader::start(store.clone());
         OAuth2 {
             settings,
             store,
@@ -166,6 +170,7 @@ impl OAuth2 {
                 .unwrap_or_default(),
             remote_keys: DashMap::new(),
             writer,
+            reader,
         }
     }
 
@@ -310,8 +315,8 @@ impl OAuth2 {
         Ok(self.hmac.validate(token).map(str::to_string))
     }
 
-    /// An access token for introspection and userinfo: from the per-process cache when fresh,
-    /// else from the database (then cached).
+    /// An access token for introspection and userinfo: from the database (a coalesced read),
+    /// or from the opt-in per-process cache when `oauth2.introspection_cache_ttl` is set.
     async fn lookup_access_cached(&self, token: &str) -> Result<Option<cache::Entry>, OAuthError> {
         let Some(sig) = self.storage_key(token, TokenKind::Access).await? else {
             return Ok(None);
@@ -320,7 +325,12 @@ impl OAuth2 {
             Some(e) => e,
             None => {
                 let started = self.cache.stamp();
-                let Some(row) = self.store.get_token(&sig, TokenKind::Access).await? else {
+                let Some(row) = self
+                    .reader
+                    .get(sig, TokenKind::Access)
+                    .await
+                    .map_err(internal)?
+                else {
                     return Ok(None);
                 };
                 let session = self.open(&row.data)?;
@@ -386,7 +396,7 @@ impl OAuth2 {
         let Some(sig) = self.storage_key(token, kind).await? else {
             return Ok(None);
         };
-        let Some(row) = self.store.get_token(&sig, kind).await.map_err(internal)? else {
+        let Some(row) = self.reader.get(sig, kind).await.map_err(internal)? else {
             return Ok(None);
         };
         let session = self.open(&row.data)?;

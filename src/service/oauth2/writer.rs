@@ -2,6 +2,9 @@
 //! together by the next one, in one multi-row statement and one commit. Under light load a
 //! batch is a single row (no added latency); under load the database does one commit for many
 //! tokens instead of one each, which is what bounds token issuance on PostgreSQL.
+//!
+//! A failed batch statement writes nothing (one statement is atomic), so its rows are then
+//! written one by one: only the request whose row is at fault fails, not its neighbours.
 use crate::store::{Store, TokenRow};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -44,11 +47,7 @@ impl TokenWriter {
                             }
                         }
                     }
-                    let (rows, waiting): (Vec<TokenRow>, Vec<_>) = batch.into_iter().unzip();
-                    let result = store.insert_tokens(&rows).await.map_err(|e| e.to_string());
-                    for done in waiting {
-                        let _ = done.send(result.clone());
-                    }
+                    write(&store, batch).await;
                 }
             });
         }
@@ -64,5 +63,67 @@ impl TokenWriter {
             .map_err(|_| "the token writer has stopped".to_string())?;
         wait.await
             .map_err(|_| "the token writer has stopped".to_string())?
+    }
+}
+
+/// Writes a batch in one statement; if that fails and the batch has several rows, retries each
+/// row alone so that each request gets the outcome of its own row.
+async fn write(store: &Store, batch: Vec<Job>) {
+    let (rows, waiting): (Vec<TokenRow>, Vec<_>) = batch.into_iter().unzip();
+    let result = store.insert_tokens(&rows).await.map_err(|e| e.to_string());
+    if result.is_ok() || rows.len() == 1 {
+        for done in waiting {
+            let _ = done.send(result.clone());
+        }
+        return;
+    }
+    for (row, done) in rows.into_iter().zip(waiting) {
+        let alone = store
+            .insert_tokens(std::slice::from_ref(&row))
+            .await
+            .map_err(|e| e.to_string());
+        let _ = done.send(alone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::token::TokenKind;
+
+    fn row(sig: &str) -> TokenRow {
+        TokenRow {
+            signature: sig.into(),
+            kind: TokenKind::Access,
+            request_id: format!("req-{sig}"),
+            client_id: "c".into(),
+            active: true,
+            requested_at: 0,
+            expires_at: 0,
+            data: String::new(),
+        }
+    }
+
+    /// A batch of twenty rows, one of which repeats a stored signature: that row's request
+    /// fails alone and the other nineteen are stored.
+    #[tokio::test]
+    async fn one_bad_row_fails_only_its_own_request() {
+        let store = Store::connect("memory").await.unwrap();
+        store.migrate().await.unwrap();
+        store.insert_tokens(&[row("taken")]).await.unwrap();
+        let mut batch = Vec::new();
+        let mut answers = Vec::new();
+        for i in 0..20 {
+            let sig = if i == 7 { "taken".to_string() } else { format!("s{i}") };
+            let (done, wait) = oneshot::channel();
+            batch.push((row(&sig), done));
+            answers.push(wait);
+        }
+        write(&store, batch).await;
+        for (i, wait) in answers.into_iter().enumerate() {
+            let r = wait.await.unwrap();
+            assert_eq!(r.is_ok(), i != 7, "row {i}: {r:?}");
+        }
+        assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 20);
     }
 }

@@ -1,0 +1,396 @@
+//! Two replicas on one PostgreSQL database agree (issue: run as a fleet): a key rotation, a
+//! revocation, a client deletion or secret change made through replica A is honoured by
+//! replica B, within the written bound (1 s for keys and clients, at once for tokens).
+//! The replicas are two independent application instances (separate state and caches, one
+//! database), started in this process. On SQLite these tests print a note and pass.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+use super::flow::{self, TestClient};
+use super::harness::{base_config, json, TestApp, TestClock};
+use portcullis::app::{self, Flags, Listeners, Running};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The bound the service documents for keys and clients (`service::changes::BOUND`) ...
+const BOUND: Duration = Duration::from_secs(1);
+/// ... plus slack for this test's own polling and request time on a loaded machine.
+const OBSERVED_BOUND: Duration = Duration::from_millis(1500);
+
+fn on_postgres(test: &str) -> bool {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => true,
+        _ => {
+            eprintln!("note: {test} skipped: it needs TEST_DATABASE_URL (two replicas on one PostgreSQL database)");
+            false
+        }
+    }
+}
+
+/// A second application instance on replica A's database, with its own caches.
+struct Replica {
+    public: String,
+    admin: String,
+    http: reqwest::Client,
+    running: Option<Running>,
+}
+
+impl Replica {
+    async fn of(a: &TestApp) -> Replica {
+        let mut cfg = base_config(&a.dsn);
+        cfg.urls.login = flow::LOGIN_URL.into();
+        cfg.urls.consent = flow::CONSENT_URL.into();
+        cfg.urls.error = flow::ERROR_URL.into();
+        let flags = Flags {
+            insecure_http: true,
+        };
+        let state = app::build_with_clock(cfg, flags, Arc::new(TestClock::default()))
+            .await
+            .unwrap();
+        let running = app::start(state, Listeners::All, flags).await.unwrap();
+        Replica {
+            public: format!("http://{}", running.public.unwrap()),
+            admin: format!("http://{}", running.admin.unwrap()),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            running: Some(running),
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    async fn token(&self, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}/oauth2/token", self.public))
+            .basic_auth(id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn introspect(&self, token: &str) -> Value {
+        let res = self
+            .http
+            .post(format!("{}/oauth2/introspect", self.admin))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        json(res).await
+    }
+
+    async fn jwks_kids(&self) -> Vec<String> {
+        let res = self
+            .http
+            .get(format!("{}/.well-known/jwks.json", self.public))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        json(res).await["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Polls `check` every 20 ms until it holds; returns how long that took (panics after 5 s).
+async fn time_until<F, Fut>(mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "never converged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn header_kid(jwt: &str) -> String {
+    use base64::Engine;
+    let part = jwt.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
+async fn cc_token(r: &Replica, c: &TestClient) -> String {
+    let res = r
+        .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(res.status(), 200);
+    json(res).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn keys_rotated_through_one_replica_are_published_and_used_by_the_other() {
+    if !on_postgres("keys_rotated_through_one_replica_are_published_and_used_by_the_other") {
+        return;
+    }
+    let a = flow::spawn().await;
+    let b = Replica::of(&a).await;
+    let c = flow::client(&a, json!({})).await;
+    // B has read and cached the current set, and signs an ID token with it.
+    assert_eq!(b.jwks_kids().await, vec!["public:shared".to_string()]);
+    let code = flow::code(&a, &c.id, &["openid", "offline"]).await;
+    let res = b
+        .token(
+            &c.id,
+            &c.secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", flow::REDIRECT),
+                ("code_verifier", flow::VERIFIER),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let tokens = json(res).await;
+    assert_eq!(
+        header_kid(tokens["id_token"].as_str().unwrap()),
+        "public:shared"
+    );
+
+    // Rotate through A.
+    let res = a.delete(a.admin("/keys/hydra.openid.id-token")).await;
+    assert_eq!(res.status(), 204);
+    let res = a
+        .post_json(
+            a.admin("/keys/hydra.openid.id-token"),
+            &json!({"alg": "RS256", "kid": "rotated", "use": "sig"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let took = time_until(|| async { b.jwks_kids().await == vec!["public:rotated".to_string()] })
+        .await;
+    assert!(
+        took < OBSERVED_BOUND,
+        "B published the new set after {took:?} (bound {BOUND:?})"
+    );
+    // And B signs with the new key only: an ID token from a refresh on B.
+    let res = b
+        .token(
+            &c.id,
+            &c.secret,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let refreshed = json(res).await;
+    assert_eq!(
+        header_kid(refreshed["id_token"].as_str().unwrap()),
+        "public:rotated"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn revocation_through_one_replica_is_seen_by_the_next_request_to_the_other() {
+    if !on_postgres("revocation_through_one_replica_is_seen_by_the_next_request_to_the_other") {
+        return;
+    }
+    let a = flow::spawn().await;
+    let b = Replica::of(&a).await;
+    let c = flow::client(&a, json!({})).await;
+
+    // RFC 7009 revocation through A: B answers inactive at once, no waiting.
+    let token = cc_token(&b, &c).await;
+    assert_eq!(b.introspect(&token).await["active"], true);
+    let res = a
+        .http
+        .post(a.public("/oauth2/revoke"))
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(b.introspect(&token).await, json!({"active": false}));
+
+    // Refresh-token reuse on A revokes the family: B's next introspection of the new access
+    // token says inactive.
+    let code = flow::code(&a, &c.id, &["openid", "offline"]).await;
+    let first = json(flow::exchange(&a, &c, &code).await).await;
+    let old_refresh = first["refresh_token"].as_str().unwrap().to_string();
+    let res = flow::token(
+        &a,
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", &old_refresh)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let second = json(res).await;
+    let access = second["access_token"].as_str().unwrap().to_string();
+    assert_eq!(b.introspect(&access).await["active"], true);
+    let res = flow::token(
+        &a,
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", &old_refresh)],
+    )
+    .await;
+    flow::assert_oauth_error(res, 400, "invalid_grant").await;
+    assert_eq!(b.introspect(&access).await, json!({"active": false}));
+    let res = b
+        .http
+        .get(format!("{}/userinfo", b.public))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    // DELETE /oauth2/tokens?client_id= through A: B's next introspection says inactive.
+    let token = cc_token(&b, &c).await;
+    assert_eq!(b.introspect(&token).await["active"], true);
+    let res = a
+        .delete(a.admin(&format!("/oauth2/tokens?client_id={}", c.id)))
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(b.introspect(&token).await, json!({"active": false}));
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn client_deleted_through_one_replica_is_refused_by_the_other_within_a_second() {
+    if !on_postgres("client_deleted_through_one_replica_is_refused_by_the_other_within_a_second")
+    {
+        return;
+    }
+    let a = flow::spawn().await;
+    let b = Replica::of(&a).await;
+    let c = flow::client(&a, json!({})).await;
+    // B has the client (and its verified secret) cached.
+    let token = cc_token(&b, &c).await;
+    let res = a.delete(a.admin(&format!("/clients/{}", c.id))).await;
+    assert_eq!(res.status(), 204);
+    // Its tokens went with it, at once.
+    assert_eq!(b.introspect(&token).await, json!({"active": false}));
+    let took = time_until(|| async {
+        let res = b
+            .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
+            .await;
+        res.status() == 401
+    })
+    .await;
+    assert!(
+        took < OBSERVED_BOUND,
+        "B still issued tokens to the deleted client for {took:?} (bound {BOUND:?})"
+    );
+    let res = b
+        .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
+        .await;
+    flow::assert_oauth_error(res, 401, "invalid_client").await;
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn client_secret_changed_through_one_replica_is_enforced_by_the_other_within_a_second() {
+    if !on_postgres(
+        "client_secret_changed_through_one_replica_is_enforced_by_the_other_within_a_second",
+    ) {
+        return;
+    }
+    let a = flow::spawn().await;
+    let b = Replica::of(&a).await;
+    let c = flow::client(&a, json!({})).await;
+    cc_token(&b, &c).await;
+    // Replace the client through A with a new secret and without client_credentials.
+    let mut body = json(a.get(a.admin(&format!("/clients/{}", c.id))).await).await;
+    body["client_secret"] = json!("a-brand-new-secret-0123456789");
+    let res = a
+        .put_json(a.admin(&format!("/clients/{}", c.id)), &body)
+        .await;
+    assert_eq!(res.status(), 200);
+    let took = time_until(|| async {
+        let res = b
+            .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
+            .await;
+        res.status() == 401
+    })
+    .await;
+    assert!(
+        took < OBSERVED_BOUND,
+        "B accepted the old secret for {took:?} (bound {BOUND:?})"
+    );
+    let res = b
+        .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
+        .await;
+    flow::assert_oauth_error(res, 401, "invalid_client").await;
+    let fresh = TestClient {
+        id: c.id.clone(),
+        secret: "a-brand-new-secret-0123456789".into(),
+    };
+    cc_token(&b, &fresh).await;
+
+    // A grant change through A (client_credentials removed) applies on B as well.
+    body["grant_types"] = json!(["authorization_code", "refresh_token"]);
+    body["client_secret"] = json!("");
+    let res = a
+        .put_json(a.admin(&format!("/clients/{}", c.id)), &body)
+        .await;
+    assert_eq!(res.status(), 200);
+    let took = time_until(|| async {
+        let res = b
+            .token(
+                &fresh.id,
+                &fresh.secret,
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        res.status() == 400
+    })
+    .await;
+    assert!(took < OBSERVED_BOUND, "grant change seen after {took:?}");
+    b.stop().await;
+    a.stop().await;
+}
+
+/// Replicas starting together on an empty database converge on one key per set.
+#[tokio::test]
+async fn first_start_key_generation_converges_on_one_set() {
+    if !on_postgres("first_start_key_generation_converges_on_one_set") {
+        return;
+    }
+    let a = flow::spawn().await;
+    // Empty the key sets, then start two replicas at once: both find no keys.
+    let store = portcullis::store::Store::connect(&a.dsn).await.unwrap();
+    store.execute_raw("DELETE FROM portcullis_jwk").await.unwrap();
+    store.close().await;
+    let (b, c) = tokio::join!(Replica::of(&a), Replica::of(&a));
+    let (kb, kc) = (b.jwks_kids().await, c.jwks_kids().await);
+    assert_eq!(kb.len(), 1, "{kb:?}");
+    assert_eq!(kb, kc);
+    b.stop().await;
+    c.stop().await;
+    a.stop().await;
+}
