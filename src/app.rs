@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::crypto::aead::Aead;
 use crate::domain::jwk::{ACCESS_TOKEN_SET, ID_TOKEN_SET};
 use crate::http::cookies::CookieCodec;
+use crate::http::conn::JsonErrorsAcceptor;
 use crate::http::error::ApiError;
 use crate::http::{admin, middleware, public, AppState};
 use crate::service::clients::Clients;
@@ -37,6 +38,8 @@ pub enum AppError {
     Keys(String),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, String),
+    #[error("{0}")]
+    Secrets(String),
 }
 
 /// Flags that are not configuration keys (`--dev`, `--dangerous-force-http`).
@@ -55,13 +58,29 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish (up to 30 s), closes the pool.
+    /// Stops accepting and closes idle keep-alive connections at once, lets requests in flight
+    /// finish for at most `serve.shutdown_timeout`, then drops every remaining connection
+    /// (half-sent requests included) and closes the pool. Returns within the deadline plus
+    /// the pool's 2 s grace.
     pub async fn shutdown(self) {
-        self.handle.graceful_shutdown(Some(Duration::from_secs(30)));
-        for t in self.tasks {
-            let _ = t.await;
+        let deadline = Config::duration(
+            &self.state.config.serve.shutdown_timeout,
+            Duration::from_secs(10),
+        );
+        self.handle.graceful_shutdown(Some(deadline));
+        let tasks = async {
+            for t in self.tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(deadline + Duration::from_millis(500), tasks)
+            .await
+            .is_err()
+        {
+            self.handle.shutdown();
+            tracing::warn!("listeners did not stop within serve.shutdown_timeout; closing them");
         }
-        self.state.store.close().await;
+        self.state.store.close_within(Duration::from_secs(2)).await;
     }
 }
 
@@ -106,13 +125,24 @@ pub async fn build_with_clock(
     } else {
         cfg.urls.self_.public.clone()
     };
-    if cfg.secrets.system.is_empty() {
-        tracing::warn!("secrets.system is not set: using a random secret; keys and tokens will not survive a restart");
+    let random_secret = cfg.secrets.system.is_empty();
+    if random_secret {
+        let persistent = !(cfg.dsn == "memory"
+            || cfg.dsn.contains(":memory:")
+            || cfg.dsn.contains("mode=memory"));
+        if persistent {
+            tracing::warn!(
+                "secrets.system is not set, but the database is persistent: this process encrypts keys and sessions with a random secret that dies with it. Nothing it stores will be readable after a restart, and the next start will refuse to run on these keys. Set SECRETS_SYSTEM (secrets.system) to a fixed secret of at least 16 characters."
+            );
+        } else {
+            tracing::warn!("secrets.system is not set: using a random secret; keys and tokens will not survive a restart");
+        }
         cfg.secrets
             .system
             .push(crate::config::Secret(crate::crypto::random_secret(32)));
     }
-    let store = Store::connect(&cfg.dsn).await?;
+    let acquire = Config::duration(&cfg.database.acquire_timeout, Duration::from_secs(3));
+    let store = Store::connect_with(&cfg.dsn, acquire).await?;
     let dsn_is_sqlite = store.backend() == crate::store::Backend::Sqlite;
     if dsn_is_sqlite {
         // SQLite is the embedded store: it migrates itself.
@@ -129,6 +159,9 @@ pub async fn build_with_clock(
     if cfg.strategies.access_token == "jwt" && !broadcast.iter().any(|b| b == ACCESS_TOKEN_SET) {
         broadcast.push(ACCESS_TOKEN_SET.into());
     }
+    let mut checked: Vec<&str> = vec![ID_TOKEN_SET, ACCESS_TOKEN_SET];
+    checked.extend(broadcast.iter().map(String::as_str));
+    check_stored_keys(&store, &aead, &checked, random_secret).await?;
     // Replicas agree on keys and clients: see service/changes.rs.
     let changes = crate::service::changes::Changes::watch(store.clone()).await?;
     let jwks = Arc::new(
@@ -228,6 +261,35 @@ fn secret_verifier(
     SecretVerifier::start(settings, outcomes).map_err(|e| AppError::Config(e.to_string()))
 }
 
+/// Start safety: every stored key must open with the configured secrets, or the server would
+/// report ready and then answer 500 on JWKS and every token request (issue 7, point 8).
+async fn check_stored_keys(
+    store: &Store,
+    aead: &Aead,
+    sets: &[&str],
+    random_secret: bool,
+) -> Result<(), AppError> {
+    for set in sets {
+        for key in store.get_set(set).await? {
+            if aead.decrypt(&key.keydata).is_ok() {
+                continue;
+            }
+            let cause = if random_secret {
+                "secrets.system is not set, so this process made up a random secret"
+            } else {
+                "secrets.system differs from the secret they were written with"
+            };
+            return Err(AppError::Secrets(format!(
+                "the stored key set `{set}` cannot be decrypted: {cause}. Set secrets.system \
+                 (env SECRETS_SYSTEM) to the secret used when the keys were created; to rotate, \
+                 list the new secret first and the old one after it (SECRETS_SYSTEM=new,old). \
+                 If the old secret is lost, delete the stored key sets so new ones are generated."
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("The requested resource could not be found")
 }
@@ -241,10 +303,20 @@ async fn method_not_allowed() -> ApiError {
 }
 
 fn finish(router: Router<AppState>, state: &AppState) -> Router {
+    let limits = crate::http::guard::Limits {
+        request_timeout: Config::duration(
+            &state.config.serve.request_timeout,
+            Duration::from_secs(10),
+        ),
+    };
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.serve.request_body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            crate::http::guard::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe,
@@ -317,6 +389,40 @@ async fn tls_config(
         .map_err(|e| AppError::Config(format!("serve.tls: {e}")))
 }
 
+/// Listener timeouts from `serve.*_timeout`.
+struct Timeouts {
+    header_read: Duration,
+    idle: Duration,
+}
+
+impl Timeouts {
+    fn from_config(cfg: &Config) -> Timeouts {
+        Timeouts {
+            header_read: Config::duration(&cfg.serve.header_read_timeout, Duration::from_secs(10)),
+            idle: Config::duration(&cfg.serve.idle_timeout, Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Every listener gets a header-read timeout (slow-loris clients) and an idle limit. hyper's
+/// HTTP/1 header-read clock also runs while a keep-alive connection waits for its next request
+/// (hyper `proto/h1/conn.rs`), so it bounds idle HTTP/1.1 connections too; HTTP/2 connections
+/// are pinged and dropped when the ping goes unanswered.
+fn tune(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    t: &Timeouts,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(t.header_read.min(t.idle));
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(t.idle)
+        .keep_alive_timeout(t.header_read);
+}
+
 /// Binds the requested listeners. Port 0 picks a free port (tests).
 pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Running, AppError> {
     let cfg = state.config.clone();
@@ -337,6 +443,7 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
                 .collect(),
         ))
     });
+    let timeouts = Timeouts::from_config(&cfg);
     let handle = Handle::new();
     let mut tasks = Vec::new();
     let mut bound = (None, None);
@@ -378,7 +485,10 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
         let h = handle.clone();
         let task = match &tls {
             Some(t) => {
-                let server = axum_server::from_tcp_rustls(std_listener, t.clone()).handle(h);
+                let mut server = axum_server::from_tcp_rustls(std_listener, t.clone())
+                    .handle(h)
+                    .map(JsonErrorsAcceptor);
+                tune(server.http_builder(), &timeouts);
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(svc).await {
                         tracing::error!(error = %e, "listener stopped");
@@ -386,7 +496,10 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
                 })
             }
             None => {
-                let server = axum_server::from_tcp(std_listener).handle(h);
+                let mut server = axum_server::from_tcp(std_listener)
+                    .handle(h)
+                    .map(JsonErrorsAcceptor);
+                tune(server.http_builder(), &timeouts);
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(svc).await {
                         tracing::error!(error = %e, "listener stopped");

@@ -50,6 +50,28 @@ pub struct Config {
     pub tracing: Value,
     pub sqa: Value,
     pub version: String,
+    /// Portcullis addition: database connection bounds (not in Hydra 1.9.2).
+    pub database: Database,
+}
+
+/// How long the process waits on the database before giving up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// Longest wait for a pooled connection; a request that needs the database fails with a
+    /// JSON error after it (env `DATABASE_ACQUIRE_TIMEOUT`).
+    pub acquire_timeout: String,
+    /// Longest wait for the readiness probe's round trip (`/health/ready` answers 503 after it).
+    pub ping_timeout: String,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            acquire_timeout: "3s".into(),
+            ping_timeout: "1s".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +83,18 @@ pub struct Serve {
     pub cookies: Cookies,
     /// Largest accepted request body in bytes (Portcullis addition).
     pub request_body_limit: usize,
+    /// Portcullis: longest time to receive a request head. For HTTP/1.1 hyper starts this
+    /// clock as soon as a keep-alive connection goes idle, so it also ends idle connections.
+    pub header_read_timeout: String,
+    /// Portcullis: idle keep-alive limit. HTTP/1.1 connections idle for
+    /// min(idle_timeout, header_read_timeout); HTTP/2 ones are pinged at this interval and
+    /// dropped when the ping goes unanswered.
+    pub idle_timeout: String,
+    /// Portcullis: longest time a request may run before it is answered with 503.
+    pub request_timeout: String,
+    /// Portcullis: on SIGTERM/SIGINT, how long requests in flight may finish before the
+    /// remaining connections are closed and the process exits.
+    pub shutdown_timeout: String,
 }
 
 impl Default for Serve {
@@ -77,6 +111,10 @@ impl Default for Serve {
             tls: Tls::default(),
             cookies: Cookies::default(),
             request_body_limit: 1024 * 1024,
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            request_timeout: "10s".into(),
+            shutdown_timeout: "10s".into(),
         }
     }
 }
@@ -567,6 +605,12 @@ impl Config {
                 "oauth2.hashers.failure_delay",
                 &self.oauth2.hashers.failure_delay,
             ),
+            ("serve.header_read_timeout", &self.serve.header_read_timeout),
+            ("serve.idle_timeout", &self.serve.idle_timeout),
+            ("serve.request_timeout", &self.serve.request_timeout),
+            ("serve.shutdown_timeout", &self.serve.shutdown_timeout),
+            ("database.acquire_timeout", &self.database.acquire_timeout),
+            ("database.ping_timeout", &self.database.ping_timeout),
         ] {
             if parse_duration(v).is_none() {
                 return Err(invalid(
@@ -638,6 +682,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// A validated duration key, or `fallback` (validation already refused bad values).
+    pub fn duration(value: &str, fallback: Duration) -> Duration {
+        match parse_duration(value) {
+            Some(d) if !d.is_zero() => d,
+            _ => fallback,
+        }
     }
 
     pub fn ttl(&self, value: &str) -> Duration {

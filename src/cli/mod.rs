@@ -125,7 +125,10 @@ pub fn run_with_io(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) 
             return 1;
         }
     };
-    runtime.block_on(execute_cli(cli, out, err))
+    let code = runtime.block_on(execute_cli(cli, out, err));
+    // Do not let a stuck blocking task hold the process after shutdown (issue 7, point 4).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// Async form of [`run_with_io`] for callers already inside a Tokio runtime (tests).

@@ -107,6 +107,154 @@ fn rsa_jwk(bits: usize) -> Result<Jwk, JwkError> {
     })))
 }
 
+/// Members that must be strings wherever they appear (RFC 7517 §4, RFC 7518 §6).
+const STRING_MEMBERS: [&str; 20] = [
+    "kty", "use", "alg", "kid", "x5u", "x5t", "x5t#S256", "crv", "x", "y", "n", "e", "d", "p", "q",
+    "dp", "dq", "qi", "k", "ext",
+];
+
+fn member<'a>(k: &'a Jwk, name: &str) -> Option<&'a str> {
+    k.get(name).and_then(Value::as_str)
+}
+
+fn bytes_of(k: &Jwk, name: &str) -> Result<Vec<u8>, String> {
+    let v = member(k, name).ok_or_else(|| format!("the key is missing the member `{name}`"))?;
+    let bytes = B64
+        .decode(v.trim_end_matches('='))
+        .map_err(|_| format!("the member `{name}` is not base64url"))?;
+    if bytes.is_empty() {
+        return Err(format!("the member `{name}` is empty"));
+    }
+    Ok(bytes)
+}
+
+/// Validates a JWK sent to `PUT /keys/…`: member types, the members each `kty` requires, an
+/// `alg` that fits the key, and key material that parses (RFC 7517/7518/8037). Hydra stores
+/// whatever go-jose accepts; storing less strict data would give SDKs a GET they cannot parse.
+pub fn validate(k: &Jwk) -> Result<(), String> {
+    for name in STRING_MEMBERS {
+        if name == "ext" {
+            if k.get(name).is_some_and(|v| !v.is_boolean()) {
+                return Err("the member `ext` must be a boolean".into());
+            }
+            continue;
+        }
+        if k.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(format!("the member `{name}` must be a string"));
+        }
+    }
+    for name in ["key_ops", "x5c"] {
+        if let Some(v) = k.get(name) {
+            let ok = v
+                .as_array()
+                .is_some_and(|a| a.iter().all(Value::is_string));
+            if !ok {
+                return Err(format!("the member `{name}` must be an array of strings"));
+            }
+        }
+    }
+    if let Some(v) = k.get("oth") {
+        if !v.as_array().is_some_and(|a| a.iter().all(Value::is_object)) {
+            return Err("the member `oth` must be an array of objects".into());
+        }
+    }
+    if member(k, "kid").is_none_or(str::is_empty) {
+        return Err("every key needs a `kid`".into());
+    }
+    if let Some(u) = member(k, "use") {
+        if !matches!(u, "sig" | "enc") {
+            return Err(format!("the member `use` must be `sig` or `enc`, not `{u}`"));
+        }
+    }
+    let kty = member(k, "kty").unwrap_or("");
+    let alg = member(k, "alg").unwrap_or("");
+    let private = k.contains_key("d");
+    match kty {
+        "RSA" => {
+            if !matches!(
+                alg,
+                "" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "RSA-OAEP"
+                    | "RSA-OAEP-256" | "RSA1_5"
+            ) {
+                return Err(format!("the algorithm `{alg}` does not fit an RSA key"));
+            }
+            let n = rsa::BigUint::from_bytes_be(&bytes_of(k, "n")?);
+            let e = rsa::BigUint::from_bytes_be(&bytes_of(k, "e")?);
+            if private {
+                let d = rsa::BigUint::from_bytes_be(&bytes_of(k, "d")?);
+                let p = rsa::BigUint::from_bytes_be(&bytes_of(k, "p")?);
+                let q = rsa::BigUint::from_bytes_be(&bytes_of(k, "q")?);
+                let key = rsa::RsaPrivateKey::from_components(n, e, d, vec![p, q])
+                    .map_err(|e| format!("the RSA private key is invalid: {e}"))?;
+                key.validate()
+                    .map_err(|e| format!("the RSA private key is invalid: {e}"))?;
+            } else {
+                // RFC 7518 §3.3: RSA signing keys of at least 2048 bits.
+                if alg.starts_with("RS") || alg.starts_with("PS") {
+                    if n.bits() < 2048 {
+                        return Err("RSA keys for RS*/PS* need at least 2048 bits".into());
+                    }
+                }
+                rsa::RsaPublicKey::new(n, e)
+                    .map_err(|e| format!("the RSA public key is invalid: {e}"))?;
+            }
+        }
+        "EC" => {
+            let crv = member(k, "crv").unwrap_or("");
+            let fits = matches!(
+                (crv, alg),
+                ("P-256", "" | "ES256" | "ECDH-ES")
+                    | ("P-384", "" | "ES384" | "ECDH-ES")
+                    | ("P-521", "" | "ES512" | "ECDH-ES")
+            );
+            if !fits {
+                return Err(format!(
+                    "the curve `{crv}` and algorithm `{alg}` do not fit an EC key"
+                ));
+            }
+            let text = serde_json::to_string(k).map_err(|e| e.to_string())?;
+            let parsed = match (crv, private) {
+                ("P-256", false) => p256::PublicKey::from_jwk_str(&text).map(|_| ()),
+                ("P-256", true) => p256::SecretKey::from_jwk_str(&text).map(|_| ()),
+                ("P-521", false) => p521::PublicKey::from_jwk_str(&text).map(|_| ()),
+                ("P-521", true) => p521::SecretKey::from_jwk_str(&text).map(|_| ()),
+                _ => {
+                    // No P-384 arithmetic in the build: check the coordinate sizes.
+                    let sized = |n: &str| bytes_of(k, n).map(|b| b.len() == 48);
+                    if sized("x")? && sized("y")? && (!private || sized("d")?) {
+                        Ok(())
+                    } else {
+                        return Err("the P-384 key has coordinates of the wrong size".into());
+                    }
+                }
+            };
+            parsed.map_err(|_| format!("the {crv} key does not parse"))?;
+        }
+        "OKP" => {
+            if member(k, "crv") != Some("Ed25519") || !matches!(alg, "" | "EdDSA") {
+                return Err("only Ed25519 keys with alg EdDSA are supported for kty OKP".into());
+            }
+            let x: [u8; 32] = bytes_of(k, "x")?
+                .try_into()
+                .map_err(|_| "the member `x` must hold 32 bytes".to_string())?;
+            ed25519_dalek::VerifyingKey::from_bytes(&x)
+                .map_err(|_| "the Ed25519 public key does not parse".to_string())?;
+            if private && bytes_of(k, "d")?.len() != 32 {
+                return Err("the member `d` must hold 32 bytes".into());
+            }
+        }
+        "oct" => {
+            if !matches!(alg, "" | "HS256" | "HS384" | "HS512" | "A128KW" | "A256KW" | "dir") {
+                return Err(format!("the algorithm `{alg}` does not fit a symmetric key"));
+            }
+            bytes_of(k, "k")?;
+        }
+        "" => return Err("every key needs a `kty`".into()),
+        other => return Err(format!("the key type `{other}` is not supported")),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +275,25 @@ mod tests {
             assert!(!is_public(&keys[0]));
         }
         assert!(generate("XX", "k", "sig").is_err());
+    }
+
+    #[test]
+    fn validates_generated_and_refuses_malformed() {
+        for alg in ["ES256", "ES512", "EdDSA", "HS256"] {
+            for k in generate(alg, "k", "sig").unwrap() {
+                validate(&k).unwrap();
+            }
+        }
+        let mut k = generate("ES256", "k", "sig").unwrap().remove(1);
+        k.insert("x".into(), json!({"a": 1}));
+        assert!(validate(&k).is_err());
+        let mut k = generate("ES256", "k", "sig").unwrap().remove(1);
+        k.insert("kid".into(), json!(5));
+        assert!(validate(&k).is_err());
+        let mut k = generate("ES256", "k", "sig").unwrap().remove(1);
+        k.insert("alg".into(), json!("RS256"));
+        assert!(validate(&k).is_err());
+        let k: Jwk = serde_json::from_value(json!({"kty": "RSA", "kid": "a", "n": "AQAB", "e": "AQAB"})).unwrap();
+        assert!(validate(&k).is_err());
     }
 }

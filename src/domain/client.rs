@@ -247,6 +247,11 @@ impl Client {
         if self.metadata.is_null() {
             self.metadata = Value::Object(Default::default());
         }
+        // The SDKs model metadata as a map (`map[string]interface{}` in Hydra's Go SDK):
+        // a string, number or array here would break every client that reads it back.
+        if !self.metadata.is_object() {
+            return Err(meta("Field metadata must be a JSON object."));
+        }
         Ok(())
     }
 

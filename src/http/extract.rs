@@ -1,6 +1,6 @@
 //! Extractors that turn every malformed input into Hydra's error shape, never a 500.
 use super::error::ApiError;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -12,22 +12,49 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(AppJson(v)),
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(too_large())
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::bad_request(
+        let json_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !json_type {
+            return Err(ApiError::bad_request(
                 "The request body must be JSON (Content-Type: application/json).",
-            )),
-            Err(e) => Err(ApiError::bad_request(format!(
-                "Unable to decode the request body: {}",
-                e.body_text()
-            ))),
+            ));
         }
+        let body = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(e) => return Err(ApiError::bad_request(e.body_text())),
+        };
+        // Walk the document once for NUL bytes and over-long ids before it becomes a typed
+        // value (PostgreSQL refuses NUL; indexes refuse huge entries).
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(decode_error)?;
+        super::guard::check_json(&value)?;
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(&mut de)
+            .map(AppJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." {
+                    decode_error(inner)
+                } else {
+                    decode_error(format!("{path}: {inner}"))
+                }
+            })
     }
+}
+
+fn decode_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!(
+        "Unable to decode the request body: Failed to deserialize the JSON body into the target type: {e}"
+    ))
 }
 
 pub fn too_large() -> ApiError {
@@ -77,8 +104,10 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         if !form_type {
             return Ok(Form(Default::default()));
         }
+        // Strict decoding: bad escapes, invalid UTF-8, NUL and over-long values are a 400
+        // here rather than a U+FFFD or a storage error later.
         Ok(Form(crate::service::oauth2::authorize::Params(
-            url::form_urlencoded::parse(&body).into_owned().collect(),
+            super::guard::parse_form(&body, "form")?,
         )))
     }
 }
@@ -99,13 +128,13 @@ pub fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, Str
         .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| -> String {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+    // Strict form decoding: credentials with bad escapes or NUL bytes are no credentials.
+    let unescape = |s: &str| {
+        super::guard::decode(s.as_bytes(), true, super::guard::MAX_VALUE_BYTES)
+            .ok()
+            .map(std::borrow::Cow::into_owned)
     };
-    Some((unescape(id), unescape(secret)))
+    Some((unescape(id)?, unescape(secret)?))
 }
 
 /// A bearer token from `Authorization: Bearer …`.

@@ -4,6 +4,8 @@ pub mod cookies;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod guard;
+pub mod conn;
 pub mod middleware;
 pub mod public;
 

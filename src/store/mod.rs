@@ -27,6 +27,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    #[error("the database did not answer within {0:?}")]
+    Timeout(Duration),
     #[error("unsupported DSN `{0}`: use memory, sqlite://… or postgres://…")]
     Dsn(String),
 }
@@ -59,11 +61,18 @@ impl Store {
     /// Connects to the DSN: `memory`, `sqlite://path`, `postgres://…` (also `postgresql://`,
     /// `cockroach://`). Pool sizes come from Hydra's `max_conns` query parameter.
     pub async fn connect(dsn: &str) -> Result<Store, StoreError> {
+        Self::connect_with(dsn, Duration::from_secs(3)).await
+    }
+
+    /// As `connect`, with the pool's acquire timeout (`database.acquire_timeout`): a request
+    /// waits at most this long for a connection, so a database outage fails requests in
+    /// bounded time instead of hanging them.
+    pub async fn connect_with(dsn: &str, acquire_timeout: Duration) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let (url, backend, memory) = normalize(dsn)?;
         let max_conns = query_param(&url, "max_conns").and_then(|v| v.parse().ok());
         let url = strip_params(&url, &["max_conns", "max_idle_conns", "max_conn_lifetime"]);
-        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        let mut opts = AnyPoolOptions::new().acquire_timeout(acquire_timeout);
         opts = match (backend, memory) {
             // One connection keeps the in-memory database alive and shared.
             (Backend::Sqlite, true) => opts
@@ -115,6 +124,23 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(StoreError::from)
+    }
+
+    /// Readiness probe bounded in time: a stopped or black-holed database answers `Timeout`
+    /// after `limit` instead of holding the probe for the pool's acquire timeout.
+    pub async fn ping_within(&self, limit: Duration) -> Result<(), StoreError> {
+        match tokio::time::timeout(limit, self.ping()).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(limit)),
+        }
+    }
+
+    /// Closes the pool, waiting at most `limit` for connections in use (a black-holed
+    /// connection must not hold up shutdown).
+    pub async fn close_within(&self, limit: Duration) {
+        if tokio::time::timeout(limit, self.pool.close()).await.is_err() {
+            tracing::warn!("database connections did not close in time");
+        }
     }
 
     pub async fn close(&self) {

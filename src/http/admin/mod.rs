@@ -203,6 +203,9 @@ async fn update_json_web_key_set(
     Path(set): Path<String>,
     AppJson(body): AppJson<KeySetBody>,
 ) -> Result<Json<Value>, ApiError> {
+    for k in &body.keys {
+        checked_jwk(k)?;
+    }
     Ok(key_set(s.jwks.replace_set(&set, body.keys).await?))
 }
 
@@ -227,7 +230,15 @@ async fn update_json_web_key(
     Path((set, _kid)): Path<(String, String)>,
     AppJson(body): AppJson<Jwk>,
 ) -> Result<Json<Jwk>, ApiError> {
+    checked_jwk(&body)?;
     Ok(Json(s.jwks.replace_key(&set, body).await?))
+}
+
+/// JWKs sent to PUT must be well-formed for their type and algorithm; otherwise no SDK could
+/// parse the GET that follows.
+fn checked_jwk(k: &Jwk) -> Result<(), ApiError> {
+    crate::crypto::jwk::validate(k)
+        .map_err(|m| ApiError::bad_request(format!("The JSON Web Key is invalid: {m}.")))
 }
 
 async fn delete_json_web_key(
