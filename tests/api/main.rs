@@ -4,6 +4,8 @@
 mod authorize;
 mod cli;
 mod clients;
+mod config_docs;
+mod deploy;
 mod flow;
 mod harness;
 mod keys;
