@@ -4,6 +4,8 @@
 mod authorize;
 mod cli;
 mod clients;
+mod config_docs;
+mod deploy;
 mod edge_faults;
 mod edge_input;
 mod fleet;
