@@ -1,5 +1,6 @@
 //! Use cases shared by both listeners.
 pub mod clients;
+pub mod importer;
 pub mod jwks;
 pub mod oauth2;
 pub mod wellknown;

@@ -3,6 +3,8 @@
 //! migrations differ per backend. Unique violations become `StoreError::Conflict` here.
 mod clients;
 mod flows;
+pub mod hydra;
+mod import;
 mod jwks;
 mod tokens;
 

@@ -6,6 +6,7 @@ mod cli;
 mod clients;
 mod flow;
 mod harness;
+mod import_hydra;
 mod keys;
 mod logout;
 mod serving;
