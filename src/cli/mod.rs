@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 mod clients;
 mod keys;
+mod migrate_hydra;
 mod output;
 mod remote;
 mod token;
@@ -89,6 +90,8 @@ enum MigrateWhat {
         #[arg(short = 'y', long = "yes")]
         yes: bool,
     },
+    /// Import a Hydra v1.9.2 database (clients, keys, consents, live tokens) into DSN.
+    FromHydra(migrate_hydra::FromHydraArgs),
 }
 
 /// The binary's entry point: parses the process arguments and runs the command.
@@ -154,6 +157,10 @@ fn parse(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> Result<
 
 async fn execute_cli(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let result = match cli.command {
+        Command::Migrate {
+            config,
+            what: MigrateWhat::FromHydra(args),
+        } => return migrate_hydra::run(args, config.or(cli.config), out, err).await,
         Command::Clients(args) => clients::run(*args, out).await,
         Command::Keys(args) => keys::run(args, out).await,
         Command::Token(args) => token::run(args, out, err).await,

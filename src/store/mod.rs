@@ -4,6 +4,8 @@
 pub mod changes;
 mod clients;
 mod flows;
+pub mod hydra;
+mod import;
 mod jwks;
 mod tokens;
 

@@ -11,6 +11,7 @@ mod edge_input;
 mod fleet;
 mod flow;
 mod harness;
+mod import_hydra;
 mod keys;
 mod logout;
 mod sec_assertion;
