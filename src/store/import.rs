@@ -21,11 +21,12 @@ impl Store {
 
     /// Inserts a login session unless its id exists; true when it was inserted.
     pub async fn import_login_session(&self, s: &LoginSession) -> Result<bool, StoreError> {
-        let done = sqlx::query("INSERT INTO portcullis_login_session (id, subject, authenticated_at, remember) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
+        let done = sqlx::query("INSERT INTO portcullis_login_session (id, subject, authenticated_at, remember, expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
             .bind(&s.id)
             .bind(&s.subject)
             .bind(s.authenticated_at)
             .bind(i64::from(s.remember))
+            .bind(s.expires_at)
             .execute(&self.pool)
             .await
             .map_err(map_err)?;

@@ -15,6 +15,9 @@ use convert::{Lifespans, Skip};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 
+/// Server-side lifetime given to imported remembered logins (seconds).
+const IMPORTED_SESSION_LIFETIME: i64 = 30 * 24 * 3600;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{0}")]
@@ -381,11 +384,20 @@ impl Job<'_> {
                     r.skip("not remembered (lived in a browser-session cookie)", 1);
                     continue;
                 }
+                // Hydra 1.9 kept no server-side expiry; give imported sessions the bound the
+                // 0004 migration gives sessions that predate it: 30 days after authentication.
+                let authenticated_at = s.authenticated_at.unwrap_or(0);
+                let expires_at = authenticated_at.saturating_add(IMPORTED_SESSION_LIFETIME);
+                if expires_at <= self.now {
+                    r.skip("remembered for longer than 30 days (expired)", 1);
+                    continue;
+                }
                 let session = crate::domain::flow::LoginSession {
                     id: s.id.clone(),
                     subject: s.subject.clone(),
-                    authenticated_at: s.authenticated_at.unwrap_or(0),
+                    authenticated_at,
                     remember: true,
+                    expires_at,
                 };
                 let new = match self.target {
                     Some(t) => t.import_login_session(&session).await?,
