@@ -171,12 +171,11 @@ impl Store {
         new: &[TokenRow],
     ) -> Result<Exchange, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let flow = sqlx::query(
-            "UPDATE portcullis_flow SET state = state WHERE consent_challenge = $1",
-        )
-        .bind(grant)
-        .execute(&mut *tx)
-        .await?;
+        let flow =
+            sqlx::query("UPDATE portcullis_flow SET state = state WHERE consent_challenge = $1")
+                .bind(grant)
+                .execute(&mut *tx)
+                .await?;
         if flow.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(Exchange::GrantRevoked);

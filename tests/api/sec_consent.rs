@@ -8,18 +8,16 @@ use serde_json::{json, Value};
 const INVALID_GRANT: &str = "The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.";
 
 fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("no {k} in {v}")).to_string()
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("no {k} in {v}"))
+        .to_string()
 }
 
 fn expected(hint: &str) -> Value {
     json!({"error": "invalid_grant", "error_description": format!("{INVALID_GRANT} {hint}")})
 }
 
-async fn refresh(
-    app: &super::harness::TestApp,
-    c: &TestClient,
-    token: &str,
-) -> reqwest::Response {
+async fn refresh(app: &super::harness::TestApp, c: &TestClient, token: &str) -> reqwest::Response {
     super::flow::token(
         app,
         c,
@@ -39,7 +37,10 @@ async fn revoked_consent_takes_its_unredeemed_codes_along() {
     let t = json(exchange(&app, &c, &redeemed).await).await;
     let pending = code(&app, &c.id, &["openid", "offline"]).await;
     let kept = json(exchange(&app, &other, &code(&app, &other.id, &["openid"]).await).await).await;
-    assert_eq!(introspect(&app, &s(&t, "access_token")).await["active"], true);
+    assert_eq!(
+        introspect(&app, &s(&t, "access_token")).await["active"],
+        true
+    );
 
     let res = app
         .delete(app.admin(&format!(

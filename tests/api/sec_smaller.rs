@@ -29,7 +29,10 @@ async fn a_defaulted_plaintext_redirect_uri_is_refused() {
             param(&loc, "error_description").unwrap(),
             format!("{INVALID_REQUEST} {INSECURE_HINT}")
         );
-        assert!(param(&loc, "state").is_none(), "state is for the client only");
+        assert!(
+            param(&loc, "state").is_none(),
+            "state is for the client only"
+        );
     }
     // Loopback and localhost http URIs may still be defaulted.
     let local = client(&app, json!({"redirect_uris": ["http://localhost:9000/cb"]})).await;
@@ -243,7 +246,16 @@ async fn userinfo_is_not_cached_and_drops_id_token_only_claims() {
     let claims = claims(&res.text().await.unwrap());
     assert_eq!(
         keys(&claims),
-        ["aud", "auth_time", "email", "iat", "iss", "jti", "rat", "sub"],
+        [
+            "aud",
+            "auth_time",
+            "email",
+            "iat",
+            "iss",
+            "jti",
+            "rat",
+            "sub"
+        ],
         "{claims}"
     );
     assert_ne!(claims["jti"], "j");
