@@ -274,14 +274,11 @@ impl Client {
             ("request_uris", &self.request_uris),
             ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
         ];
-        let fields = single
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .chain(
-                lists
-                    .into_iter()
-                    .flat_map(|(k, l)| l.iter().map(move |v| (k, v))),
-            );
+        let fields = single.into_iter().filter(|(_, v)| !v.is_empty()).chain(
+            lists
+                .into_iter()
+                .flat_map(|(k, l)| l.iter().map(move |v| (k, v))),
+        );
         for (field, value) in fields {
             if !is_web_url(value) {
                 return Err(ClientError::InvalidMetadata(format!(

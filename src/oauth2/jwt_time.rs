@@ -64,10 +64,7 @@ fn numeric_date(v: &Value, name: &'static str) -> Result<i64, TimeClaimError> {
 /// Checks `exp` (required), `nbf` and `iat` (optional) of `claims` at `now` (Unix seconds) and
 /// returns the time until which the token's `jti` must be remembered as spent.
 pub fn check_time_claims(claims: &Value, now: i64) -> Result<i64, TimeClaimError> {
-    let exp = numeric_date(
-        claims.get("exp").ok_or(TimeClaimError::MissingExp)?,
-        "exp",
-    )?;
+    let exp = numeric_date(claims.get("exp").ok_or(TimeClaimError::MissingExp)?, "exp")?;
     if now > exp.saturating_add(CLOCK_SKEW_SECS) {
         return Err(TimeClaimError::Expired);
     }
@@ -101,25 +98,67 @@ mod tests {
     #[test]
     fn table() {
         let cases: Vec<(Value, Result<i64, TimeClaimError>)> = vec![
-            (json!({"exp": NOW + 3}), Ok(NOW + 3 + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS)),
-            (json!({"exp": NOW - CLOCK_SKEW_SECS}), Ok(NOW + JTI_RETENTION_MARGIN_SECS)),
-            (json!({"exp": NOW - CLOCK_SKEW_SECS - 1}), Err(TimeClaimError::Expired)),
+            (
+                json!({"exp": NOW + 3}),
+                Ok(NOW + 3 + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS),
+            ),
+            (
+                json!({"exp": NOW - CLOCK_SKEW_SECS}),
+                Ok(NOW + JTI_RETENTION_MARGIN_SECS),
+            ),
+            (
+                json!({"exp": NOW - CLOCK_SKEW_SECS - 1}),
+                Err(TimeClaimError::Expired),
+            ),
             (json!({"exp": NOW - 30}), Err(TimeClaimError::Expired)),
-            (json!({"exp": u64::MAX}), Err(TimeClaimError::Malformed("exp"))),
+            (
+                json!({"exp": u64::MAX}),
+                Err(TimeClaimError::Malformed("exp")),
+            ),
             (json!({"exp": i64::MAX}), Err(TimeClaimError::TooLongLived)),
             (json!({"exp": i64::MIN}), Err(TimeClaimError::Expired)),
             (json!({"exp": 1e300}), Err(TimeClaimError::Malformed("exp"))),
-            (json!({"exp": "soon"}), Err(TimeClaimError::Malformed("exp"))),
-            (json!({"exp": (NOW as f64) + 10.5}), Ok(NOW + 11 + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS)),
-            (json!({"exp": NOW + MAX_LIFETIME_SECS}), Ok(NOW + MAX_LIFETIME_SECS + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS)),
-            (json!({"exp": NOW + MAX_LIFETIME_SECS + 1}), Err(TimeClaimError::TooLongLived)),
-            (json!({"exp": NOW + 7200}), Err(TimeClaimError::TooLongLived)),
+            (
+                json!({"exp": "soon"}),
+                Err(TimeClaimError::Malformed("exp")),
+            ),
+            (
+                json!({"exp": (NOW as f64) + 10.5}),
+                Ok(NOW + 11 + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS),
+            ),
+            (
+                json!({"exp": NOW + MAX_LIFETIME_SECS}),
+                Ok(NOW + MAX_LIFETIME_SECS + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS),
+            ),
+            (
+                json!({"exp": NOW + MAX_LIFETIME_SECS + 1}),
+                Err(TimeClaimError::TooLongLived),
+            ),
+            (
+                json!({"exp": NOW + 7200}),
+                Err(TimeClaimError::TooLongLived),
+            ),
             (json!({}), Err(TimeClaimError::MissingExp)),
-            (json!({"exp": NOW + 60, "nbf": NOW + CLOCK_SKEW_SECS}), Ok(NOW + 60 + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS)),
-            (json!({"exp": NOW + 60, "nbf": NOW + CLOCK_SKEW_SECS + 1}), Err(TimeClaimError::NotYetValid)),
-            (json!({"exp": NOW + 60, "iat": NOW + 60}), Err(TimeClaimError::IssuedInFuture)),
-            (json!({"exp": NOW + 60, "iat": u64::MAX}), Err(TimeClaimError::Malformed("iat"))),
-            (json!({"exp": NOW + 60, "iat": NOW - 100, "nbf": NOW - 100}), Ok(NOW + 60 + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS)),
+            (
+                json!({"exp": NOW + 60, "nbf": NOW + CLOCK_SKEW_SECS}),
+                Ok(NOW + 60 + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS),
+            ),
+            (
+                json!({"exp": NOW + 60, "nbf": NOW + CLOCK_SKEW_SECS + 1}),
+                Err(TimeClaimError::NotYetValid),
+            ),
+            (
+                json!({"exp": NOW + 60, "iat": NOW + 60}),
+                Err(TimeClaimError::IssuedInFuture),
+            ),
+            (
+                json!({"exp": NOW + 60, "iat": u64::MAX}),
+                Err(TimeClaimError::Malformed("iat")),
+            ),
+            (
+                json!({"exp": NOW + 60, "iat": NOW - 100, "nbf": NOW - 100}),
+                Ok(NOW + 60 + CLOCK_SKEW_SECS + JTI_RETENTION_MARGIN_SECS),
+            ),
         ];
         for (claims, want) in cases {
             assert_eq!(check_time_claims(&claims, NOW), want, "{claims}");

@@ -36,7 +36,8 @@ impl Assertions {
 
     /// A signed assertion with the right iss/sub/aud, a `jti`, and the given extra claims.
     fn sign(&self, jti: &str, extra: Value) -> String {
-        let mut claims = json!({"iss": self.client_id, "sub": self.client_id, "aud": TOKEN_URL, "jti": jti});
+        let mut claims =
+            json!({"iss": self.client_id, "sub": self.client_id, "aud": TOKEN_URL, "jti": jti});
         for (k, v) in extra.as_object().unwrap() {
             claims[k] = v.clone();
         }
@@ -128,7 +129,12 @@ async fn expired_and_unbounded_expiry_times_are_refused() {
     }
     // i64::MAX fits but lies absurdly far ahead; two hours is beyond the one-hour bound.
     refused(&app, &a.sign("i64max", json!({"exp": i64::MAX})), "'exp'").await;
-    refused(&app, &a.sign("two-hours", json!({"exp": t + 7200})), "'exp'").await;
+    refused(
+        &app,
+        &a.sign("two-hours", json!({"exp": t + 7200})),
+        "'exp'",
+    )
+    .await;
     // Just inside the bound is fine.
     let ok = a.sign("fifty-nine-minutes", json!({"exp": t + 3540}));
     assert_eq!(send(&app, &ok).await.status(), 200);
@@ -160,10 +166,16 @@ async fn future_nbf_and_iat_are_refused() {
     )
     .await;
     // A client clock a second or two ahead is tolerated.
-    let skewed = a.sign("skewed", json!({"exp": t + 300, "iat": t + 2, "nbf": t + 2}));
+    let skewed = a.sign(
+        "skewed",
+        json!({"exp": t + 300, "iat": t + 2, "nbf": t + 2}),
+    );
     assert_eq!(send(&app, &skewed).await.status(), 200);
     // Once the clock reaches nbf, a fresh assertion with that nbf is accepted.
-    let later = a.sign("later", json!({"exp": t + 300, "nbf": t + 60, "iat": t + 60}));
+    let later = a.sign(
+        "later",
+        json!({"exp": t + 300, "nbf": t + 60, "iat": t + 60}),
+    );
     refused(&app, &later, "'nbf'").await;
     app.clock.advance(60);
     assert_eq!(send(&app, &later).await.status(), 200);

@@ -108,8 +108,12 @@ async fn pairwise_hint_logs_out_the_real_subject_at_every_rp() {
     .await;
     // One browser session, two RPs.
     let public_token = id_token(&app, &public, &code(&app, &public.id, &["openid"]).await).await;
-    let pairwise_token =
-        id_token(&app, &pairwise, &code(&app, &pairwise.id, &["openid"]).await).await;
+    let pairwise_token = id_token(
+        &app,
+        &pairwise,
+        &code(&app, &pairwise.id, &["openid"]).await,
+    )
+    .await;
     let sid = claims(&public_token)["sid"].as_str().unwrap().to_string();
     assert_eq!(claims(&pairwise_token)["sid"], sid.as_str());
     assert_eq!(claims(&public_token)["sub"], "alice");

@@ -57,10 +57,7 @@ async fn script_and_non_web_uris_are_refused_at_registration() {
     // Redirect URIs keep private-use schemes for native apps, but not script schemes.
     for value in ["javascript:alert(1)", "data:text/html,x", "vbscript:x"] {
         let res = app
-            .post_json(
-                app.admin("/clients"),
-                &json!({"redirect_uris": [value]}),
-            )
+            .post_json(app.admin("/clients"), &json!({"redirect_uris": [value]}))
             .await;
         assert_eq!(res.status(), 400, "{value}");
         let scheme = value.split(':').next().unwrap();

@@ -1,8 +1,8 @@
 //! Public OAuth 2.0 / OpenID Connect endpoints: authorize, token, revoke, userinfo, and the
 //! built-in fallback pages used when no login, consent or error URL is configured.
+use crate::domain::client::is_web_url;
 use crate::http::error::{no_store, oauth_error, oauth_json, userinfo_error};
 use crate::http::extract::{basic_credentials, bearer_token, Form};
-use crate::domain::client::is_web_url;
 use crate::http::AppState;
 use crate::oauth2::OAuthError;
 use crate::service::oauth2::authorize::Params;

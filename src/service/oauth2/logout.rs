@@ -115,15 +115,17 @@ impl OAuth2 {
         }
         let sid = str_claim("sid");
         if sid.is_empty() {
-            return Err(OAuthError::invalid_request()
-                .hint("Logout failed because query parameter id_token_hint is missing sid claim."));
+            return Err(OAuthError::invalid_request().hint(
+                "Logout failed because query parameter id_token_hint is missing sid claim.",
+            ));
         }
         // The hint's `sub` must be present (Hydra checks it), but it is never used: for a
         // pairwise client or a forced subject identifier it is obfuscated, and the consent
         // flows that name the RPs to notify are recorded under the real subject.
         if str_claim("sub").is_empty() {
-            return Err(OAuthError::invalid_request()
-                .hint("Logout failed because query parameter id_token_hint is missing sub claim."));
+            return Err(OAuthError::invalid_request().hint(
+                "Logout failed because query parameter id_token_hint is missing sub claim.",
+            ));
         }
         let audiences: Vec<String> = match claims.get("aud") {
             Some(Value::String(a)) => vec![a.clone()],
