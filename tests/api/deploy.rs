@@ -46,7 +46,7 @@ fn str_at<'a>(v: &'a Yaml, path: &[&str]) -> Option<&'a str> {
     at(v, path).and_then(Yaml::as_str)
 }
 
-fn seq<'a>(v: Option<&'a Yaml>) -> Vec<&'a Yaml> {
+fn seq(v: Option<&Yaml>) -> Vec<&Yaml> {
     v.and_then(Yaml::as_sequence)
         .map(|s| s.iter().collect())
         .unwrap_or_default()
@@ -115,7 +115,7 @@ fn dockerfile_uid() -> i64 {
     read("Dockerfile")
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .unwrap()
         .trim()
         .parse()
