@@ -46,7 +46,7 @@ fn str_at<'a>(v: &'a Yaml, path: &[&str]) -> Option<&'a str> {
     at(v, path).and_then(Yaml::as_str)
 }
 
-fn seq<'a>(v: Option<&'a Yaml>) -> Vec<&'a Yaml> {
+fn seq(v: Option<&Yaml>) -> Vec<&Yaml> {
     v.and_then(Yaml::as_sequence)
         .map(|s| s.iter().collect())
         .unwrap_or_default()
@@ -66,9 +66,17 @@ fn of_kind<'a>(objects: &'a [Yaml], kind: &str) -> Vec<&'a Yaml> {
         .collect()
 }
 
+/// Process-level variables the manifests may set that are not configuration keys: glibc's
+/// mmap threshold, which returns freed hashing buffers to the system (deployment.yaml).
+const RUNTIME_ENV: &[&str] = &["MALLOC_MMAP_THRESHOLD_"];
+
 /// Every environment name the server reads.
 fn known_env_names() -> Vec<String> {
-    config_leaves().iter().map(|(k, _)| env_name(k)).collect()
+    config_leaves()
+        .iter()
+        .map(|(k, _)| env_name(k))
+        .chain(RUNTIME_ENV.iter().map(|s| s.to_string()))
+        .collect()
 }
 
 /// Loads the configuration the way the process would from these variables; every name must
@@ -107,7 +115,7 @@ fn dockerfile_uid() -> i64 {
     read("Dockerfile")
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .unwrap()
         .trim()
         .parse()
@@ -231,7 +239,10 @@ async fn deploy_kubernetes_manifests_match_the_server() {
     let pod_spec = at(deployment, &["spec", "template", "spec"]).unwrap();
     let pod_labels = at(deployment, &["spec", "template", "metadata", "labels"]).unwrap();
 
-    assert_eq!(at(deployment, &["spec", "replicas"]).unwrap().as_u64(), Some(2));
+    assert_eq!(
+        at(deployment, &["spec", "replicas"]).unwrap().as_u64(),
+        Some(2)
+    );
     // The shutdown deadline (finishing requests in flight) must fit in the grace period.
     let grace = at(pod_spec, &["terminationGracePeriodSeconds"])
         .and_then(Yaml::as_u64)
@@ -257,14 +268,22 @@ async fn deploy_kubernetes_manifests_match_the_server() {
     assert_eq!(services.len(), 2);
     let mut targeted = Vec::new();
     for s in &services {
-        assert!(labels_match(at(s, &["spec", "selector"]).unwrap(), pod_labels));
+        assert!(labels_match(
+            at(s, &["spec", "selector"]).unwrap(),
+            pod_labels
+        ));
         let kind = str_at(s, &["spec", "type"]).unwrap_or("ClusterIP");
         for p in seq(at(s, &["spec", "ports"])) {
             let target = str_at(p, &["targetPort"]).unwrap();
-            let port = *ports.get(target).unwrap_or_else(|| panic!("no port {target}"));
+            let port = *ports
+                .get(target)
+                .unwrap_or_else(|| panic!("no port {target}"));
             assert_eq!(at(p, &["port"]).unwrap().as_u64(), Some(u64::from(port)));
             if port == ADMIN_PORT {
-                assert_eq!(kind, "ClusterIP", "the admin API must stay inside the cluster");
+                assert_eq!(
+                    kind, "ClusterIP",
+                    "the admin API must stay inside the cluster"
+                );
             }
             targeted.push(port);
         }
@@ -296,7 +315,11 @@ async fn deploy_kubernetes_manifests_match_the_server() {
             .unwrap();
         let sc = at(pod, &["spec", "template", "spec", "securityContext"]).unwrap();
         assert_eq!(at(sc, &["runAsNonRoot"]).unwrap().as_bool(), Some(true));
-        assert_eq!(at(sc, &["runAsUser"]).unwrap().as_i64(), Some(uid), "{origin}");
+        assert_eq!(
+            at(sc, &["runAsUser"]).unwrap().as_i64(),
+            Some(uid),
+            "{origin}"
+        );
         let csc = c.get("securityContext").unwrap();
         assert_eq!(
             at(csc, &["readOnlyRootFilesystem"]).unwrap().as_bool(),
@@ -307,7 +330,10 @@ async fn deploy_kubernetes_manifests_match_the_server() {
             Some(false)
         );
         assert!(str_at(c, &["image"]).unwrap().starts_with("portcullis"));
-        assert!(at(c, &["resources", "requests", "memory"]).is_some(), "{origin}");
+        assert!(
+            at(c, &["resources", "requests", "memory"]).is_some(),
+            "{origin}"
+        );
 
         let env = container_env(c, &secrets);
         let cfg = load_config(&env, &origin);
@@ -407,7 +433,10 @@ fn compose_health_targets(service: &Yaml) -> Vec<(String, u16)> {
             (path, port)
         })
         .collect();
-    assert!(!paths.is_empty(), "health check requests no /health path: {test}");
+    assert!(
+        !paths.is_empty(),
+        "health check requests no /health path: {test}"
+    );
     paths
 }
 
@@ -460,9 +489,18 @@ async fn deploy_compose_file_matches_the_server() {
     // Published ports are the listeners'; the admin API is published on loopback only.
     let mut published = Vec::new();
     for p in strings(server.get("ports")) {
-        let container: u16 = p.rsplit(':').next().unwrap().trim_end_matches("/tcp").parse().unwrap();
+        let container: u16 = p
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches("/tcp")
+            .parse()
+            .unwrap();
         if container == ADMIN_PORT {
-            assert!(p.starts_with("127.0.0.1:"), "admin port published beyond loopback: {p}");
+            assert!(
+                p.starts_with("127.0.0.1:"),
+                "admin port published beyond loopback: {p}"
+            );
         }
         published.push(container);
     }
@@ -502,7 +540,8 @@ async fn deploy_probe_paths_answer_200_with_the_manifest_settings() {
     assert!(targets.len() >= 4, "{targets:?}");
 
     let app = TestApp::spawn_secure_with(|cfg| {
-        cfg.serve.tls.allow_termination_from = manifest_cfg.serve.tls.allow_termination_from.clone();
+        cfg.serve.tls.allow_termination_from =
+            manifest_cfg.serve.tls.allow_termination_from.clone();
     })
     .await;
     for (path, port) in &targets {
