@@ -47,7 +47,10 @@ pub async fn run(
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            let _ = writeln!(err, "Aborted: nothing was imported (pass --yes to skip this question).");
+            let _ = writeln!(
+                err,
+                "Aborted: nothing was imported (pass --yes to skip this question)."
+            );
             return 1;
         }
     }

@@ -236,7 +236,11 @@ impl HydraSource {
         Ok(row.try_get("n")?)
     }
 
-    pub async fn clients(&mut self, after: &str, limit: i64) -> Result<Vec<HydraClient>, StoreError> {
+    pub async fn clients(
+        &mut self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<HydraClient>, StoreError> {
         let sql = format!(
             "SELECT id, client_name, client_secret, redirect_uris, grant_types, response_types, scope, owner, policy_uri, tos_uri, client_uri, logo_uri, contacts, client_secret_expires_at, sector_identifier_uri, jwks, jwks_uri, request_uris, token_endpoint_auth_method, request_object_signing_alg, userinfo_signed_response_alg, subject_type, allowed_cors_origins, audience, {} AS created_at, {} AS updated_at, frontchannel_logout_uri, frontchannel_logout_session_required, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, metadata, token_endpoint_auth_signing_alg FROM hydra_client WHERE id > $1 ORDER BY id LIMIT $2",
             epoch("created_at"),
@@ -276,8 +280,7 @@ impl HydraSource {
 
     /// The filter Hydra applies to find a remembered consent
     /// (persister_consent.go FindGrantedAndRememberedConsentRequests).
-    pub const REMEMBERED: &'static str =
-        "h.remember = TRUE AND h.error = '{}' AND r.skip = FALSE";
+    pub const REMEMBERED: &'static str = "h.remember = TRUE AND h.error = '{}' AND r.skip = FALSE";
 
     /// Remembered consents that Hydra would still find: per subject and client only the newest
     /// one counts (Hydra looks at that one alone, then checks its `remember_for`).

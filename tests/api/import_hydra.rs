@@ -209,7 +209,13 @@ async fn hydra_fixture(url: &str, now: i64) -> Fixture {
     // Alice's remembered consent (forever), and Bob's that ran out an hour ago.
     for (login, consent, subject, remember_for, at) in [
         (LOGIN, CONSENT, "alice", 0, now - 120),
-        ("10b1000000000000000000000000000b", "c0b5e17000000000000000000000000b", "bob", 60, now - 7200),
+        (
+            "10b1000000000000000000000000000b",
+            "c0b5e17000000000000000000000000b",
+            "bob",
+            60,
+            now - 7200,
+        ),
     ] {
         sqlx::query(&format!(
             "INSERT INTO hydra_oauth2_authentication_request (challenge, requested_scope, verifier, csrf, subject, request_url, skip, client_id, requested_at, authenticated_at, oidc_context, login_session_id, requested_at_audience) \
@@ -242,30 +248,120 @@ async fn hydra_fixture(url: &str, now: i64) -> Fixture {
     ];
     let (access, sig) = hydra_token();
     let sealed = hydra_seal(session("alice", CONSENT, &alive, now).as_bytes());
-    insert_token(&pool, "hydra_oauth2_access", &sig, CONSENT, now - 100, scope, "", &sealed, "alice", Some(CONSENT)).await;
+    insert_token(
+        &pool,
+        "hydra_oauth2_access",
+        &sig,
+        CONSENT,
+        now - 100,
+        scope,
+        "",
+        &sealed,
+        "alice",
+        Some(CONSENT),
+    )
+    .await;
     let (refresh, sig) = hydra_token();
-    insert_token(&pool, "hydra_oauth2_refresh", &sig, CONSENT, now - 100, scope, "", &sealed, "alice", Some(CONSENT)).await;
+    insert_token(
+        &pool,
+        "hydra_oauth2_refresh",
+        &sig,
+        CONSENT,
+        now - 100,
+        scope,
+        "",
+        &sealed,
+        "alice",
+        Some(CONSENT),
+    )
+    .await;
     let (expired_access, sig) = hydra_token();
     let dead = hydra_seal(session("alice", CONSENT, &[("access_token", now - 10)], now).as_bytes());
-    insert_token(&pool, "hydra_oauth2_access", &sig, CONSENT, now - 4000, scope, "", &dead, "alice", Some(CONSENT)).await;
+    insert_token(
+        &pool,
+        "hydra_oauth2_access",
+        &sig,
+        CONSENT,
+        now - 4000,
+        scope,
+        "",
+        &dead,
+        "alice",
+        Some(CONSENT),
+    )
+    .await;
     // A code with its PKCE and OIDC rows (fosite stores the sanitized forms).
     let (code, sig) = hydra_token();
-    let form = format!("redirect_uri={}", url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>());
-    insert_token(&pool, "hydra_oauth2_code", &sig, CONSENT, now - 30, scope, &form, &sealed, "alice", Some(CONSENT)).await;
-    insert_token(&pool, "hydra_oauth2_pkce", &sig, CONSENT, now - 30, scope, &format!("code_challenge={CHALLENGE}&code_challenge_method=S256"), &sealed, "alice", Some(CONSENT)).await;
-    insert_token(&pool, "hydra_oauth2_oidc", &sig, CONSENT, now - 30, scope, "nonce=nonce-from-hydra", &sealed, "alice", Some(CONSENT)).await;
+    let form = format!(
+        "redirect_uri={}",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    insert_token(
+        &pool,
+        "hydra_oauth2_code",
+        &sig,
+        CONSENT,
+        now - 30,
+        scope,
+        &form,
+        &sealed,
+        "alice",
+        Some(CONSENT),
+    )
+    .await;
+    insert_token(
+        &pool,
+        "hydra_oauth2_pkce",
+        &sig,
+        CONSENT,
+        now - 30,
+        scope,
+        &format!("code_challenge={CHALLENGE}&code_challenge_method=S256"),
+        &sealed,
+        "alice",
+        Some(CONSENT),
+    )
+    .await;
+    insert_token(
+        &pool,
+        "hydra_oauth2_oidc",
+        &sig,
+        CONSENT,
+        now - 30,
+        scope,
+        "nonce=nonce-from-hydra",
+        &sealed,
+        "alice",
+        Some(CONSENT),
+    )
+    .await;
     // A client_credentials token written while encrypt_at_rest was off: plain JSON.
     let (cc_access, sig) = hydra_token();
     let plain = session(CLIENT, "", &[("access_token", now + 3000)], now);
-    insert_token(&pool, "hydra_oauth2_access", &sig, "5a0b6c7d-cc", now - 50, "read", "", &plain, CLIENT, None).await;
+    insert_token(
+        &pool,
+        "hydra_oauth2_access",
+        &sig,
+        "5a0b6c7d-cc",
+        now - 50,
+        "read",
+        "",
+        &plain,
+        CLIENT,
+        None,
+    )
+    .await;
 
     // The jti blacklist: one live, one expired.
     for (sig, exp) in [("a".repeat(64), now + 600), ("b".repeat(64), now - 600)] {
-        sqlx::query(&format!("INSERT INTO hydra_oauth2_jti_blacklist (signature, expires_at) VALUES ($1, {})", ts(exp)))
-            .bind(sig)
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO hydra_oauth2_jti_blacklist (signature, expires_at) VALUES ($1, {})",
+            ts(exp)
+        ))
+        .bind(sig)
+        .execute(&pool)
+        .await
+        .unwrap();
     }
     pool.close().await;
     Fixture {
@@ -326,7 +422,11 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     let target = Store::connect(&app.dsn).await.unwrap();
 
     // Rehearsal: counts, writes nothing.
-    let (code, out, err) = binary(&["migrate", "from-hydra", &fx.dsn, "--dry-run"], &app.dsn, SECRET);
+    let (code, out, err) = binary(
+        &["migrate", "from-hydra", &fx.dsn, "--dry-run"],
+        &app.dsn,
+        SECRET,
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("Dry run: nothing was written."), "{out}");
     assert!(out.contains("access tokens"), "{out}");
@@ -336,16 +436,27 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     assert_eq!(code, 1);
     assert!(err.contains("Aborted"), "{err}");
     // Another secret cannot open Hydra's keys: refused before anything is written.
-    let (code, _, err) = binary(&["migrate", "from-hydra", &fx.dsn, "--yes"], &app.dsn, "some-other-secret-0123456789");
+    let (code, _, err) = binary(
+        &["migrate", "from-hydra", &fx.dsn, "--yes"],
+        &app.dsn,
+        "some-other-secret-0123456789",
+    );
     assert_eq!(code, 1);
     assert!(err.contains("SECRETS_SYSTEM does not decrypt"), "{err}");
     assert!(target.get_client(CLIENT).await.is_err());
 
     // The import itself, through the binary.
-    let (code, out, err) = binary(&["migrate", "from-hydra", &fx.dsn, "--yes"], &app.dsn, SECRET);
+    let (code, out, err) = binary(
+        &["migrate", "from-hydra", &fx.dsn, "--yes"],
+        &app.dsn,
+        SECRET,
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("clients"), "{out}");
-    assert!(err.contains("replaced 2 key(s) generated by Portcullis"), "{err}");
+    assert!(
+        err.contains("replaced 2 key(s) generated by Portcullis"),
+        "{err}"
+    );
 
     // A second run changes nothing (library call: the report is checked field by field).
     let cfg = base_config(&app.dsn);
@@ -380,19 +491,35 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     // Clients: every column, and the old secret (bcrypt) still authenticates.
     let c = json(app.get(app.admin(&format!("/clients/{CLIENT}"))).await).await;
     assert_eq!(c["client_name"], "Hydra App");
-    assert_eq!(c["grant_types"], json!(["authorization_code", "refresh_token", "client_credentials"]));
+    assert_eq!(
+        c["grant_types"],
+        json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
     assert_eq!(c["contacts"], json!(["a@example.com", "b@example.com"]));
     assert_eq!(c["audience"], json!(["api.example.com"]));
     assert_eq!(c["metadata"], json!({"tier": "gold"}));
-    let res = flow::token(&app, &hydra, &[("grant_type", "client_credentials"), ("scope", "read")]).await;
+    let res = flow::token(
+        &app,
+        &hydra,
+        &[("grant_type", "client_credentials"), ("scope", "read")],
+    )
+    .await;
     assert_eq!(res.status(), 200);
-    let wrong = TestClient { id: CLIENT.into(), secret: "not-the-secret".into() };
+    let wrong = TestClient {
+        id: CLIENT.into(),
+        secret: "not-the-secret".into(),
+    };
     let res = flow::token(&app, &wrong, &[("grant_type", "client_credentials")]).await;
     assert_oauth_error(res, 401, "invalid_client").await;
 
     // JWKS: exactly Hydra's kid.
     let jwks = json(app.get(app.public("/.well-known/jwks.json")).await).await;
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
     assert_eq!(kids, vec![format!("public:{KEY_ID}")]);
 
     // Hydra's access token introspects as Hydra answered it.
@@ -406,28 +533,51 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     assert_eq!(i["iat"], now - 100);
     assert_eq!(i["token_use"], "access_token");
     let i = introspect(&app, &fx.cc_access).await;
-    assert_eq!((i["active"].clone(), i["sub"].clone(), i["scope"].clone()), (json!(true), json!(CLIENT), json!("read")));
+    assert_eq!(
+        (i["active"].clone(), i["sub"].clone(), i["scope"].clone()),
+        (json!(true), json!(CLIENT), json!("read"))
+    );
     // Nothing expired comes back.
-    assert_eq!(introspect(&app, &fx.expired_access).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&app, &fx.expired_access).await,
+        json!({"active": false})
+    );
 
     // Userinfo answers for Hydra's token.
-    let res = app.http.get(app.public("/userinfo")).bearer_auth(&fx.access).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.public("/userinfo"))
+        .bearer_auth(&fx.access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let u = json(res).await;
-    assert_eq!((u["sub"].clone(), u["email"].clone()), (json!("alice"), json!("alice@example.com")));
+    assert_eq!(
+        (u["sub"].clone(), u["email"].clone()),
+        (json!("alice"), json!("alice@example.com"))
+    );
 
     // Hydra's code redeems with its PKCE verifier; the ID token carries Hydra's nonce and kid.
     let res = flow::exchange(&app, &hydra, &fx.code).await;
     assert_eq!(res.status(), 200);
     let t = json(res).await;
     let id = t["id_token"].as_str().unwrap();
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(id.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(id.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(header["kid"], format!("public:{KEY_ID}"));
     assert_eq!(claims(id)["nonce"], "nonce-from-hydra");
     assert_eq!(claims(id)["sid"], "sess-1");
 
     // Hydra's refresh token redeems once; the second time it is refused.
-    let form = [("grant_type", "refresh_token"), ("refresh_token", fx.refresh.as_str())];
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", fx.refresh.as_str()),
+    ];
     let res = flow::token(&app, &hydra, &form).await;
     assert_eq!(res.status(), 200);
     let t = json(res).await;
@@ -441,7 +591,13 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
     let res = browse(&app, &to).await;
     let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(app.get(app.admin(&format!("/oauth2/auth/requests/consent?consent_challenge={consent}"))).await).await;
+    let req = json(
+        app.get(app.admin(&format!(
+            "/oauth2/auth/requests/consent?consent_challenge={consent}"
+        )))
+        .await,
+    )
+    .await;
     assert_eq!(req["skip"], true, "{req}");
     // Bob's consent had run out: he is asked again.
     let res = browse(&app, &auth_url(&app, CLIENT, &[("scope", "openid read")])).await;
@@ -449,7 +605,13 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     let to = accept_login(&app, &login, json!({"subject": "bob"})).await;
     let res = browse(&app, &to).await;
     let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(app.get(app.admin(&format!("/oauth2/auth/requests/consent?consent_challenge={consent}"))).await).await;
+    let req = json(
+        app.get(app.admin(&format!(
+            "/oauth2/auth/requests/consent?consent_challenge={consent}"
+        )))
+        .await,
+    )
+    .await;
     assert_eq!(req["skip"], false, "{req}");
 
     app.stop().await;

@@ -211,8 +211,7 @@ pub fn token_session(
         if let Some(pkce) = &row.pkce_form {
             code_challenge = form_value(pkce, "code_challenge");
             // fosite handler/pkce: an absent method means `plain`.
-            if !code_challenge.is_empty() && form_value(pkce, "code_challenge_method") != "S256"
-            {
+            if !code_challenge.is_empty() && form_value(pkce, "code_challenge_method") != "S256" {
                 return Err(Skip::PlainPkce);
             }
         }
@@ -272,7 +271,11 @@ pub fn token_session(
 
 /// A remembered consent as a Portcullis flow in its final state, or `Expired` once its
 /// `remember_for` has run out (persister_consent.go resolveHandledConsentRequests).
-pub fn consent_flow(h: &HydraConsent, now: i64, fresh_id: impl Fn() -> String) -> Result<Flow, Skip> {
+pub fn consent_flow(
+    h: &HydraConsent,
+    now: i64,
+    fresh_id: impl Fn() -> String,
+) -> Result<Flow, Skip> {
     if h.remember_for > 0 && h.requested_at + i64::from(h.remember_for) < now {
         return Err(Skip::Expired);
     }
@@ -336,7 +339,10 @@ mod tests {
         assert!(split_pipe("").is_empty());
         assert_eq!(split_pipe("a|b"), vec!["a", "b"]);
         assert_eq!(go_time("0001-01-01T00:00:00Z"), None);
-        assert_eq!(go_time("2021-01-02T03:04:05.123456789Z"), Some(1_609_556_645));
+        assert_eq!(
+            go_time("2021-01-02T03:04:05.123456789Z"),
+            Some(1_609_556_645)
+        );
         assert_eq!(go_time("2021-01-02T04:04:05+01:00"), Some(1_609_556_645));
     }
 
@@ -369,7 +375,10 @@ mod tests {
         assert_eq!(s.expires_at, 3_600);
         assert_eq!(s.ext["tenant"], "t1");
         let id = s.id_token.unwrap();
-        assert_eq!((id.sid.as_str(), id.auth_time, id.requested_at), ("s1", 840, 900));
+        assert_eq!(
+            (id.sid.as_str(), id.auth_time, id.requested_at),
+            ("s1", 840, 900)
+        );
         assert_eq!(id.extra.len(), 1);
         // Nothing expired is brought back: the stored expiry, then requested_at + lifespan.
         assert_eq!(
@@ -380,8 +389,8 @@ mod tests {
             token_session(&row(), SESSION.as_bytes(), TokenKind::Code, life, 1_061),
             Err(Skip::Expired)
         );
-        let never = token_session(&row(), SESSION.as_bytes(), TokenKind::Refresh, life, 9_999)
-            .unwrap();
+        let never =
+            token_session(&row(), SESSION.as_bytes(), TokenKind::Refresh, life, 9_999).unwrap();
         assert_eq!(never.expires_at, NEVER);
     }
 }

@@ -210,19 +210,39 @@ impl Job<'_> {
         kinds.push(self.login_sessions().await?);
         kinds.push(self.consents().await?);
         for (table, kind, name) in [
-            (HydraTokenTable::Code, TokenKind::Code, "authorization codes"),
+            (
+                HydraTokenTable::Code,
+                TokenKind::Code,
+                "authorization codes",
+            ),
             (HydraTokenTable::Access, TokenKind::Access, "access tokens"),
-            (HydraTokenTable::Refresh, TokenKind::Refresh, "refresh tokens"),
+            (
+                HydraTokenTable::Refresh,
+                TokenKind::Refresh,
+                "refresh tokens",
+            ),
         ] {
             kinds.push(self.tokens(table, kind, name).await?);
         }
         kinds.push(self.jtis().await?);
         let mut notes = Vec::new();
         for (table, what) in [
-            ("hydra_oauth2_oidc", "OpenID Connect sessions travel inside their authorization codes"),
-            ("hydra_oauth2_pkce", "PKCE sessions travel inside their authorization codes"),
-            ("hydra_oauth2_obfuscated_authentication_session", "pairwise subjects are recomputed from the same salt, not copied"),
-            ("hydra_oauth2_logout_request", "logout requests in progress are not copied: the browser starts logout again"),
+            (
+                "hydra_oauth2_oidc",
+                "OpenID Connect sessions travel inside their authorization codes",
+            ),
+            (
+                "hydra_oauth2_pkce",
+                "PKCE sessions travel inside their authorization codes",
+            ),
+            (
+                "hydra_oauth2_obfuscated_authentication_session",
+                "pairwise subjects are recomputed from the same salt, not copied",
+            ),
+            (
+                "hydra_oauth2_logout_request",
+                "logout requests in progress are not copied: the browser starts logout again",
+            ),
         ] {
             let n = self.source.count(table, "TRUE").await?;
             if n > 0 {
@@ -319,11 +339,13 @@ impl Job<'_> {
         let mut sets: BTreeMap<String, Vec<StoredKey>> = BTreeMap::new();
         for (mut row, jwk) in keys {
             r.read += 1;
-            let Some(jwk) = jwk else {
+            let Some(mut jwk) = jwk else {
                 r.skip(UNDECRYPTABLE, 1);
                 continue;
             };
-            if kid(&jwk) != row.kid && !kid(&jwk).is_empty() {
+            if kid(&jwk).is_empty() {
+                jwk.insert("kid".into(), row.kid.clone().into());
+            } else if kid(&jwk) != row.kid {
                 r.skip("kid differs from the row's kid", 1);
                 continue;
             }
@@ -339,8 +361,12 @@ impl Job<'_> {
                 r.imported += rows.len() as u64;
                 continue;
             };
-            let present: HashSet<String> =
-                target.get_set(&set).await?.into_iter().map(|k| k.kid).collect();
+            let present: HashSet<String> = target
+                .get_set(&set)
+                .await?
+                .into_iter()
+                .map(|k| k.kid)
+                .collect();
             let missing: Vec<StoredKey> = rows
                 .iter()
                 .filter(|k| !present.contains(&k.kid))
@@ -428,7 +454,8 @@ impl Job<'_> {
                     r.skip(UNKNOWN_CLIENT, 1);
                     continue;
                 }
-                let flow = match convert::consent_flow(h, self.now, crate::service::oauth2::new_id) {
+                let flow = match convert::consent_flow(h, self.now, crate::service::oauth2::new_id)
+                {
                     Ok(f) => f,
                     Err(Skip::Expired) => {
                         r.skip("remember_for elapsed", 1);
@@ -443,7 +470,10 @@ impl Job<'_> {
                     r.imported += 1;
                     continue;
                 };
-                if t.flow_by_consent_challenge(&flow.consent_challenge).await?.is_some() {
+                if t.flow_by_consent_challenge(&flow.consent_challenge)
+                    .await?
+                    .is_some()
+                {
                     r.skip(ALREADY, 1);
                     continue;
                 }
@@ -488,7 +518,8 @@ impl Job<'_> {
                     continue;
                 }
                 // persister_oauth2.go toRequest: plain JSON, else AEAD ciphertext.
-                let json = if serde_json::from_str::<serde::de::IgnoredAny>(&h.session_data).is_ok() {
+                let json = if serde_json::from_str::<serde::de::IgnoredAny>(&h.session_data).is_ok()
+                {
                     h.session_data.clone().into_bytes()
                 } else {
                     match self.aead.decrypt(&h.session_data) {
@@ -543,7 +574,10 @@ impl Job<'_> {
 
     async fn jtis(&mut self) -> Result<KindReport, ImportError> {
         let mut r = KindReport::new("spent assertion jtis");
-        let total = self.source.count("hydra_oauth2_jti_blacklist", "TRUE").await?;
+        let total = self
+            .source
+            .count("hydra_oauth2_jti_blacklist", "TRUE")
+            .await?;
         let mut after = String::new();
         loop {
             let page = self.source.jtis(&after, self.batch).await?;
