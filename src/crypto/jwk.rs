@@ -212,7 +212,14 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
                     "the curve `{crv}` and algorithm `{alg}` do not fit an EC key"
                 ));
             }
-            let text = serde_json::to_string(k).map_err(|e| e.to_string())?;
+            // The elliptic-curve crates parse only the key members (kid, alg, use refused).
+            let mut bare = serde_json::Map::new();
+            for name in ["kty", "crv", "x", "y", "d"] {
+                if let Some(v) = k.get(name) {
+                    bare.insert(name.into(), v.clone());
+                }
+            }
+            let text = serde_json::to_string(&bare).map_err(|e| e.to_string())?;
             let parsed = match (crv, private) {
                 ("P-256", false) => p256::PublicKey::from_jwk_str(&text).map(|_| ()),
                 ("P-256", true) => p256::SecretKey::from_jwk_str(&text).map(|_| ()),
