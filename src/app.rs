@@ -247,7 +247,7 @@ fn secret_verifier(
         argon2,
         workers,
         queue_timeout: crate::config::parse_duration(&hashers.queue_timeout)
-            .unwrap_or(std::time::Duration::from_secs(1)),
+            .unwrap_or(std::time::Duration::from_secs(3)),
         failure_delay: crate::config::parse_duration(&hashers.failure_delay)
             .unwrap_or(std::time::Duration::from_secs(1)),
         trusted_proxies: cfg

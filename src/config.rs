@@ -301,7 +301,7 @@ impl Default for Hashers {
             bcrypt: None,
             argon2: Argon2Hasher::default(),
             workers: 0,
-            queue_timeout: "1s".into(),
+            queue_timeout: "3s".into(),
             failure_delay: "1s".into(),
         }
     }

@@ -6,8 +6,8 @@
 //!
 //! 1. **A bound.** A fixed pool of `workers` threads (default: the number of cores) runs every
 //!    hash, each with its own reused working memory, so hashing holds at most
-//!    `workers × memory` at any time. The threads run at the lowest CPU priority (nice 19): token
-//!    traffic of already-verified clients always wins the CPU. A request waits at most
+//!    `workers × memory` at any time. The threads run at a low CPU priority (nice 10): token traffic
+//!    of already-verified clients wins the CPU. A request waits at most
 //!    `queue_timeout` for a worker, then gets `Busy` (503 `temporarily_unavailable`).
 //! 2. **Single flight.** Concurrent verifications of the same client, stored hash and presented
 //!    secret share one computation.
@@ -39,6 +39,8 @@ pub const THROTTLE_WINDOW: Duration = Duration::from_secs(10);
 /// While throttled, one unverified secret of the pair is still hashed per this interval
 /// (counted from the end of the previous failed verification).
 pub const THROTTLE_INTERVAL: Duration = Duration::from_secs(1);
+/// CPU niceness of the hashing threads (see `lower_priority`).
+const HASHER_NICE: libc::c_int = 10;
 /// Entries kept per table before it is cleared (each is ~100 bytes).
 const TABLE_MAX: usize = 100_000;
 
@@ -224,6 +226,9 @@ impl SecretVerifier {
         secret: &str,
         origin: Option<IpAddr>,
     ) -> Verdict {
+        // Failures for unknown client ids count together per address, so a flood of random ids
+        // is throttled like a flood against one client (no real client is unknown).
+        let throttle_id = if stored.is_some() { client_id } else { "" };
         let stored = match stored {
             Some(h) if !h.is_empty() => h.to_string(),
             Some(_) => return Verdict::Invalid,
@@ -252,14 +257,14 @@ impl SecretVerifier {
                 cell
             }
             None => {
-                if self.throttled(client_id, origin) {
+                if self.throttled(throttle_id, origin) {
                     self.count("throttled");
                     return Verdict::Throttled;
                 }
                 self.lock_inflight().entry(key).or_default().clone()
             }
         };
-        let owned = (client_id.to_string(), secret.to_string());
+        let owned = (throttle_id.to_string(), secret.to_string());
         let verdict = *cell
             .get_or_init(|| async move {
                 let (id, secret) = owned;
@@ -399,15 +404,17 @@ fn worker(rx: &Mutex<std::sync::mpsc::Receiver<Job>>) {
     }
 }
 
-/// nice 19 for the calling thread (Linux applies nice per thread). Only lowers priority, which
-/// needs no privilege; failure leaves the default priority.
+/// nice 10 for the calling thread (Linux applies nice per thread): under CPU contention a
+/// hashing thread gets about a tenth of the share of a request thread, so verified clients come
+/// first while hashing still progresses on a saturated machine (nice 19 starved it entirely).
+/// Only lowers priority, which needs no privilege; failure leaves the default priority.
 #[allow(unsafe_code)]
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid and setpriority take no pointers and only affect the calling thread.
     unsafe {
         let tid = libc::gettid();
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASHER_NICE);
     }
 }
 
