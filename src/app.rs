@@ -3,8 +3,8 @@
 use crate::config::Config;
 use crate::crypto::aead::Aead;
 use crate::domain::jwk::{ACCESS_TOKEN_SET, ID_TOKEN_SET};
-use crate::http::cookies::CookieCodec;
 use crate::http::conn::JsonErrorsAcceptor;
+use crate::http::cookies::CookieCodec;
 use crate::http::error::ApiError;
 use crate::http::{admin, middleware, public, AppState};
 use crate::service::clients::Clients;

@@ -198,7 +198,11 @@ mod tests {
         let h = hash("other", &custom, &mut scratch).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=8192,t=1,p=2$"));
         assert!(verify("other", &h, &mut scratch));
-        assert!(!verify("other", &h.replace("m=8192", "m=9999999"), &mut scratch));
+        assert!(!verify(
+            "other",
+            &h.replace("m=8192", "m=9999999"),
+            &mut scratch
+        ));
     }
 
     #[test]

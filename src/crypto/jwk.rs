@@ -145,9 +145,7 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
     }
     for name in ["key_ops", "x5c"] {
         if let Some(v) = k.get(name) {
-            let ok = v
-                .as_array()
-                .is_some_and(|a| a.iter().all(Value::is_string));
+            let ok = v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
             if !ok {
                 return Err(format!("the member `{name}` must be an array of strings"));
             }
@@ -163,7 +161,9 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
     }
     if let Some(u) = member(k, "use") {
         if !matches!(u, "sig" | "enc") {
-            return Err(format!("the member `use` must be `sig` or `enc`, not `{u}`"));
+            return Err(format!(
+                "the member `use` must be `sig` or `enc`, not `{u}`"
+            ));
         }
     }
     let kty = member(k, "kty").unwrap_or("");
@@ -173,8 +173,15 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
         "RSA" => {
             if !matches!(
                 alg,
-                "" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "RSA-OAEP"
-                    | "RSA-OAEP-256" | "RSA1_5"
+                "" | "RS256"
+                    | "RS384"
+                    | "RS512"
+                    | "PS256"
+                    | "PS384"
+                    | "PS512"
+                    | "RSA-OAEP"
+                    | "RSA-OAEP-256"
+                    | "RSA1_5"
             ) {
                 return Err(format!("the algorithm `{alg}` does not fit an RSA key"));
             }
@@ -251,8 +258,13 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
             }
         }
         "oct" => {
-            if !matches!(alg, "" | "HS256" | "HS384" | "HS512" | "A128KW" | "A256KW" | "dir") {
-                return Err(format!("the algorithm `{alg}` does not fit a symmetric key"));
+            if !matches!(
+                alg,
+                "" | "HS256" | "HS384" | "HS512" | "A128KW" | "A256KW" | "dir"
+            ) {
+                return Err(format!(
+                    "the algorithm `{alg}` does not fit a symmetric key"
+                ));
             }
             bytes_of(k, "k")?;
         }
@@ -300,7 +312,9 @@ mod tests {
         let mut k = generate("ES256", "k", "sig").unwrap().remove(1);
         k.insert("alg".into(), json!("RS256"));
         assert!(validate(&k).is_err());
-        let k: Jwk = serde_json::from_value(json!({"kty": "RSA", "kid": "a", "n": "AQAB", "e": "AQAB"})).unwrap();
+        let k: Jwk =
+            serde_json::from_value(json!({"kty": "RSA", "kid": "a", "n": "AQAB", "e": "AQAB"}))
+                .unwrap();
         assert!(validate(&k).is_err());
     }
 }

@@ -59,7 +59,10 @@ fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
     let status_line = lines.next()?;
     let code = status_line.get(9..12)?;
     let (error, description) = match code {
-        "400" => ("invalid_request", "The request could not be parsed as HTTP."),
+        "400" => (
+            "invalid_request",
+            "The request could not be parsed as HTTP.",
+        ),
         "414" => ("invalid_request", "The request URI is too long."),
         "431" => (
             "invalid_request",

@@ -1,11 +1,11 @@
 //! HTTP edge: axum routers for the two listeners, extractors, the wire error shape.
 pub mod admin;
+pub mod conn;
 pub mod cookies;
 pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod guard;
-pub mod conn;
 pub mod middleware;
 pub mod public;
 

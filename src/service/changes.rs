@@ -137,8 +137,7 @@ impl Changes {
             return true;
         }
         let confirmed = self.inner.confirmed.load(Ordering::SeqCst);
-        confirmed != 0
-            && self.now_micros().saturating_sub(confirmed) < BOUND.as_micros() as u64
+        confirmed != 0 && self.now_micros().saturating_sub(confirmed) < BOUND.as_micros() as u64
     }
 
     /// Call after a write of `kind` through this process committed.

@@ -2,8 +2,8 @@
 //! per-process client cache, kept coherent across replicas by `service::changes`.
 use super::changes::{Changes, Kind};
 use crate::crypto::random_secret;
-use crate::service::secrets::{HashingError, SecretVerifier};
 use crate::domain::client::{Client, ClientError, Policy};
+use crate::service::secrets::{HashingError, SecretVerifier};
 use crate::store::{Store, StoreError, StoredClient};
 use dashmap::DashMap;
 use std::sync::Arc;

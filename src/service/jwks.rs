@@ -130,8 +130,7 @@ impl Jwks {
             .map_err(|e| JwksError::Internal(e.to_string()))?
             .map_err(|e| JwksError::Internal(e.to_string()))?;
         let signer = Arc::new(signer);
-        self.signers
-            .insert(set.to_string(), (tag, signer.clone()));
+        self.signers.insert(set.to_string(), (tag, signer.clone()));
         Ok(signer)
     }
 

@@ -208,7 +208,12 @@ impl SecretVerifier {
     /// names in `X-Forwarded-For` (the one it saw, which the client cannot forge).
     pub fn origin(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
         let peer = peer?;
-        if !self.settings.trusted_proxies.iter().any(|n| n.contains(&peer)) {
+        if !self
+            .settings
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&peer))
+        {
             return Some(peer);
         }
         forwarded_for
@@ -453,13 +458,24 @@ mod tests {
         let runs = counted(&v, "run");
         let all = futures_join(&v, &h, "right", 50).await;
         assert!(all.iter().all(|x| *x == Verdict::Valid));
-        assert_eq!(counted(&v, "run") - runs, 1, "one computation for 50 callers");
+        assert_eq!(
+            counted(&v, "run") - runs,
+            1,
+            "one computation for 50 callers"
+        );
         assert_eq!(counted(&v, "shared") + counted(&v, "remembered"), 49);
         let bad = futures_join(&v, &h, "wrong", 20).await;
         assert!(bad.iter().all(|x| *x == Verdict::Invalid));
-        assert_eq!(counted(&v, "run") - runs, 2, "one computation for the wrong secret");
+        assert_eq!(
+            counted(&v, "run") - runs,
+            2,
+            "one computation for the wrong secret"
+        );
         let before = counted(&v, "remembered");
-        assert_eq!(v.verify("c", Some(&h), "wrong", None).await, Verdict::Invalid);
+        assert_eq!(
+            v.verify("c", Some(&h), "wrong", None).await,
+            Verdict::Invalid
+        );
         assert_eq!(counted(&v, "remembered"), before + 1);
     }
 
@@ -484,13 +500,22 @@ mod tests {
         let attacker: Option<IpAddr> = Some("192.0.2.1".parse().unwrap());
         for i in 0..THROTTLE_AFTER {
             let s = format!("wrong-{i}");
-            assert_eq!(v.verify("c", Some(&h), &s, attacker).await, Verdict::Invalid);
+            assert_eq!(
+                v.verify("c", Some(&h), &s, attacker).await,
+                Verdict::Invalid
+            );
         }
         // Right after the threshold the pair waits (one unverified secret per second is hashed).
-        assert_eq!(v.verify("c", Some(&h), "x2", attacker).await, Verdict::Throttled);
+        assert_eq!(
+            v.verify("c", Some(&h), "x2", attacker).await,
+            Verdict::Throttled
+        );
         assert!(counted(&v, "throttled") >= 1);
         // The verified secret is never throttled, from any address.
-        assert_eq!(v.verify("c", Some(&h), "right", attacker).await, Verdict::Valid);
+        assert_eq!(
+            v.verify("c", Some(&h), "right", attacker).await,
+            Verdict::Valid
+        );
         // Another address is not throttled.
         let other = Some("198.51.100.7".parse().unwrap());
         assert_eq!(v.verify("c", Some(&h), "x3", other).await, Verdict::Invalid);
@@ -524,7 +549,9 @@ mod tests {
 
     #[test]
     fn origin_trusts_only_configured_proxies() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let v = rt.block_on(async { verifier(1, Duration::from_secs(1)) });
         let direct: IpAddr = "192.0.2.1".parse().unwrap();
         let proxy: IpAddr = "10.1.2.3".parse().unwrap();

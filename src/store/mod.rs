@@ -140,7 +140,10 @@ impl Store {
     /// Closes the pool, waiting at most `limit` for connections in use (a black-holed
     /// connection must not hold up shutdown).
     pub async fn close_within(&self, limit: Duration) {
-        if tokio::time::timeout(limit, self.pool.close()).await.is_err() {
+        if tokio::time::timeout(limit, self.pool.close())
+            .await
+            .is_err()
+        {
             tracing::warn!("database connections did not close in time");
         }
     }

@@ -50,7 +50,10 @@ impl Metrics {
     }
 
     /// Adds a collector owned by another part of the application (e.g. a service's counters).
-    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> Result<(), prometheus::Error> {
+    pub fn register(
+        &self,
+        c: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
         self.registry.register(c)
     }
 

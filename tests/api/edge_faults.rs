@@ -178,11 +178,7 @@ async fn bounded_errors(app: &TestApp, limit: Duration) {
         assert!(status >= 500, "{status} {body}");
         assert!(body["error"].is_string(), "{body}");
     }
-    assert!(
-        start.elapsed() < limit,
-        "errors took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < limit, "errors took {:?}", start.elapsed());
 }
 
 #[tokio::test]
@@ -291,7 +287,10 @@ async fn sigterm_exits_within_the_deadline() {
     let alive = format!("http://127.0.0.1:{admin}/health/alive");
     let start = Instant::now();
     while http.get(&alive).send().await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // An idle keep-alive connection (one request answered, connection kept).

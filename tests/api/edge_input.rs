@@ -8,12 +8,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends a request and returns status and JSON body, failing on a non-JSON body.
-async fn call(
-    app: &TestApp,
-    method: &str,
-    url: String,
-    body: Option<Body>,
-) -> (u16, Value) {
+async fn call(app: &TestApp, method: &str, url: String, body: Option<Body>) -> (u16, Value) {
     let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = app.http.request(m, url.clone());
     match body {
@@ -66,30 +61,86 @@ async fn nul_bytes_never_reach_the_store() {
         ("PUT", "/clients/a%00b", Some(json!({"client_id": "a"}))),
         ("GET", "/keys/a%00b", None),
         ("DELETE", "/keys/a%00b", None),
-        ("POST", "/keys/a%00b", Some(json!({"alg": "HS256", "kid": "k", "use": "sig"}))),
+        (
+            "POST",
+            "/keys/a%00b",
+            Some(json!({"alg": "HS256", "kid": "k", "use": "sig"})),
+        ),
         ("GET", "/keys/set/k%00", None),
         ("DELETE", "/keys/set/k%00", None),
-        ("GET", "/oauth2/auth/requests/login?login_challenge=%00", None),
-        ("PUT", "/oauth2/auth/requests/login/accept?login_challenge=%00", Some(json!({"subject": "s"}))),
-        ("PUT", "/oauth2/auth/requests/login/reject?login_challenge=%00", Some(json!({}))),
-        ("GET", "/oauth2/auth/requests/consent?consent_challenge=%00", None),
-        ("PUT", "/oauth2/auth/requests/consent/accept?consent_challenge=%00", Some(json!({}))),
-        ("PUT", "/oauth2/auth/requests/consent/reject?consent_challenge=%00", Some(json!({}))),
-        ("GET", "/oauth2/auth/requests/logout?logout_challenge=%00", None),
-        ("PUT", "/oauth2/auth/requests/logout/accept?logout_challenge=%00", None),
-        ("PUT", "/oauth2/auth/requests/logout/reject?logout_challenge=%00", Some(json!({}))),
+        (
+            "GET",
+            "/oauth2/auth/requests/login?login_challenge=%00",
+            None,
+        ),
+        (
+            "PUT",
+            "/oauth2/auth/requests/login/accept?login_challenge=%00",
+            Some(json!({"subject": "s"})),
+        ),
+        (
+            "PUT",
+            "/oauth2/auth/requests/login/reject?login_challenge=%00",
+            Some(json!({})),
+        ),
+        (
+            "GET",
+            "/oauth2/auth/requests/consent?consent_challenge=%00",
+            None,
+        ),
+        (
+            "PUT",
+            "/oauth2/auth/requests/consent/accept?consent_challenge=%00",
+            Some(json!({})),
+        ),
+        (
+            "PUT",
+            "/oauth2/auth/requests/consent/reject?consent_challenge=%00",
+            Some(json!({})),
+        ),
+        (
+            "GET",
+            "/oauth2/auth/requests/logout?logout_challenge=%00",
+            None,
+        ),
+        (
+            "PUT",
+            "/oauth2/auth/requests/logout/accept?logout_challenge=%00",
+            None,
+        ),
+        (
+            "PUT",
+            "/oauth2/auth/requests/logout/reject?logout_challenge=%00",
+            Some(json!({})),
+        ),
         ("DELETE", "/oauth2/auth/sessions/login?subject=%00", None),
         ("GET", "/oauth2/auth/sessions/consent?subject=%00", None),
         ("DELETE", "/oauth2/auth/sessions/consent?subject=%00", None),
-        ("DELETE", "/oauth2/auth/sessions/consent?subject=s&client=%00", None),
+        (
+            "DELETE",
+            "/oauth2/auth/sessions/consent?subject=s&client=%00",
+            None,
+        ),
         ("DELETE", "/oauth2/tokens?client_id=%00", None),
         ("GET", "/clients?limit=%00", None),
         // NUL inside JSON strings.
         ("POST", "/clients", Some(json!({"client_id": "a\u{0}b"}))),
         ("POST", "/clients", Some(json!({"client_name": "x\u{0}"}))),
-        ("PUT", "/clients/edge", Some(json!({"client_id": "edge", "metadata": {"k": "\u{0}"}}))),
-        ("PUT", "/oauth2/auth/requests/login/accept?login_challenge=abc", Some(json!({"subject": "a\u{0}"}))),
-        ("PUT", "/keys/set/k", Some(json!({"kty": "oct", "kid": "k\u{0}", "k": "AAAA"}))),
+        (
+            "PUT",
+            "/clients/edge",
+            Some(json!({"client_id": "edge", "metadata": {"k": "\u{0}"}})),
+        ),
+        (
+            "PUT",
+            "/oauth2/auth/requests/login/accept?login_challenge=abc",
+            Some(json!({"subject": "a\u{0}"})),
+        ),
+        (
+            "PUT",
+            "/keys/set/k",
+            Some(json!({"kty": "oct", "kid": "k\u{0}", "k": "AAAA"})),
+        ),
     ];
     for (method, path, body) in admin {
         let (status, v) = call(&app, method, app.admin(path), body.map(Body::Json)).await;
@@ -248,7 +299,11 @@ async fn over_long_values_and_heads_get_json_errors() {
             "a".repeat(len)
         );
         let answer = raw(&app.admin, req.as_bytes()).await;
-        assert!(answer.starts_with("HTTP/1.1 414"), "{len}: {}", &answer[..answer.len().min(200)]);
+        assert!(
+            answer.starts_with("HTTP/1.1 414"),
+            "{len}: {}",
+            &answer[..answer.len().min(200)]
+        );
         assert_eq!(body_of(&answer)["error"], "invalid_request");
     }
     // An over-long header line: ours (431 JSON), and one over hyper's buffer (also JSON).
@@ -258,8 +313,15 @@ async fn over_long_values_and_heads_get_json_errors() {
             "a".repeat(len)
         );
         let answer = raw(&app.admin, req.as_bytes()).await;
-        assert!(answer.starts_with("HTTP/1.1 431"), "{len}: {}", &answer[..answer.len().min(200)]);
-        assert!(answer.contains("content-type: application/json"), "{answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{len}: {}",
+            &answer[..answer.len().min(200)]
+        );
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{answer}"
+        );
         assert_eq!(body_of(&answer)["error"], "invalid_request");
     }
     // A head hyper cannot parse at all.
@@ -326,7 +388,13 @@ async fn put_keys_refuses_malformed_jwks() {
         json!({"kty": "XYZ", "kid": "z"}),
         json!({"kid": "none"}),
     ] {
-        let (status, v) = call(&app, "PUT", app.admin("/keys/other/x"), Some(Body::Json(k.clone()))).await;
+        let (status, v) = call(
+            &app,
+            "PUT",
+            app.admin("/keys/other/x"),
+            Some(Body::Json(k.clone())),
+        )
+        .await;
         assert_eq!(status, 400, "{k}: {v}");
     }
     // Nothing malformed was stored; the good key is unchanged and still parses.
@@ -356,11 +424,17 @@ async fn client_metadata_must_be_an_object() {
         assert_eq!(v["error"], "invalid_client_metadata");
     }
     let res = app
-        .post_json(app.admin("/clients"), &json!({"client_id": "m", "metadata": {"a": [1]}}))
+        .post_json(
+            app.admin("/clients"),
+            &json!({"client_id": "m", "metadata": {"a": [1]}}),
+        )
         .await;
     assert_eq!(res.status(), 201);
     let res = app
-        .put_json(app.admin("/clients/m"), &json!({"client_id": "m", "metadata": "x"}))
+        .put_json(
+            app.admin("/clients/m"),
+            &json!({"client_id": "m", "metadata": "x"}),
+        )
         .await;
     assert_eq!(res.status(), 400);
     let c = json(app.get(app.admin("/clients/m")).await).await;

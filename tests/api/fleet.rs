@@ -114,10 +114,7 @@ where
         if check().await {
             return start.elapsed();
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "never converged"
-        );
+        assert!(start.elapsed() < Duration::from_secs(5), "never converged");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -185,8 +182,8 @@ async fn keys_rotated_through_one_replica_are_published_and_used_by_the_other() 
         )
         .await;
     assert_eq!(res.status(), 201);
-    let took = time_until(|| async { b.jwks_kids().await == vec!["public:rotated".to_string()] })
-        .await;
+    let took =
+        time_until(|| async { b.jwks_kids().await == vec!["public:rotated".to_string()] }).await;
     assert!(
         took < OBSERVED_BOUND,
         "B published the new set after {took:?} (bound {BOUND:?})"
@@ -243,7 +240,10 @@ async fn revocation_through_one_replica_is_seen_by_the_next_request_to_the_other
     let res = flow::token(
         &a,
         &c,
-        &[("grant_type", "refresh_token"), ("refresh_token", &old_refresh)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old_refresh),
+        ],
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -253,7 +253,10 @@ async fn revocation_through_one_replica_is_seen_by_the_next_request_to_the_other
     let res = flow::token(
         &a,
         &c,
-        &[("grant_type", "refresh_token"), ("refresh_token", &old_refresh)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old_refresh),
+        ],
     )
     .await;
     flow::assert_oauth_error(res, 400, "invalid_grant").await;
@@ -281,8 +284,7 @@ async fn revocation_through_one_replica_is_seen_by_the_next_request_to_the_other
 
 #[tokio::test]
 async fn client_deleted_through_one_replica_is_refused_by_the_other_within_a_second() {
-    if !on_postgres("client_deleted_through_one_replica_is_refused_by_the_other_within_a_second")
-    {
+    if !on_postgres("client_deleted_through_one_replica_is_refused_by_the_other_within_a_second") {
         return;
     }
     let a = flow::spawn().await;
@@ -384,7 +386,10 @@ async fn first_start_key_generation_converges_on_one_set() {
     let a = flow::spawn().await;
     // Empty the key sets, then start two replicas at once: both find no keys.
     let store = portcullis::store::Store::connect(&a.dsn).await.unwrap();
-    store.execute_raw("DELETE FROM portcullis_jwk").await.unwrap();
+    store
+        .execute_raw("DELETE FROM portcullis_jwk")
+        .await
+        .unwrap();
     store.close().await;
     let (b, c) = tokio::join!(Replica::of(&a), Replica::of(&a));
     let (kb, kc) = (b.jwks_kids().await, c.jwks_kids().await);

@@ -66,7 +66,11 @@ async fn concurrent_identical_verifications_share_one_hash() {
     while let Some(status) = set.join_next().await {
         assert_eq!(status.unwrap(), 200);
     }
-    assert_eq!(outcome(&app, "run").await - runs, 1, "one argon2 run for 40 requests");
+    assert_eq!(
+        outcome(&app, "run").await - runs,
+        1,
+        "one argon2 run for 40 requests"
+    );
     assert_eq!(
         outcome(&app, "shared").await + outcome(&app, "remembered").await,
         39
@@ -121,7 +125,11 @@ async fn a_failing_address_is_throttled_but_a_verified_secret_is_not() {
             "error_description": "Too many failed client authentications for this client from this address; retry later.",
         })
     );
-    assert_eq!(outcome(&app, "run").await, runs, "no hashing while throttled");
+    assert_eq!(
+        outcome(&app, "run").await,
+        runs,
+        "no hashing while throttled"
+    );
     assert_eq!(outcome(&app, "throttled").await, 1);
     // The real client, already verified, is served at once.
     assert_eq!(token(&app, &c.id, &c.secret).await.status(), 200);
@@ -201,7 +209,10 @@ async fn hasher_settings_apply_to_new_secrets_and_are_validated() {
         .await
         .unwrap()
         .secret_hash;
-    assert!(stored.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"), "{stored}");
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"),
+        "{stored}"
+    );
     assert_eq!(token(&app, &c.id, &c.secret).await.status(), 200);
     app.stop().await;
 
@@ -317,7 +328,10 @@ async fn the_release_binary_survives_a_wrong_secret_flood_in_bounded_memory() {
         assert!(elapsed < Duration::from_secs(10), "a request hung");
         if status == 401 {
             // Failures are answered after oauth2.hashers.failure_delay (1 s by default).
-            assert!(elapsed >= Duration::from_millis(950), "401 after {elapsed:?}");
+            assert!(
+                elapsed >= Duration::from_millis(950),
+                "401 after {elapsed:?}"
+            );
         }
         *by_status.entry(status).or_insert(0) += 1;
     }

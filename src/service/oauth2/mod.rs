@@ -20,10 +20,10 @@ use crate::oauth2::scope::ScopeStrategy;
 use crate::oauth2::OAuthError;
 use crate::service::clients::Clients;
 use crate::service::jwks::Jwks;
+use crate::service::secrets::{SecretVerifier, Verdict};
 use crate::service::Clock;
 use crate::store::{Store, StoreError, TokenRow};
 use dashmap::DashMap;
-use crate::service::secrets::{SecretVerifier, Verdict};
 use std::sync::Arc;
 
 /// Settings read once from the configuration.
@@ -438,7 +438,9 @@ impl OAuth2 {
             Err(crate::service::clients::ClientsError::NotFound) => {
                 // An unknown client costs what a known one costs, on the same bounded path.
                 if let Some(s) = secret.filter(|s| !s.is_empty()) {
-                    let origin = self.secrets.origin(creds.peer, creds.forwarded_for.as_deref());
+                    let origin = self
+                        .secrets
+                        .origin(creds.peer, creds.forwarded_for.as_deref());
                     let verdict = self.secrets.verify(id, None, s, origin).await;
                     if verdict != Verdict::Busy {
                         self.secrets.delay_failure().await;
@@ -472,7 +474,9 @@ impl OAuth2 {
         let Some(secret) = secret.filter(|s| !s.is_empty()) else {
             return Err(OAuthError::invalid_client().hint("The client secret is missing."));
         };
-        let origin = self.secrets.origin(creds.peer, creds.forwarded_for.as_deref());
+        let origin = self
+            .secrets
+            .origin(creds.peer, creds.forwarded_for.as_deref());
         let verdict = self
             .secrets
             .verify(&client.client_id, Some(&hash), secret, origin)

@@ -114,7 +114,11 @@ mod tests {
         let mut batch = Vec::new();
         let mut answers = Vec::new();
         for i in 0..20 {
-            let sig = if i == 7 { "taken".to_string() } else { format!("s{i}") };
+            let sig = if i == 7 {
+                "taken".to_string()
+            } else {
+                format!("s{i}")
+            };
             let (done, wait) = oneshot::channel();
             batch.push((row(&sig), done));
             answers.push(wait);
