@@ -197,10 +197,8 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
                     .map_err(|e| format!("the RSA private key is invalid: {e}"))?;
             } else {
                 // RFC 7518 §3.3: RSA signing keys of at least 2048 bits.
-                if alg.starts_with("RS") || alg.starts_with("PS") {
-                    if n.bits() < 2048 {
-                        return Err("RSA keys for RS*/PS* need at least 2048 bits".into());
-                    }
+                if (alg.starts_with("RS") || alg.starts_with("PS")) && n.bits() < 2048 {
+                    return Err("RSA keys for RS*/PS* need at least 2048 bits".into());
                 }
                 rsa::RsaPublicKey::new(n, e)
                     .map_err(|e| format!("the RSA public key is invalid: {e}"))?;
