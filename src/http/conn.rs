@@ -75,7 +75,7 @@ fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
         let lower = line.to_ascii_lowercase();
         if lower == "content-length: 0" {
             saw_length = true;
-        } else if !lower.starts_with("date: ") {
+        } else if !lower.starts_with("date: ") && lower != "connection: close" {
             return None;
         }
     }
