@@ -615,6 +615,46 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     assert_eq!(req["skip"], false, "{req}");
 
     app.stop().await;
+
+    // The same import into SQLite: everything written once, nothing on the second run.
+    let path = std::env::temp_dir().join(format!("pc_import_{}.db", uuid::Uuid::new_v4().simple()));
+    let sqlite = format!("sqlite://{}", path.display());
+    let cfg = base_config(&sqlite);
+    let first = importer::run(&cfg, &Options::new(&fx.dsn), now, &mut Vec::new())
+        .await
+        .unwrap();
+    let written: Vec<(&str, u64)> = first.kinds.iter().map(|k| (k.kind, k.imported)).collect();
+    assert_eq!(
+        written,
+        vec![
+            ("clients", 1),
+            ("json web keys", 2),
+            ("login sessions", 1),
+            ("remembered consents", 1),
+            ("authorization codes", 1),
+            ("access tokens", 2),
+            ("refresh tokens", 1),
+            ("spent assertion jtis", 1),
+        ],
+        "{first}"
+    );
+    let second = importer::run(&cfg, &Options::new(&fx.dsn), now, &mut Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(second.imported_total(), 0, "{second}");
+    let store = Store::connect(&sqlite).await.unwrap();
+    assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 2);
+    assert!(store
+        .get_client(CLIENT)
+        .await
+        .unwrap()
+        .secret_hash
+        .starts_with("$2"));
+    store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+
     let admin = Store::connect(&fx.admin_url).await.unwrap();
     let _ = admin
         .execute_raw(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", fx.db))
