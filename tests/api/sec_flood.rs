@@ -138,13 +138,13 @@ async fn a_failing_address_is_throttled_but_a_verified_secret_is_not() {
 
 #[tokio::test]
 async fn no_free_worker_in_time_is_a_quick_503() {
-    // One worker and slow hashes (64 MiB, 6 passes): concurrent distinct secrets cannot all
+    // One worker and slow hashes (32 MiB, 3 passes): concurrent distinct secrets cannot all
     // get the worker within the 1 ms deadline.
     let app = spawn_with(|cfg| {
         cfg.oauth2.hashers.workers = 1;
         cfg.oauth2.hashers.queue_timeout = "1ms".into();
-        cfg.oauth2.hashers.argon2.memory = json!("64MiB");
-        cfg.oauth2.hashers.argon2.iterations = 6;
+        cfg.oauth2.hashers.argon2.memory = json!("32MiB");
+        cfg.oauth2.hashers.argon2.iterations = 3;
     })
     .await;
     let c = client(&app, json!({})).await;
