@@ -524,6 +524,13 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
+        // No free database connection within database.acquire_timeout is overload, not a
+        // fault: 503 temporarily_unavailable with Retry-After, so clients back off.
+        if matches!(e, StoreError::Database(sqlx::Error::PoolTimedOut)) {
+            tracing::warn!("database pool exhausted");
+            return OAuthError::temporarily_unavailable()
+                .hint("The database is busy; retry shortly.");
+        }
         internal(e)
     }
 }
