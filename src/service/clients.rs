@@ -38,6 +38,7 @@ impl From<StoreError> for ClientsError {
         match e {
             StoreError::NotFound => ClientsError::NotFound,
             StoreError::Conflict(_) => ClientsError::Conflict,
+            StoreError::Database(sqlx::Error::PoolTimedOut) => ClientsError::Busy,
             other => ClientsError::Internal(other.to_string()),
         }
     }

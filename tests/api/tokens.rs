@@ -735,15 +735,16 @@ async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
     cfg.secrets.system = vec![portcullis::config::Secret(
         "a-brand-new-system-secret".into(),
     )];
-    let err = portcullis::app::build(
+    let Err(err) = portcullis::app::build(
         cfg,
         portcullis::app::Flags {
             insecure_http: true,
         },
     )
     .await
-    .err()
-    .expect("start must be refused");
+    else {
+        panic!("start must be refused");
+    };
     assert!(err.to_string().contains("secrets.system"), "{err}");
     app.stop().await;
 }

@@ -450,6 +450,10 @@ impl OAuth2 {
                 return Err(OAuthError::invalid_client()
                     .hint("The requested OAuth 2.0 Client does not exist."));
             }
+            Err(crate::service::clients::ClientsError::Busy) => {
+                return Err(OAuthError::temporarily_unavailable()
+                    .hint("The database is busy; retry shortly."))
+            }
             Err(e) => return Err(internal(e)),
         };
         let method = client.token_endpoint_auth_method.as_str();
