@@ -32,8 +32,10 @@ use tokio::sync::{OnceCell, Semaphore};
 
 /// How long a failed verification is remembered.
 pub const FAILURE_TTL: Duration = Duration::from_secs(10);
-/// Failures of one (client, address), each within `THROTTLE_WINDOW` of the previous one,
-/// before the pair is throttled; it is forgotten after `THROTTLE_WINDOW` without failures.
+/// Failures of one (client, address), each within `THROTTLE_WINDOW` of the previous one, plus
+/// its verifications still being computed, before the pair is throttled; it is forgotten after
+/// `THROTTLE_WINDOW` without failures. Counting the computations in flight matters: a burst of
+/// a thousand wrong secrets arrives before the first of them has failed.
 pub const THROTTLE_AFTER: u32 = 10;
 pub const THROTTLE_WINDOW: Duration = Duration::from_secs(10);
 /// While throttled, one unverified secret of the pair is still hashed per this interval
@@ -86,6 +88,24 @@ struct Strikes {
     last_failure: Instant,
     failures: u32,
     next_allowed: Instant,
+    /// Unverified secrets of this pair admitted to hashing and not finished yet.
+    pending: u32,
+}
+
+type StrikeKey = (String, Option<IpAddr>);
+
+/// An admitted computation: counted in its pair's `pending` until dropped (also on cancel).
+struct Admitted<'a> {
+    strikes: &'a DashMap<StrikeKey, Strikes>,
+    key: StrikeKey,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.strikes.get_mut(&self.key) {
+            s.pending = s.pending.saturating_sub(1);
+        }
+    }
 }
 
 pub struct SecretVerifier {
@@ -96,7 +116,7 @@ pub struct SecretVerifier {
     verified: DashMap<Key, ()>,
     failed: DashMap<Key, Instant>,
     inflight: Mutex<HashMap<Key, Arc<OnceCell<Verdict>>>>,
-    strikes: DashMap<(String, Option<IpAddr>), Strikes>,
+    strikes: DashMap<StrikeKey, Strikes>,
     dummy: OnceCell<String>,
     outcomes: IntCounterVec,
 }
@@ -256,16 +276,18 @@ impl SecretVerifier {
             return Verdict::Invalid;
         }
         let joined = self.lock_inflight().get(&key).cloned();
+        let mut _admitted = None;
         let cell = match joined {
             Some(cell) => {
                 self.count("shared");
                 cell
             }
             None => {
-                if self.throttled(throttle_id, origin) {
+                let Some(admitted) = self.admit(throttle_id, origin) else {
                     self.count("throttled");
                     return Verdict::Throttled;
-                }
+                };
+                _admitted = Some(admitted);
                 self.lock_inflight().entry(key).or_default().clone()
             }
         };
@@ -348,13 +370,7 @@ impl SecretVerifier {
             }
         }
         self.failed.insert(key, Instant::now());
-        if self.strikes.len() >= TABLE_MAX {
-            self.strikes
-                .retain(|_, s| s.last_failure.elapsed() < THROTTLE_WINDOW);
-            if self.strikes.len() >= TABLE_MAX {
-                self.strikes.clear();
-            }
-        }
+        self.bound_strikes();
         let now = Instant::now();
         let mut s = self
             .strikes
@@ -363,6 +379,7 @@ impl SecretVerifier {
                 last_failure: now,
                 failures: 0,
                 next_allowed: now,
+                pending: 0,
             });
         if now.duration_since(s.last_failure) >= THROTTLE_WINDOW {
             s.failures = 0;
@@ -374,22 +391,49 @@ impl SecretVerifier {
         }
     }
 
-    /// Whether an unverified secret of this (client, address) must wait instead of being hashed:
-    /// after `THROTTLE_AFTER` failures, one secret per `THROTTLE_INTERVAL` is still hashed, the
-    /// rest are refused until `THROTTLE_WINDOW` passes without failures.
-    fn throttled(&self, client_id: &str, origin: Option<IpAddr>) -> bool {
-        let Some(mut s) = self.strikes.get_mut(&(client_id.to_string(), origin)) else {
-            return false;
-        };
+    /// Keeps the throttle table bounded: idle pairs go first, everything if that is not enough.
+    fn bound_strikes(&self) {
+        if self.strikes.len() >= TABLE_MAX {
+            self.strikes
+                .retain(|_, s| s.pending > 0 || s.last_failure.elapsed() < THROTTLE_WINDOW);
+            if self.strikes.len() >= TABLE_MAX {
+                self.strikes.clear();
+            }
+        }
+    }
+
+    /// Admits an unverified secret of this (client, address) to hashing, or `None` when it must
+    /// wait instead (429): once recent failures plus computations in flight reach
+    /// `THROTTLE_AFTER`, one secret per `THROTTLE_INTERVAL` is still hashed, the rest are
+    /// refused until `THROTTLE_WINDOW` passes without failures.
+    fn admit(&self, client_id: &str, origin: Option<IpAddr>) -> Option<Admitted<'_>> {
+        self.bound_strikes();
+        let key = (client_id.to_string(), origin);
         let now = Instant::now();
-        if now.duration_since(s.last_failure) >= THROTTLE_WINDOW || s.failures < THROTTLE_AFTER {
-            return false;
+        {
+            let mut s = self.strikes.entry(key.clone()).or_insert(Strikes {
+                last_failure: now,
+                failures: 0,
+                next_allowed: now,
+                pending: 0,
+            });
+            let recent = if now.duration_since(s.last_failure) < THROTTLE_WINDOW {
+                s.failures
+            } else {
+                0
+            };
+            if recent.saturating_add(s.pending) >= THROTTLE_AFTER {
+                if now < s.next_allowed {
+                    return None;
+                }
+                s.next_allowed = now + THROTTLE_INTERVAL;
+            }
+            s.pending = s.pending.saturating_add(1);
         }
-        if now >= s.next_allowed {
-            s.next_allowed = now + THROTTLE_INTERVAL;
-            return false;
-        }
-        true
+        Some(Admitted {
+            strikes: &self.strikes,
+            key,
+        })
     }
 }
 
@@ -519,6 +563,40 @@ mod tests {
         // Another address is not throttled.
         let other = Some("198.51.100.7".parse().unwrap());
         assert_eq!(v.verify("c", Some(&h), "x3", other).await, Verdict::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_throttled_before_its_first_failure_finishes() {
+        // One worker, held busy: nothing fails while the burst arrives.
+        let v = verifier(1, Duration::from_secs(5));
+        let h = v.hash("right").await.unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let v = v.clone();
+            tokio::spawn(async move { v.run(move |_| rx.recv().ok()).await.is_ok() })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let attacker: Option<IpAddr> = Some("192.0.2.9".parse().unwrap());
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..50 {
+            let (v, h) = (v.clone(), h.clone());
+            set.spawn(async move { v.verify("c", Some(&h), &format!("w{i}"), attacker).await });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(()).unwrap();
+        let mut verdicts = vec![];
+        while let Some(r) = set.join_next().await {
+            verdicts.push(r.unwrap());
+        }
+        let hashed = verdicts.iter().filter(|x| **x == Verdict::Invalid).count();
+        let throttled = verdicts
+            .iter()
+            .filter(|x| **x == Verdict::Throttled)
+            .count();
+        // THROTTLE_AFTER admitted at once, then the one per THROTTLE_INTERVAL.
+        assert_eq!(hashed, THROTTLE_AFTER as usize + 1, "{verdicts:?}");
+        assert_eq!(throttled, 50 - hashed);
+        assert!(blocker.await.unwrap());
     }
 
     #[tokio::test]
