@@ -8,7 +8,8 @@
 #   - introspection of a valid access token: wrk POST admin /oauth2/introspect
 #   - full authorization-code flows (auth -> login accept -> consent accept ->
 #     code -> token exchange with PKCE S256), driven by examples/flowbench.rs,
-#     with scope "openid offline" (RS256-4096 ID token) and "offline" (none),
+#     with scope "openid offline" (RS256-4096 ID token), "offline" (none) and "openid offline"
+#     with an ES256 ID-token key,
 #     plus the raw RS256 signing rate of the server's ID-token key
 #   - raw PostgreSQL rate of a single-row ~500-byte INSERT (pgbench, scratch DB)
 #   - the secret-hashing flood and cold burst (bench/flood.sh)
@@ -277,6 +278,17 @@ done
 HWM_FLOWS=$(rss_kb "$PG_PID" VmHWM)
 echo "==> RS256 signing rate with the server's ID-token key (${DUR_S}s, server idle)"
 "$FLOWBENCH" sign --admin "$ADMIN" --duration "$DUR_S" >"$WORK/sign.txt"
+# The same flows with an ES256 ID-token key: the newest key of the set signs.
+curl -fsS -o /dev/null -X POST "$ADMIN/keys/hydra.openid.id-token" -H 'Content-Type: application/json' \
+  -d '{"alg":"ES256","use":"sig","kid":"bench-es256"}'
+echo "==> flowbench authorization-code flows, scope \"openid offline\", ES256 ID token ($FLOW_CONC tasks, ${DUR_S}s)"
+"$FLOWBENCH" flows --public "$PUBLIC" --admin "$ADMIN" --client-id "$AC_ID" \
+  --client-secret "$AC_SECRET" --redirect-uri "$FLOW_REDIRECT" --scope "openid offline" \
+  --concurrency "$FLOW_CONC" --duration "$DUR_S" --subject "bench-$RUN_ID" \
+  >"$WORK/flows-2.txt" 2>"$WORK/flows-2.err" || { cat "$WORK/flows-2.err" >&2; exit 1; }
+for kid in private:bench-es256 public:bench-es256; do
+  curl -fsS -o /dev/null -X DELETE "$ADMIN/keys/hydra.openid.id-token/$kid"
+done
 
 # /proc RSS counters are updated lazily per thread, so take the largest sample.
 PEAK_RSS=$(printf '%s\n' "$(rss_kb "$PG_PID" VmHWM)" "$HWM_BASIC" "$HWM_CC" "$HWM_INTRO" "$HWM_FLOWS" | sort -n | tail -1)
@@ -337,7 +349,7 @@ print(f"(introspected token still active after the run: {intro_after})")
 print()
 print(f"{'authorization-code flows (flowbench)':<42} {'flows/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>8} {'flows':>8}")
 flows = {}
-for j, scope in enumerate(["openid offline", "offline"]):
+for j, scope in enumerate(["openid offline", "offline", "openid offline, ES256"]):
     line = next(l for l in open(f"{work}/flows-{j}.txt") if l.startswith("RESULT "))
     r = kv(line)
     flows[scope] = r
@@ -375,6 +387,8 @@ checks = [
     ("introspection >= 20000 req/s", intro[0] >= 20000, f"{intro[0]:.0f}"),
     ("introspection p99 <= 20 ms", intro[2] <= 20, f"{intro[2]:.2f} ms"),
     ("auth-code flows >= 400/s (openid offline)", fo >= 400, f"{fo:.1f}"),
+    ("auth-code flows >= 450/s (ES256 ID token)", float(flows["openid offline, ES256"]["flows_per_s"]) >= 450,
+     f"{float(flows['openid offline, ES256']['flows_per_s']):.1f}"),
     ("auth-code flows with 0 errors", all(int(f["errors"]) == 0 for f in flows.values()),
      ", ".join(f"{s}: {f['errors']}" for s, f in flows.items())),
 ]

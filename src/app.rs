@@ -189,8 +189,7 @@ pub async fn build_with_clock(
         )
         .watching(changes),
     );
-    let discovery =
-        axum::body::Bytes::from(wellknown::discovery_document(&cfg, &issuer, &public_url));
+    let discovery = Arc::new(wellknown::discovery_document(&cfg, &issuer, &public_url));
     let system: Vec<&[u8]> = cfg.secrets.system.iter().map(|s| s.0.as_bytes()).collect();
     let oauth2 = Arc::new(OAuth2::new(
         Settings::from_config(&cfg, &issuer, &public_url),

@@ -81,7 +81,27 @@ pub fn public_of(private: &Jwk) -> Jwk {
 }
 
 fn rsa_jwk(bits: usize) -> Result<Jwk, JwkError> {
-    let key = rsa::RsaPrivateKey::new(&mut OsRng, bits)
+    // aws-lc generates RSA-4096 in a fraction of the time the pure-Rust `rsa` crate takes
+    // (seconds, with a long tail), so key creation stays well inside the request deadline.
+    use aws_lc_rs::encoding::AsDer;
+    use rsa::pkcs8::DecodePrivateKey;
+    let size = match bits {
+        2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
+        3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
+        4096 => aws_lc_rs::rsa::KeySize::Rsa4096,
+        8192 => aws_lc_rs::rsa::KeySize::Rsa8192,
+        other => {
+            return Err(JwkError::Generation(format!(
+                "unsupported RSA size {other}"
+            )))
+        }
+    };
+    let generated =
+        aws_lc_rs::rsa::KeyPair::generate(size).map_err(|e| JwkError::Generation(e.to_string()))?;
+    let der = generated
+        .as_der()
+        .map_err(|e| JwkError::Generation(e.to_string()))?;
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(der.as_ref())
         .map_err(|e| JwkError::Generation(e.to_string()))?;
     let primes = key.primes();
     let (p, q) = match primes {
@@ -158,6 +178,12 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
     }
     if member(k, "kid").is_none_or(str::is_empty) {
         return Err("every key needs a `kid`".into());
+    }
+    // The JSONWebKey model of Hydra's API (and so every generated SDK) requires these too.
+    for name in ["alg", "use"] {
+        if member(k, name).is_none_or(str::is_empty) {
+            return Err(format!("every key needs `{name}`"));
+        }
     }
     if let Some(u) = member(k, "use") {
         if !matches!(u, "sig" | "enc") {

@@ -25,7 +25,8 @@ pub struct AppState {
     pub clients: Arc<Clients>,
     pub jwks: Arc<Jwks>,
     pub metrics: Metrics,
-    pub discovery: axum::body::Bytes,
+    /// The discovery document without the signing algorithms (see `Jwks::discovery`).
+    pub discovery: std::sync::Arc<serde_json::Value>,
     pub oauth2: Arc<OAuth2>,
     pub cookies: Arc<cookies::CookieCodec>,
 }

@@ -48,6 +48,8 @@ pub struct Jwks {
     changes: Changes,
     /// The JWKS document, tagged with the generation it was read under.
     cache: ArcSwapOption<(u64, Bytes)>,
+    /// The discovery document with the signing algorithms of the ID-token keys, tagged the same.
+    discovery: ArcSwapOption<(u64, Bytes)>,
     signers: DashMap<String, (u64, Arc<Signer>)>,
     public_keys: DashMap<String, (u64, Arc<Vec<Jwk>>)>,
 }
@@ -66,6 +68,7 @@ impl Jwks {
             broadcast,
             changes: Changes::local(),
             cache: ArcSwapOption::empty(),
+            discovery: ArcSwapOption::empty(),
             signers: DashMap::new(),
             public_keys: DashMap::new(),
         }
@@ -101,11 +104,13 @@ impl Jwks {
     fn invalidate(&self) {
         self.changes.changed_here(Kind::Keys);
         self.cache.store(None);
+        self.discovery.store(None);
         self.signers.clear();
         self.public_keys.clear();
     }
 
-    /// The signer of `set`: its newest RSA private key, parsed once and kept until a key
+    /// The signer of `set`: its newest private key that signs (RSA for RS256, P-256 for ES256,
+    /// Ed25519 for EdDSA, as Hydra 2.x picks the newest key), parsed once and kept until a key
     /// change here or on any replica (jwk/helper.go picks the newest pair). A signer is never
     /// used once a change to the key sets has been seen, so no token is signed with a key
     /// deleted more than `changes::BOUND` ago.
@@ -120,10 +125,13 @@ impl Jwks {
         let private = keys
             .iter()
             .find(|k| {
-                kid(k).starts_with("private:")
-                    && k.get("kty").and_then(|v| v.as_str()) == Some("RSA")
+                kid(k).starts_with("private:") && crate::crypto::jws::signing_alg(k).is_some()
             })
-            .ok_or_else(|| JwksError::Internal(format!("no RSA private key in the set {set}")))?
+            .ok_or_else(|| {
+                JwksError::Internal(format!(
+                    "no RSA, P-256 or Ed25519 private key in the set {set}"
+                ))
+            })?
             .clone();
         let signer = tokio::task::spawn_blocking(move || Signer::from_jwk(&private))
             .await
@@ -272,6 +280,41 @@ impl Jwks {
         }
         self.invalidate();
         Ok(())
+    }
+
+    /// The discovery document: `base` plus the algorithms ID tokens and userinfo JWTs are
+    /// signed with, the current signer's first, then those of the set's older private keys.
+    /// Cached like the JWKS document, until a key changes on any replica.
+    pub async fn discovery(&self, base: &Value) -> Result<Bytes, JwksError> {
+        if let Some(doc) = self.discovery.load_full() {
+            if self.changes.valid(Kind::Keys, doc.0) {
+                return Ok(Bytes::clone(&doc.1));
+            }
+        }
+        let tag = self.changes.generation(Kind::Keys);
+        let mut algs: Vec<&'static str> = Vec::new();
+        for k in self.get_set(ID_TOKEN_SET).await? {
+            if !kid(&k).starts_with("private:") {
+                continue;
+            }
+            if let Some(alg) = crate::crypto::jws::signing_alg(&k) {
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
+            }
+        }
+        if algs.is_empty() {
+            algs.push("RS256");
+        }
+        let mut doc = base.clone();
+        doc["id_token_signing_alg_values_supported"] = json!(algs);
+        let mut userinfo = vec!["none"];
+        userinfo.extend(algs.iter().copied());
+        doc["userinfo_signing_alg_values_supported"] = json!(userinfo);
+        let doc =
+            Bytes::from(serde_json::to_vec(&doc).map_err(|e| JwksError::Internal(e.to_string()))?);
+        self.discovery.store(Some(Arc::new((tag, doc.clone()))));
+        Ok(doc)
     }
 
     /// The public JWKS document over the broadcast sets, rendered once and cached until a

@@ -76,8 +76,9 @@ fn json_bytes(body: axum::body::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn discover_openid_configuration(State(s): State<AppState>) -> Response {
-    json_bytes(s.discovery.clone())
+async fn discover_openid_configuration(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let doc = s.jwks.discovery(&s.discovery).await?;
+    Ok(json_bytes(doc))
 }
 
 async fn well_known(State(s): State<AppState>) -> Result<Response, ApiError> {
