@@ -3,6 +3,7 @@
 use super::changes::{Changes, Kind};
 use crate::crypto::random_secret;
 use crate::domain::client::{Client, ClientError, Policy};
+use crate::service::fetch::Fetcher;
 use crate::service::secrets::{HashingError, SecretVerifier};
 use crate::store::{Store, StoreError, StoredClient};
 use dashmap::DashMap;
@@ -57,6 +58,8 @@ pub struct Clients {
     pub subject_types: Vec<String>,
     pub secrets: Arc<SecretVerifier>,
     changes: Changes,
+    /// Fetches `sector_identifier_uri` documents on create and update.
+    fetcher: Fetcher,
     /// Client and stored secret hash, tagged with the generation they were read under.
     cache: DashMap<String, (u64, Arc<Client>, Arc<str>)>,
 }
@@ -93,6 +96,7 @@ impl Clients {
             subject_types,
             secrets,
             changes: Changes::local(),
+            fetcher: Fetcher::default(),
             cache: DashMap::new(),
         }
     }
@@ -122,9 +126,45 @@ impl Clients {
         serde_json::to_string(&stored).map_err(|e| ClientsError::Internal(e.to_string()))
     }
 
+    /// With `sector_identifier_uri` set, the document it names must be a JSON array listing every
+    /// redirect URI (OIDC Core 8.1; Hydra client/validator.go). Otherwise a client could claim
+    /// another relying party's sector and receive the same pairwise subjects.
+    async fn check_sector(&self, c: &Client) -> Result<(), ClientsError> {
+        if c.sector_identifier_uri.is_empty() {
+            return Ok(());
+        }
+        let invalid = |m: String| ClientsError::Invalid(ClientError::InvalidMetadata(m));
+        let body = self
+            .fetcher
+            .get(&c.sector_identifier_uri)
+            .await
+            .map_err(|e| {
+                invalid(format!(
+                    "Unable to connect to URL set by sector_identifier_uri: {e}"
+                ))
+            })?;
+        let urls: Vec<String> = serde_json::from_slice(&body).map_err(|e| {
+            invalid(format!(
+                "Unable to decode values from sector_identifier_uri: {e}"
+            ))
+        })?;
+        if urls.is_empty() {
+            return Err(invalid(
+                "Array from sector_identifier_uri contains no items".into(),
+            ));
+        }
+        if let Some(r) = c.redirect_uris.iter().find(|r| !urls.contains(r)) {
+            return Err(invalid(format!(
+                "Redirect URL \"{r}\" does not match values from sector_identifier_uri."
+            )));
+        }
+        Ok(())
+    }
+
     /// Creates a client; the response carries the plaintext secret once.
     pub async fn create(&self, mut c: Client) -> Result<Client, ClientsError> {
         c.validate(&self.policy())?;
+        self.check_sector(&c).await?;
         if c.client_id.is_empty() {
             c.client_id = crate::crypto::uuid_v4().to_string();
         }
@@ -190,6 +230,7 @@ impl Clients {
         let existing = self.store.get_client(id).await?;
         c.client_id = id.to_string();
         c.validate(&self.policy())?;
+        self.check_sector(&c).await?;
         let new_secret = c.client_secret.take().filter(|s| !s.is_empty());
         let secret_hash = match &new_secret {
             Some(s) => self.secrets.hash(s).await?,
