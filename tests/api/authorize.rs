@@ -271,7 +271,6 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
             &[("audience", "https://api.example.com")],
             "invalid_request",
         ),
-        (&[("request", "eyJ.x.y")], "request_not_supported"),
     ];
     for (extra, error) in cases {
         let res = browse(&app, &auth_url(&app, &c.id, extra)).await;

@@ -73,10 +73,15 @@ async fn oauth_auth(
     let params = merged_params(&method, &raw_query, body);
     let cookies = s.cookies.read(&headers);
     let out = s.oauth2.authorize(&params, &raw_query, &cookies).await;
-    let mut res = StatusCode::FOUND.into_response();
+    let mut res = match &out.form {
+        Some(fields) => Html(form_post_page(&out.location, fields)).into_response(),
+        None => StatusCode::FOUND.into_response(),
+    };
     let h = res.headers_mut();
-    if let Ok(loc) = HeaderValue::from_str(&out.location) {
-        h.insert(header::LOCATION, loc);
+    if out.form.is_none() {
+        if let Ok(loc) = HeaderValue::from_str(&out.location) {
+            h.insert(header::LOCATION, loc);
+        }
     }
     for c in s.cookies.write(&out.cookies) {
         h.append(header::SET_COOKIE, c);
@@ -232,6 +237,28 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap, Form(form): For
     // claims about the user; RFC 6749 5.1 asks the same of token responses).
     no_store(res.headers_mut());
     res
+}
+
+/// `response_mode=form_post`: a page that POSTs the authorization response to the client's
+/// redirect URI as soon as it loads (a button does it without JavaScript).
+fn form_post_page(action: &str, fields: &[(String, String)]) -> String {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Submit This Form</title></head>\
+         <body onload=\"javascript:document.forms[0].submit()\">\
+         <form method=\"post\" action=\"{}\">{inputs}\
+         <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
+        escape(action)
+    )
 }
 
 fn escape(s: &str) -> String {

@@ -27,13 +27,30 @@ pub fn unverified_subject(assertion: &str) -> Option<String> {
 }
 
 impl OAuth2 {
+    /// A client's public keys: its inline `jwks`, else the set at its `jwks_uri`. Err is the
+    /// reason, for the caller's error.
+    pub(super) async fn client_keys(
+        &self,
+        client: &Client,
+        kid: Option<&str>,
+    ) -> Result<jsonwebtoken::jwk::JwkSet, String> {
+        let inline: Option<jsonwebtoken::jwk::JwkSet> = serde_json::from_value(client.jwks.clone())
+            .ok()
+            .filter(|s: &jsonwebtoken::jwk::JwkSet| !s.keys.is_empty());
+        match inline {
+            Some(s) => Ok(s),
+            None if !client.jwks_uri.is_empty() => self.remote_jwks(&client.jwks_uri, kid).await,
+            None => Err("The OAuth 2.0 Client has no usable JSON Web Keys registered.".into()),
+        }
+    }
+
     /// The key set at a client's `jwks_uri`, cached for five minutes and fetched again once
-    /// when the assertion's `kid` is not in the cached copy (key rotation).
+    /// when the wanted `kid` is not in the cached copy (key rotation).
     async fn remote_jwks(
         &self,
         uri: &str,
         kid: Option<&str>,
-    ) -> Result<jsonwebtoken::jwk::JwkSet, OAuthError> {
+    ) -> Result<jsonwebtoken::jwk::JwkSet, String> {
         const TTL: std::time::Duration = std::time::Duration::from_secs(300);
         if let Some(hit) = self.remote_keys.get(uri) {
             let has_kid = kid.is_none_or(|k| {
@@ -46,17 +63,11 @@ impl OAuth2 {
                 return Ok(hit.1.clone());
             }
         }
-        let fetched = async {
-            let res = self.http.get(uri).send().await.ok()?;
-            if !res.status().is_success() {
-                return None;
-            }
-            let body = res.bytes().await.ok()?;
-            serde_json::from_slice::<jsonwebtoken::jwk::JwkSet>(&body).ok()
-        }
-        .await
-        .ok_or_else(|| {
-            invalid("Unable to fetch the JSON Web Keys from the OAuth 2.0 Client's jwks_uri.")
+        let body = self.fetcher.get(uri).await.map_err(|e| {
+            format!("Unable to fetch the JSON Web Keys from the OAuth 2.0 Client's jwks_uri: {e}.")
+        })?;
+        let fetched = serde_json::from_slice::<jsonwebtoken::jwk::JwkSet>(&body).map_err(|_| {
+            "The document at the OAuth 2.0 Client's jwks_uri is not a JSON Web Key Set.".to_string()
         })?;
         self.remote_keys.insert(
             uri.to_string(),
@@ -94,21 +105,10 @@ impl OAuth2 {
                 "HMAC-signed client assertions (client_secret_jwt) are not supported.",
             ));
         }
-        let inline: Option<jsonwebtoken::jwk::JwkSet> = serde_json::from_value(client.jwks.clone())
-            .ok()
-            .filter(|s: &jsonwebtoken::jwk::JwkSet| !s.keys.is_empty());
-        let set = match inline {
-            Some(s) => s,
-            None if !client.jwks_uri.is_empty() => {
-                self.remote_jwks(&client.jwks_uri, header.kid.as_deref())
-                    .await?
-            }
-            None => {
-                return Err(invalid(
-                    "The OAuth 2.0 Client has no usable JSON Web Keys registered.",
-                ))
-            }
-        };
+        let set = self
+            .client_keys(client, header.kid.as_deref())
+            .await
+            .map_err(invalid)?;
         let token_url = format!("{}oauth2/token", self.settings.public_url);
         let mut validation = jsonwebtoken::Validation::new(header.alg);
         validation.set_audience(&[token_url.as_str()]);

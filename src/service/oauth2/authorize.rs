@@ -56,6 +56,58 @@ pub enum CookieOp {
 pub struct Redirect {
     pub location: String,
     pub cookies: Vec<CookieOp>,
+    /// `response_mode=form_post`: instead of a redirect, a page that POSTs these fields to
+    /// `location` (OAuth 2.0 Form Post Response Mode; fosite authorize_write.go).
+    pub form: Option<Vec<(String, String)>>,
+}
+
+impl Redirect {
+    /// A plain redirect (to the login, consent or error page).
+    fn to(location: String, cookies: Vec<CookieOp>) -> Redirect {
+        Redirect {
+            location,
+            cookies,
+            form: None,
+        }
+    }
+
+    /// The authorization response (or error) for the client, delivered in `mode`.
+    fn to_client(uri: &Url, pairs: Vec<(String, String)>, mode: ResponseMode) -> Redirect {
+        match mode {
+            ResponseMode::FormPost => Redirect {
+                location: uri.to_string(),
+                cookies: vec![],
+                form: Some(pairs),
+            },
+            ResponseMode::Query | ResponseMode::Fragment => Redirect::to(
+                with_params(uri.as_str(), &pairs, mode == ResponseMode::Fragment),
+                vec![],
+            ),
+        }
+    }
+}
+
+/// How the authorization response reaches the client's redirect URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The `response_mode` parameter; an empty one defaults by response type (query for
+    /// `code`, fragment when tokens travel in the front channel). None for unknown modes.
+    fn parse(raw: &str, response_type: &[String]) -> Option<ResponseMode> {
+        match raw {
+            "" if response_type == ["code"] => Some(ResponseMode::Query),
+            "" => Some(ResponseMode::Fragment),
+            "query" => Some(ResponseMode::Query),
+            "fragment" => Some(ResponseMode::Fragment),
+            "form_post" => Some(ResponseMode::FormPost),
+            _ => None,
+        }
+    }
 }
 
 /// A validated authorization request.
@@ -64,7 +116,7 @@ struct AuthRequest {
     redirect_uri: Url,
     /// The `redirect_uri` parameter as sent ("" when omitted): the token request must repeat it.
     redirect_param: String,
-    fragment: bool,
+    mode: ResponseMode,
     state: String,
     scopes: Vec<String>,
     audience: Vec<String>,
@@ -115,18 +167,14 @@ impl OAuth2 {
     fn error_redirect(&self, e: OAuthError, target: Target<'_>) -> Redirect {
         let s = &self.settings;
         let mut pairs = e.params(s.legacy_errors, s.expose_debug);
-        let location = match target {
-            Target::ErrorPage => with_params(&s.error_url, &pairs, false),
+        match target {
+            Target::ErrorPage => Redirect::to(with_params(&s.error_url, &pairs, false), vec![]),
             Target::Client(r) => {
                 if !r.state.is_empty() {
                     pairs.push(("state".into(), r.state.clone()));
                 }
-                with_params(r.redirect_uri.as_str(), &pairs, r.fragment)
+                Redirect::to_client(&r.redirect_uri, pairs, r.mode)
             }
-        };
-        Redirect {
-            location,
-            cookies: vec![],
         }
     }
 
@@ -141,15 +189,19 @@ impl OAuth2 {
             .known_client(p.get("client_id"))
             .await
             .map_err(|e| (e, None))?;
+        // A request object's claims replace the parameters (fosite reads it right after the
+        // client, before the redirect URI).
+        let from_object = self
+            .with_request_object(&client, p)
+            .await
+            .map_err(|e| (e, None))?;
+        let p = from_object.as_ref().unwrap_or(p);
         let redirect_uri = redirect::resolve(p.get("redirect_uri"), &client.redirect_uris)
             .map_err(|e| (e, None))?;
         let response_type = split_spaces(p.get("response_type"));
-        let fragment = match p.get("response_mode") {
-            "" => response_type != ["code"],
-            "query" => false,
-            "fragment" => true,
-            _ => true,
-        };
+        // An unknown mode is refused by check_request; its error travels in the fragment.
+        let mode = ResponseMode::parse(p.get("response_mode"), &response_type)
+            .unwrap_or(ResponseMode::Fragment);
         let prompt = split_spaces(p.get("prompt"));
         let audience: Vec<String> = p.all("audience").flat_map(split_spaces).collect();
         let oidc = OidcContext {
@@ -162,7 +214,7 @@ impl OAuth2 {
         let req = AuthRequest {
             redirect_param: p.get("redirect_uri").to_string(),
             redirect_uri,
-            fragment,
+            mode,
             state: p.get("state").to_string(),
             scopes: split_spaces(p.get("scope")),
             audience,
@@ -191,17 +243,11 @@ impl OAuth2 {
         p: &Params,
         response_type: &[String],
     ) -> Result<(), OAuthError> {
-        if !matches!(p.get("response_mode"), "" | "query" | "fragment") {
+        if ResponseMode::parse(p.get("response_mode"), response_type).is_none() {
             return Err(OAuthError::unsupported_response_mode().hint(format!(
                 "Request with unsupported response_mode '{}'.",
                 p.get("response_mode")
             )));
-        }
-        if !p.get("request").is_empty() {
-            return Err(OAuthError::request_not_supported());
-        }
-        if !p.get("request_uri").is_empty() {
-            return Err(OAuthError::request_uri_not_supported());
         }
         if !p.get("registration").is_empty() {
             return Err(OAuthError::registration_not_supported());
@@ -398,6 +444,7 @@ impl OAuth2 {
             .insert_flow(&flow, FlowState::LoginUnhandled)
             .await?;
         Ok(Redirect {
+            form: None,
             location: with_params(
                 &self.settings.login_url,
                 &[("login_challenge".into(), flow.login_challenge.clone())],
@@ -632,6 +679,7 @@ impl OAuth2 {
             );
         }
         Ok(Redirect {
+            form: None,
             location: with_params(
                 &self.settings.consent_url,
                 &[("consent_challenge".into(), flow.consent_challenge.clone())],
@@ -732,10 +780,7 @@ impl OAuth2 {
         }
         pairs.push(("scope".to_string(), consent.grant_scope.join(" ")));
         pairs.push(("state".into(), req.state.clone()));
-        Ok(Redirect {
-            location: with_params(req.redirect_uri.as_str(), &pairs, req.fragment),
-            cookies: vec![],
-        })
+        Ok(Redirect::to_client(&req.redirect_uri, pairs, req.mode))
     }
 }
 

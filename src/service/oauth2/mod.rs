@@ -7,6 +7,7 @@ pub mod flows;
 pub mod introspect;
 pub mod logout;
 pub mod reader;
+pub mod request_object;
 pub mod sessions;
 pub mod token;
 pub mod writer;
@@ -132,6 +133,8 @@ pub struct OAuth2 {
     writer: writer::TokenWriter,
     /// Coalesced lookups of presented tokens.
     reader: reader::TokenReader,
+    /// Bounded fetches of client `jwks_uri`s and `request_uri`s.
+    fetcher: crate::service::fetch::Fetcher,
     /// Key sets fetched from client `jwks_uri`s.
     remote_keys: DashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>,
 }
@@ -168,6 +171,7 @@ impl OAuth2 {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            fetcher: crate::service::fetch::Fetcher::default(),
             remote_keys: DashMap::new(),
             writer,
             reader,
