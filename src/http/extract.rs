@@ -22,7 +22,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
                 v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
             })
             .unwrap_or(false);
-        if !json_type {
+        if !json_type && browser_marks(req.headers()) {
             return Err(ApiError::bad_request(
                 "The request body must be JSON (Content-Type: application/json).",
             ));
@@ -49,6 +49,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
                 }
             })
     }
+}
+
+/// Whether a request may come from a web page. A page can send a cross-site "simple" POST
+/// (`text/plain` or a form Content-Type) to the unauthenticated admin API without any
+/// preflight, so a JSON body under another Content-Type is only decoded when the request
+/// carries none of a browser's marks: no `Origin`, and `Sec-Fetch-Site`/`Sec-Fetch-Mode`
+/// absent or `same-origin`/`none`. Scripts (`curl -d '{...}'`, which sends a form
+/// Content-Type, as Hydra accepts) send neither.
+pub fn browser_marks(headers: &axum::http::HeaderMap) -> bool {
+    if headers.contains_key(axum::http::header::ORIGIN) {
+        return true;
+    }
+    ["sec-fetch-site", "sec-fetch-mode"].iter().any(|name| {
+        headers.get_all(*name).iter().any(|v| {
+            !matches!(
+                v.to_str().map(|s| s.trim().to_ascii_lowercase()).as_deref(),
+                Ok("same-origin" | "none")
+            )
+        })
+    })
 }
 
 fn decode_error(e: impl std::fmt::Display) -> ApiError {

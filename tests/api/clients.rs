@@ -169,9 +169,12 @@ async fn bad_input_gets_hydra_shaped_errors() {
     let res = post(big.into_bytes()).await.unwrap();
     assert_eq!(res.status(), 413);
     assert_eq!(json(res).await["error"], "request_entity_too_large");
+    // Without a JSON Content-Type, a request with a browser's marks is refused
+    // (tests/api/json_bodies.rs covers both sides).
     let res = app
         .http
         .post(app.admin("/clients"))
+        .header("origin", "https://evil.example")
         .body("{}")
         .send()
         .await
