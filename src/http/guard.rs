@@ -225,15 +225,20 @@ pub async fn guard(State(limits): State<Limits>, req: Request, next: Next) -> Re
     if head > MAX_HEADER_BYTES {
         return headers_too_large().into_response();
     }
-    let res = match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+    // Generating an RSA-4096 key set is CPU work that takes seconds on a busy machine, not a
+    // sign of a stuck database: it gets a longer deadline.
+    let limit =
+        if req.method() == axum::http::Method::POST && req.uri().path().starts_with("/keys/") {
+            limits.request_timeout.max(KEY_GENERATION_TIMEOUT)
+        } else {
+            limits.request_timeout
+        };
+    let res = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
             // Typically a database that stopped answering: fail in bounded time instead of
             // holding the client (issue: survive database faults).
-            tracing::warn!(
-                timeout_ms = limits.request_timeout.as_millis() as u64,
-                "request timed out"
-            );
+            tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out");
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -247,6 +252,9 @@ pub async fn guard(State(limits): State<Limits>, req: Request, next: Next) -> Re
     }
     res
 }
+
+/// The least time `POST /keys/{set}` (key generation) is given.
+const KEY_GENERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Time limits the guard applies (from `serve.request_timeout`).
 #[derive(Clone, Copy, Debug)]

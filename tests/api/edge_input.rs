@@ -381,7 +381,15 @@ async fn put_keys_refuses_malformed_jwks() {
         .await;
         assert_eq!(status, 400, "set {member}={value}: {v}");
     }
+    // The SDKs' JSONWebKey model requires `alg` and `use`.
+    let without = |m: &str| {
+        let mut k = public.clone();
+        k.as_object_mut().unwrap().remove(m);
+        k
+    };
     for k in [
+        without("alg"),
+        without("use"),
         json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB", "alg": "RS256"}),
         json!({"kty": "oct", "kid": "o"}),
         json!({"kty": "OKP", "kid": "e", "crv": "Ed25519", "x": "AAAA"}),
