@@ -6,7 +6,8 @@
 #   2. flood: BENCH_FLOOD_CONC (default 1000) connections send client_credentials with a random
 #      wrong secret per request, two thirds for the known client and one third for random
 #      unknown client ids, for BENCH_FLOOD_DURATION (default 30s); the verified client's rate
-#      is measured again while it runs. Peak RSS (VmHWM) is read afterwards;
+#      is measured again while it runs, and once more alone after it (the target compares the
+#      rate during the flood with the mean of the two baselines). Peak RSS (VmHWM) is read;
 #   3. cold burst: a restarted server (nothing verified yet) gets BENCH_BURST_CONC (default
 #      2000) connections all sending the correct secret at once; wrk's timeouts are counted.
 #
@@ -124,6 +125,11 @@ sleep 5
 wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/during.txt"
 wait "$FLOOD_WRK"
 FLOOD_HWM=$(hwm_kib)
+# The shared machine's speed drifts: measure the baseline again right after the flood and
+# compare with the mean of both.
+sleep 2
+echo "==> baseline again after the flood (-c $REAL_CONC, 20s)"
+wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/after.txt"
 curl -s "$ADMIN/metrics/prometheus" | grep '^portcullis_secret_verifications_total' >"$WORK/flood-metrics.txt" || true
 stop_server
 
@@ -146,11 +152,13 @@ def wrk(name):
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
     return dict(rps=rps, p99=ms(*p99.groups()) if p99 else None, non2xx=int(bad.group(1)) if bad else 0,
                 timeouts=int(sock.group(4)) if sock else 0, errors=sum(map(int, sock.groups())) if sock else 0)
-base, during, flood, burst = wrk("base"), wrk("during"), wrk("flood"), wrk("burst")
+base, after, during, flood, burst = wrk("base"), wrk("after"), wrk("during"), wrk("flood"), wrk("burst")
+normal = (base["rps"] + after["rps"]) / 2
 print()
-print(f"verified client alone:        {base['rps']:>8.0f} tokens/s  p99 {base['p99']:.2f} ms  non-2xx {base['non2xx']}")
+print(f"verified client alone:        {base['rps']:>8.0f} tokens/s  p99 {base['p99']:.2f} ms  non-2xx {base['non2xx']} (before the flood)")
+print(f"verified client alone:        {after['rps']:>8.0f} tokens/s  p99 {after['p99']:.2f} ms  non-2xx {after['non2xx']} (after the flood)")
 print(f"verified client during flood: {during['rps']:>8.0f} tokens/s  p99 {during['p99']:.2f} ms  non-2xx {during['non2xx']}"
-      f"  ({100 * during['rps'] / base['rps']:.1f}% of baseline)")
+      f"  ({100 * during['rps'] / normal:.1f}% of the mean baseline)")
 print(f"flood answered:               {flood['rps']:>8.0f} req/s (all non-2xx: {flood['non2xx']}), socket errors {flood['errors']}")
 print(f"cold burst:                   {burst['rps']:>8.0f} tokens/s  p99 {burst['p99']:.2f} ms  non-2xx {burst['non2xx']}  timeouts {burst['timeouts']}")
 print(f"peak RSS (VmHWM): baseline {base_hwm / 1024:.1f} MiB, after flood {flood_hwm / 1024:.1f} MiB, cold burst {burst_hwm / 1024:.1f} MiB")
@@ -159,7 +167,7 @@ for name in ("flood", "burst"):
         l.split("outcome=")[1].replace('"}', "=").replace(" ", "") for l in open(f"{work}/{name}-metrics.txt")))
 checks = [
     ("flood: peak RSS <= 100 MiB", flood_hwm <= 100 * 1024, f"{flood_hwm / 1024:.1f} MiB"),
-    ("flood: verified client >= 90% of its rate", during["rps"] >= 0.9 * base["rps"], f"{100 * during['rps'] / base['rps']:.1f}%"),
+    ("flood: verified client >= 90% of its rate", during["rps"] >= 0.9 * normal, f"{100 * during['rps'] / normal:.1f}%"),
     ("flood: verified client p99 <= 50 ms", during["p99"] <= 50, f"{during['p99']:.2f} ms"),
     ("flood: verified client all 200", during["non2xx"] == 0 and during["errors"] == 0, f"{during['non2xx']} non-2xx, {during['errors']} socket errors"),
     ("burst: no timeouts", burst["timeouts"] == 0, f"{burst['timeouts']}"),
