@@ -67,7 +67,8 @@ enum ServeWhich {
 
 #[derive(Args, Debug, Clone)]
 struct ServeFlags {
-    /// Development mode: plain HTTP, http issuer, and DSN=memory when DSN is unset.
+    /// Development mode: plain HTTP, http issuer, DSN=memory when DSN is unset, and a demo
+    /// login/consent/logout UI under /oauth2/fallbacks/ that logs anyone in. Never in production.
     #[arg(long)]
     dev: bool,
     /// Allow plain HTTP (Hydra's flag).
@@ -230,6 +231,7 @@ async fn dispatch(command: Command, root_config: Option<String>) -> Result<(), S
             }
             let flags = Flags {
                 insecure_http: flags.dev || flags.force_http,
+                dev: flags.dev,
             };
             let state = app::build(cfg, flags).await.map_err(|e| e.to_string())?;
             let running = app::start(state, listeners, flags)

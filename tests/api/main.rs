@@ -6,6 +6,7 @@ mod cli;
 mod clients;
 mod config_docs;
 mod deploy;
+mod dev_ui;
 mod edge_faults;
 mod edge_input;
 mod fleet;
