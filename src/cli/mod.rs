@@ -11,7 +11,9 @@ mod keys;
 mod migrate_hydra;
 mod output;
 mod remote;
+mod self_signed;
 mod token;
+mod token_user;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,7 +53,8 @@ enum Command {
     Clients(Box<clients::ClientsArgs>),
     /// Manage JSON Web Key sets through a running server's admin API.
     Keys(keys::KeysArgs),
-    /// Issue, introspect, revoke, flush and delete OAuth 2.0 tokens (`token user` is not supported).
+    /// Issue (client credentials, or `token user` through a browser), introspect, revoke,
+    /// flush and delete OAuth 2.0 tokens.
     Token(token::TokenArgs),
 }
 

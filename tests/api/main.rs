@@ -23,4 +23,5 @@ mod sec_smaller;
 mod sec_uris;
 mod serving;
 mod system;
+mod token_user;
 mod tokens;
