@@ -28,7 +28,8 @@ pub(crate) fn line(out: &mut dyn Write, text: &str) -> Outcome {
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct RemoteFlags {
     /// Server URL. Defaults to $HYDRA_ADMIN_URL (admin commands) or $HYDRA_URL (public
-    /// commands: token client, token revoke); $PORTCULLIS_ADMIN_URL / $PORTCULLIS_URL also work.
+    /// commands: token client, token user, token revoke); $PORTCULLIS_ADMIN_URL /
+    /// $PORTCULLIS_URL also work.
     #[arg(long, global = true)]
     pub(crate) endpoint: Option<String>,
     /// Accept TLS certificates signed by unknown authorities.
