@@ -8,6 +8,7 @@ use crate::http::cookies::CookieCodec;
 use crate::http::error::ApiError;
 use crate::http::{admin, middleware, public, AppState};
 use crate::service::clients::Clients;
+use crate::service::dev_ui::{CsrfKeys, DevUi};
 use crate::service::jwks::Jwks;
 use crate::service::oauth2::{OAuth2, Settings};
 use crate::service::{wellknown, Clock, SystemClock};
@@ -46,6 +47,9 @@ pub enum AppError {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Flags {
     pub insecure_http: bool,
+    /// `--dev`: also serve the demo login, consent and logout pages under
+    /// `/oauth2/fallbacks/*` (a development aid that logs anyone in).
+    pub dev: bool,
 }
 
 /// Running listeners; dropping does not stop them, `shutdown` does.
@@ -205,6 +209,10 @@ pub async fn build_with_clock(
     } else {
         cfg.secrets.cookie.iter().map(|s| s.0.as_bytes()).collect()
     };
+    let dev_ui = flags.dev.then(|| {
+        tracing::warn!("development mode: /oauth2/fallbacks/{{login,consent,logout}} serve a demo app that logs anyone in without a password; never use --dev in production");
+        Arc::new(DevUi::new(oauth2.clone(), CsrfKeys::new(&cookie_secrets)))
+    });
     let cookies = Arc::new(CookieCodec::new(
         &cookie_secrets,
         !flags.insecure_http,
@@ -213,6 +221,7 @@ pub async fn build_with_clock(
     Ok(AppState {
         oauth2,
         cookies,
+        dev_ui,
         config: Arc::new(cfg),
         store,
         clients,
@@ -328,10 +337,10 @@ pub fn public_router(state: &AppState) -> Router {
     let cors = &state.config.serve.public.cors;
     let router = if cors.enabled {
         let layer = crate::http::cors::layer(cors);
-        let (with_cors, rest) = public::split_router();
+        let (with_cors, rest) = public::split_router(state.dev_ui.is_some());
         with_cors.layer(layer).merge(rest)
     } else {
-        public::router()
+        public::router(state.dev_ui.is_some())
     };
     finish(router, state)
 }

@@ -11,7 +11,9 @@ mod keys;
 mod migrate_hydra;
 mod output;
 mod remote;
+mod self_signed;
 mod token;
+mod token_user;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,7 +53,8 @@ enum Command {
     Clients(Box<clients::ClientsArgs>),
     /// Manage JSON Web Key sets through a running server's admin API.
     Keys(keys::KeysArgs),
-    /// Issue, introspect, revoke, flush and delete OAuth 2.0 tokens (`token user` is not supported).
+    /// Issue (client credentials, or `token user` through a browser), introspect, revoke,
+    /// flush and delete OAuth 2.0 tokens.
     Token(token::TokenArgs),
 }
 
@@ -67,7 +70,8 @@ enum ServeWhich {
 
 #[derive(Args, Debug, Clone)]
 struct ServeFlags {
-    /// Development mode: plain HTTP, http issuer, and DSN=memory when DSN is unset.
+    /// Development mode: plain HTTP, http issuer, DSN=memory when DSN is unset, and a demo
+    /// login/consent/logout UI under /oauth2/fallbacks/ that logs anyone in. Never in production.
     #[arg(long)]
     dev: bool,
     /// Allow plain HTTP (Hydra's flag).
@@ -230,6 +234,7 @@ async fn dispatch(command: Command, root_config: Option<String>) -> Result<(), S
             }
             let flags = Flags {
                 insecure_http: flags.dev || flags.force_http,
+                dev: flags.dev,
             };
             let state = app::build(cfg, flags).await.map_err(|e| e.to_string())?;
             let running = app::start(state, listeners, flags)

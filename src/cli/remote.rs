@@ -28,7 +28,8 @@ pub(crate) fn line(out: &mut dyn Write, text: &str) -> Outcome {
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct RemoteFlags {
     /// Server URL. Defaults to $HYDRA_ADMIN_URL (admin commands) or $HYDRA_URL (public
-    /// commands: token client, token revoke); $PORTCULLIS_ADMIN_URL / $PORTCULLIS_URL also work.
+    /// commands: token client, token user, token revoke); $PORTCULLIS_ADMIN_URL /
+    /// $PORTCULLIS_URL also work.
     #[arg(long, global = true)]
     pub(crate) endpoint: Option<String>,
     /// Accept TLS certificates signed by unknown authorities.
@@ -81,8 +82,13 @@ fn env_first(names: &[&str]) -> Option<String> {
 
 impl Remote {
     pub(crate) fn connect(flags: &RemoteFlags, api: Api) -> Result<Remote, Fail> {
+        Remote::with_base(flags, &Remote::base_url(flags, api)?)
+    }
+
+    /// The server URL: `--endpoint`, else the API's environment variables.
+    pub(crate) fn base_url(flags: &RemoteFlags, api: Api) -> Result<String, Fail> {
         let chosen = flags.endpoint.clone().filter(|e| !e.is_empty());
-        let base = chosen
+        chosen
             .or_else(|| match api {
                 Api::Admin => env_first(&[
                     "HYDRA_ADMIN_URL",
@@ -104,7 +110,11 @@ impl Remote {
                         Api::Public => "public",
                     }
                 ))
-            })?;
+            })
+    }
+
+    /// A client for `base` with the TLS and header options of `flags`.
+    pub(crate) fn with_base(flags: &RemoteFlags, base: &str) -> Result<Remote, Fail> {
         let base = base.trim_end_matches('/').to_string();
         match url::Url::parse(&base) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
@@ -140,6 +150,20 @@ impl Remote {
             if let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}")) {
                 rb = rb.header(AUTHORIZATION, v);
             }
+        }
+        rb
+    }
+
+    /// The absolute URL of `path` on this server.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request to an absolute URL, without the bearer token.
+    pub(crate) fn request_to(&self, method: Method, url: &str) -> RequestBuilder {
+        let mut rb = self.http.request(method, url);
+        if self.fake_tls {
+            rb = rb.header("X-Forwarded-Proto", "https");
         }
         rb
     }

@@ -1,6 +1,6 @@
-//! `token client|introspect|revoke|flush|delete`: token operations against the public and
+//! `token client|user|introspect|revoke|flush|delete`: token operations against the public and
 //! admin APIs, with the output of Hydra v1.9.2's `hydra token` (cmd/cli/handler_token.go,
-//! handler_introspection.go, cmd/token_client.go). `token user` is not offered.
+//! handler_introspection.go, cmd/token_client.go). `token user` lives in `token_user.rs`.
 use super::output::{go_json, shape, INTROSPECTION};
 use super::remote::{form_escape, line, list, with_json, Api, Fail, Outcome, Remote, RemoteFlags};
 use clap::{ArgAction, Args, Subcommand};
@@ -17,17 +17,17 @@ pub(crate) struct TokenArgs {
 }
 
 #[derive(Args, Debug)]
-struct ClientCredentials {
+pub(super) struct ClientCredentials {
     /// OAuth 2.0 client ID.
     #[arg(long = "client-id", env = "OAUTH2_CLIENT_ID")]
-    client_id: Option<String>,
+    pub(super) client_id: Option<String>,
     /// OAuth 2.0 client secret.
     #[arg(
         long = "client-secret",
         env = "OAUTH2_CLIENT_SECRET",
         hide_env_values = true
     )]
-    client_secret: Option<String>,
+    pub(super) client_secret: Option<String>,
 }
 
 impl ClientCredentials {
@@ -61,12 +61,10 @@ enum TokenCmd {
         #[arg(short = 'v', long)]
         verbose: bool,
     },
-    /// NOT SUPPORTED by portcullis: Hydra's interactive browser flow (authorization code with a
-    /// local callback server). Use an OAuth 2.0 client library or your login UI instead.
-    User {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
-    },
+    /// An example OAuth 2.0 client: runs the authorization code flow (with PKCE) through a
+    /// browser, with a callback listener on 127.0.0.1, and prints the tokens. For manual tests
+    /// and demos only.
+    User(Box<super::token_user::UserArgs>),
     /// Introspect a token (admin API) and print the result as JSON.
     Introspect {
         token: String,
@@ -123,11 +121,7 @@ pub(crate) async fn run(args: TokenArgs, out: &mut dyn Write, err: &mut dyn Writ
                 line(out, access)
             }
         }
-        TokenCmd::User { .. } => Err(Fail(
-            "`token user` is not supported by portcullis: it needs Hydra's interactive browser \
-             flow. Run the authorization code flow with an OAuth 2.0 client library instead."
-                .into(),
-        )),
+        TokenCmd::User(user) => super::token_user::run(user, &args.remote, out, err).await,
         TokenCmd::Introspect {
             token,
             scope,

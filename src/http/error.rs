@@ -3,6 +3,7 @@
 use crate::config::OAuth2 as OAuth2Config;
 use crate::oauth2::OAuthError;
 use crate::service::clients::ClientsError;
+use crate::service::dev_ui::DevUiError;
 use crate::service::jwks::JwksError;
 use crate::service::oauth2::flows::FlowError;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -112,6 +113,20 @@ impl From<FlowError> for ApiError {
             ),
             FlowError::BadRequest(m) => ApiError::bad_request(m),
             FlowError::Internal(m) => ApiError::internal(&m),
+        }
+    }
+}
+
+impl From<DevUiError> for ApiError {
+    fn from(e: DevUiError) -> Self {
+        match e {
+            DevUiError::Csrf => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "request_forbidden",
+                "The form's CSRF token is missing or invalid. Go back, reload the page and try again.",
+            ),
+            DevUiError::BadRequest(m) => ApiError::bad_request(m),
+            DevUiError::Flow(f) => f.into(),
         }
     }
 }

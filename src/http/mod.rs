@@ -29,4 +29,6 @@ pub struct AppState {
     pub discovery: std::sync::Arc<serde_json::Value>,
     pub oauth2: Arc<OAuth2>,
     pub cookies: Arc<cookies::CookieCodec>,
+    /// The demo login/consent/logout app; only with `--dev`.
+    pub dev_ui: Option<Arc<crate::service::dev_ui::DevUi>>,
 }

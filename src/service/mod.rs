@@ -1,6 +1,7 @@
 //! Use cases shared by both listeners.
 pub mod changes;
 pub mod clients;
+pub mod dev_ui;
 pub mod fetch;
 pub mod importer;
 pub mod jwks;

@@ -414,7 +414,10 @@ async fn token_flush_and_delete() {
 
     let (code, _, err) = cli(&["token", "user", "--endpoint", public]).await;
     assert_eq!(code, 1);
-    assert!(err.contains("not supported"), "{err}");
+    assert!(
+        err.starts_with("client ID missing: pass --client-id"),
+        "{err}"
+    );
     let (code, _, err) = cli(&["token", "revoke", "--endpoint", public, &token]).await;
     assert_eq!(code, 1);
     assert!(err.contains("--client-id"), "{err}");

@@ -42,6 +42,7 @@ impl Replica {
         cfg.urls.error = flow::ERROR_URL.into();
         let flags = Flags {
             insecure_http: true,
+            dev: false,
         };
         let state = app::build_with_clock(cfg, flags, Arc::new(TestClock::default()))
             .await

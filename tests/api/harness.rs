@@ -143,6 +143,23 @@ impl TestApp {
             cleanup,
             Flags {
                 insecure_http: false,
+                dev: false,
+            },
+        )
+        .await
+    }
+
+    /// As `serve all --dev`: plain HTTP and the demo login/consent/logout pages.
+    pub async fn spawn_dev_with(edit: impl FnOnce(&mut Config)) -> TestApp {
+        let (dsn, cleanup) = fresh_database().await;
+        let mut cfg = base_config(&dsn);
+        edit(&mut cfg);
+        Self::start_flags(
+            cfg,
+            cleanup,
+            Flags {
+                insecure_http: true,
+                dev: true,
             },
         )
         .await
@@ -154,6 +171,7 @@ impl TestApp {
             cleanup,
             Flags {
                 insecure_http: true,
+                dev: false,
             },
         )
         .await

@@ -8,6 +8,7 @@ use serde_json::json;
 async fn serve_public_or_admin_alone() {
     let insecure = Flags {
         insecure_http: true,
+        dev: false,
     };
     for (which, public, admin) in [
         (Listeners::Public, true, false),
@@ -59,6 +60,7 @@ async fn serves_tls_from_pem_files() {
     cfg.serve.tls.key.path = key.display().to_string();
     let secure = Flags {
         insecure_http: false,
+        dev: false,
     };
     let state = app::build(cfg, secure).await.unwrap();
     let running = app::start(state, Listeners::All, secure).await.unwrap();

@@ -183,6 +183,7 @@ async fn plain_http_needs_an_explicit_flag() {
     use portcullis::app::{self, Flags, Listeners};
     let secure = Flags {
         insecure_http: false,
+        dev: false,
     };
     let cfg = crate::harness::base_config("memory");
     let err = app::build(cfg, secure).await.unwrap_err().to_string();

@@ -739,6 +739,7 @@ async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
         cfg,
         portcullis::app::Flags {
             insecure_http: true,
+            dev: false,
         },
     )
     .await

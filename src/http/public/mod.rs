@@ -1,4 +1,6 @@
-//! The public listener: discovery, JWKS, health, and (in `oauth2`) the OAuth 2.0 endpoints.
+//! The public listener: discovery, JWKS, health, (in `oauth2`) the OAuth 2.0 endpoints, and (in
+//! `dev_ui`, with `--dev` only) the demo login, consent and logout pages.
+pub mod dev_ui;
 pub mod oauth2;
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -9,20 +11,21 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-pub fn router() -> Router<AppState> {
-    let (cors, rest) = split_router();
+/// `dev`: serve the demo login/consent/logout app in place of the explanatory fallback pages.
+pub fn router(dev: bool) -> Router<AppState> {
+    let (cors, rest) = split_router(dev);
     cors.merge(rest)
 }
 
 /// The routes that get CORS when `serve.public.cors.enabled`, and the others.
-pub fn split_router() -> (Router<AppState>, Router<AppState>) {
+pub fn split_router(dev: bool) -> (Router<AppState>, Router<AppState>) {
     let cors = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(discover_openid_configuration).options(preflight),
         )
         .route("/.well-known/jwks.json", get(well_known).options(preflight));
-    let (oauth_cors, oauth_rest) = oauth2::routers();
+    let (oauth_cors, oauth_rest) = oauth2::routers(dev);
     (
         cors.merge(oauth_cors),
         health_router(false).merge(oauth_rest),

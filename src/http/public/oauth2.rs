@@ -15,8 +15,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-/// Routes that take CORS when enabled (x/oauth2cors), and the rest.
-pub fn routers() -> (Router<AppState>, Router<AppState>) {
+/// Routes that take CORS when enabled (x/oauth2cors), and the rest. With `dev`, the login,
+/// consent and logout fallbacks are the demo app of `dev_ui.rs` instead of explanatory pages.
+pub fn routers(dev: bool) -> (Router<AppState>, Router<AppState>) {
     let cors = Router::new()
         .route(
             "/oauth2/token",
@@ -33,14 +34,18 @@ pub fn routers() -> (Router<AppState>, Router<AppState>) {
             "/oauth2/sessions/logout",
             get(disconnect_user).post(disconnect_user),
         )
-        .route("/oauth2/fallbacks/logout", get(fallback_logout))
         .route(
             "/oauth2/fallbacks/logout/callback",
             get(fallback_logout_callback),
         )
-        .route("/oauth2/fallbacks/login", get(fallback_login))
-        .route("/oauth2/fallbacks/consent", get(fallback_consent))
         .route("/oauth2/fallbacks/error", get(fallback_error));
+    let rest = if dev {
+        rest.merge(super::dev_ui::router())
+    } else {
+        rest.route("/oauth2/fallbacks/logout", get(fallback_logout))
+            .route("/oauth2/fallbacks/login", get(fallback_login))
+            .route("/oauth2/fallbacks/consent", get(fallback_consent))
+    };
     (cors, rest)
 }
 
@@ -261,7 +266,7 @@ fn form_post_page(action: &str, fields: &[(String, String)]) -> String {
     )
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -273,18 +278,23 @@ fn page(title: &str, body: &str) -> String {
     format!("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>")
 }
 
-/// Hydra's built-in pages say that the URL is not configured; they never log anyone in.
+/// Hydra's built-in pages say that the URL is not configured; they never log anyone in. Outside
+/// `--dev` that stays so: a production server must not grow a password-less login by accident.
 async fn fallback_login() -> Html<String> {
     Html(page(
         "The login provider is not configured",
-        "<p>Set <code>urls.login</code> (<code>URLS_LOGIN</code>) to the URL of your login app.</p>",
+        "<p>Set <code>urls.login</code> (<code>URLS_LOGIN</code>) to the URL of your login app.</p>\
+         <p>To try flows out on your machine, <code>portcullis serve all --dev</code> serves a demo \
+         login and consent app here instead (development only).</p>",
     ))
 }
 
 async fn fallback_consent() -> Html<String> {
     Html(page(
         "The consent provider is not configured",
-        "<p>Set <code>urls.consent</code> (<code>URLS_CONSENT</code>) to the URL of your consent app.</p>",
+        "<p>Set <code>urls.consent</code> (<code>URLS_CONSENT</code>) to the URL of your consent app.</p>\
+         <p>To try flows out on your machine, <code>portcullis serve all --dev</code> serves a demo \
+         login and consent app here instead (development only).</p>",
     ))
 }
 
