@@ -2,6 +2,7 @@
 pub mod changes;
 pub mod clients;
 pub mod importer;
+pub mod janitor;
 pub mod jwks;
 pub mod oauth2;
 pub mod secrets;

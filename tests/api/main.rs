@@ -12,6 +12,7 @@ mod fleet;
 mod flow;
 mod harness;
 mod import_hydra;
+mod janitor;
 mod keys;
 mod logout;
 mod sec_assertion;
