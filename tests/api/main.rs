@@ -15,6 +15,7 @@ mod import_hydra;
 mod janitor;
 mod keys;
 mod logout;
+mod metrics;
 mod sec_assertion;
 mod sec_consent;
 mod sec_flood;
