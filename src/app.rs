@@ -58,6 +58,8 @@ pub struct Running {
     pub admin: Option<SocketAddr>,
     handle: Handle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The in-process janitor (`janitor.interval`), when on.
+    janitor: Option<tokio::task::JoinHandle<()>>,
     pub state: AppState,
 }
 
@@ -71,6 +73,9 @@ impl Running {
             &self.state.config.serve.shutdown_timeout,
             Duration::from_secs(10),
         );
+        if let Some(j) = &self.janitor {
+            j.abort();
+        }
         self.handle.graceful_shutdown(Some(deadline));
         let tasks = async {
             for t in self.tasks {
@@ -203,6 +208,7 @@ pub async fn build_with_clock(
         clock,
         &system,
         aead,
+        metrics.oauth.clone(),
     ));
     let cookie_secrets: Vec<&[u8]> = if cfg.secrets.cookie.is_empty() {
         system
@@ -524,13 +530,35 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
         }
         tasks.push(task);
     }
+    let janitor = start_janitor(&state);
     Ok(Running {
         public: bound.0,
         admin: bound.1,
         handle,
         tasks,
+        janitor,
         state,
     })
+}
+
+/// Starts the in-process janitor when `janitor.interval` is not zero: the same clean-up as
+/// `portcullis janitor --tokens --requests`, with the configured lifespans. Every replica may
+/// run it; concurrent runs are safe.
+fn start_janitor(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    use crate::service::janitor::{self, Janitor, Options};
+    let interval = crate::config::parse_duration(&state.config.janitor.interval)
+        .filter(|d| !d.is_zero())?;
+    tracing::info!(
+        interval = %state.config.janitor.interval,
+        "in-process janitor on"
+    );
+    Some(janitor::spawn(
+        Janitor::new(state.store.clone()).counting(state.metrics.janitor_deleted.clone()),
+        Options::from_config(&state.config),
+        interval,
+        state.oauth2.clock.clone(),
+        state.metrics.janitor_runs.clone(),
+    ))
 }
 
 /// Waits for SIGTERM or SIGINT.

@@ -52,6 +52,26 @@ pub struct Config {
     pub version: String,
     /// Portcullis addition: database connection bounds (not in Hydra 1.9.2).
     pub database: Database,
+    /// Portcullis addition: the in-process janitor (`portcullis janitor` inside the server).
+    pub janitor: JanitorConfig,
+}
+
+/// The in-process janitor: the clean-up `portcullis janitor --tokens --requests` does, run by
+/// the server itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JanitorConfig {
+    /// How often the server runs the janitor (env `JANITOR_INTERVAL`); `0s` (the default)
+    /// leaves it off, for a scheduled `portcullis janitor` instead.
+    pub interval: String,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        JanitorConfig {
+            interval: "0s".into(),
+        }
+    }
 }
 
 /// How long the process waits on the database before giving up.
@@ -611,11 +631,20 @@ impl Config {
             ("serve.shutdown_timeout", &self.serve.shutdown_timeout),
             ("database.acquire_timeout", &self.database.acquire_timeout),
             ("database.ping_timeout", &self.database.ping_timeout),
+            ("janitor.interval", &self.janitor.interval),
         ] {
             if parse_duration(v).is_none() {
                 return Err(invalid(
                     key,
                     format!("`{v}` is not a duration like 30m or 1h"),
+                ));
+            }
+        }
+        if let Some(d) = parse_duration(&self.janitor.interval) {
+            if !d.is_zero() && d < Duration::from_secs(1) {
+                return Err(invalid(
+                    "janitor.interval",
+                    "must be 0s (off) or at least 1s",
                 ));
             }
         }
@@ -818,6 +847,13 @@ mod tests {
         assert!(err.to_string().contains("serve.public.port"), "{err}");
         let err = Config::load_from(None, &env(&[("TTL_ACCESS_TOKEN", "1 hour")])).unwrap_err();
         assert!(err.to_string().contains("ttl.access_token"), "{err}");
+        let err = Config::load_from(None, &env(&[("JANITOR_INTERVAL", "500ms")])).unwrap_err();
+        assert!(err.to_string().contains("janitor.interval"), "{err}");
+        let err = Config::load_from(None, &env(&[("JANITOR_INTERVAL", "hourly")])).unwrap_err();
+        assert!(err.to_string().contains("janitor.interval"), "{err}");
+        let cfg = Config::load_from(None, &env(&[("JANITOR_INTERVAL", "10m")])).unwrap();
+        assert_eq!(cfg.janitor.interval, "10m");
+        assert_eq!(Config::default().janitor.interval, "0s");
     }
 
     #[test]

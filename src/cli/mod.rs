@@ -7,6 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 mod clients;
+mod janitor;
 mod keys;
 mod migrate_hydra;
 mod output;
@@ -47,6 +48,13 @@ enum Command {
         #[command(subcommand)]
         what: MigrateWhat,
     },
+    /// Delete expired tokens and abandoned or finished login/consent and logout requests from
+    /// the database, in bounded batches (Hydra >= 1.10's janitor).
+    ///
+    /// Pass the database URL, or -e to read DSN from the environment, or -c for a
+    /// configuration file. Choose --tokens, --requests or both. Safe while servers run and
+    /// while other janitors run. Needs migration 5 (`portcullis migrate sql`).
+    Janitor(Box<janitor::JanitorArgs>),
     /// Print the version.
     Version,
     /// Manage OAuth 2.0 clients through a running server's admin API.
@@ -165,6 +173,7 @@ async fn execute_cli(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 
             config,
             what: MigrateWhat::FromHydra(args),
         } => return migrate_hydra::run(args, config.or(cli.config), out, err).await,
+        Command::Janitor(args) => return janitor::run(*args, cli.config, out, err).await,
         Command::Clients(args) => clients::run(*args, out).await,
         Command::Keys(args) => keys::run(args, out).await,
         Command::Token(args) => token::run(args, out, err).await,

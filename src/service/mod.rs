@@ -4,6 +4,7 @@ pub mod clients;
 pub mod dev_ui;
 pub mod fetch;
 pub mod importer;
+pub mod janitor;
 pub mod jwks;
 pub mod oauth2;
 pub mod secrets;

@@ -279,13 +279,20 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    pub async fn insert_logout(&self, l: &LogoutRequest) -> Result<(), StoreError> {
+    /// Stores a new logout request created at Unix time `requested_at` (the janitor removes it
+    /// once it is older than the request lifespan).
+    pub async fn insert_logout(
+        &self,
+        l: &LogoutRequest,
+        requested_at: i64,
+    ) -> Result<(), StoreError> {
         let data = serde_json::to_string(l).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO portcullis_logout_request (challenge, verifier, state, data) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO portcullis_logout_request (challenge, verifier, state, data, requested_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&l.challenge)
             .bind(&l.verifier)
             .bind(LogoutState::Unhandled as i64)
             .bind(data)
+            .bind(requested_at)
             .execute(&self.pool)
             .await
             .map_err(map_err)?;

@@ -6,6 +6,7 @@ mod clients;
 mod flows;
 pub mod hydra;
 mod import;
+pub mod janitor;
 mod jwks;
 mod tokens;
 
@@ -15,6 +16,7 @@ pub use tokens::{Exchange, TokenRow};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +26,7 @@ pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is unreadable: {0}")]
@@ -35,19 +37,44 @@ pub enum StoreError {
     Dsn(String),
 }
 
+/// Pool acquire timeouts of this process (`portcullis_db_pool_acquire_timeouts_total`). Every
+/// sqlx error becomes a `StoreError` through `From`, so each timeout is counted once.
+static ACQUIRE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            ACQUIRE_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+        }
+        StoreError::Database(e)
+    }
+}
+
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         if db.is_unique_violation() {
             return StoreError::Conflict(db.message().to_string());
         }
     }
-    StoreError::Database(e)
+    StoreError::from(e)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
     Sqlite,
+}
+
+/// A snapshot of the connection pool (`Store::pool_stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, in use or idle.
+    pub size: u32,
+    pub idle: u32,
+    /// The pool's limit (`max_conns`).
+    pub max: u32,
+    /// Acquire timeouts in this process so far.
+    pub timeouts: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -109,6 +136,16 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The pool's connections now, its limit, and the acquire timeouts so far.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+            timeouts: ACQUIRE_TIMEOUTS.load(Ordering::Relaxed),
+        }
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {

@@ -1,6 +1,9 @@
-//! Logging (text or JSON via `tracing`) and Prometheus HTTP metrics.
+//! Logging (text or JSON via `tracing`) and the Prometheus registry served on the admin port
+//! at `/metrics/prometheus`. Every metric is listed with its labels in docs/operations.md;
+//! deploy/grafana/portcullis.json charts them.
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub fn init_logging(level: &str, format: &str) {
@@ -21,7 +24,147 @@ pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
+    /// `portcullis_janitor_deleted_rows_total{kind}` (service/janitor.rs sets the kinds).
+    pub janitor_deleted: IntCounterVec,
+    /// `portcullis_janitor_runs_total{result}`.
+    pub janitor_runs: IntCounterVec,
+    /// Counters the OAuth 2.0 service increments.
+    pub oauth: OAuthMetrics,
+    pool: PoolMetrics,
 }
+
+/// A counter vector whose label values all start at 0, so a dashboard sees every series
+/// from the first scrape.
+fn counter(
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), &[label])?;
+    for v in values {
+        c.with_label_values(&[v]);
+    }
+    Ok(c)
+}
+
+/// What the OAuth 2.0 endpoints did (service/oauth2 increments them).
+#[derive(Clone, Debug)]
+pub struct OAuthMetrics {
+    /// `portcullis_tokens_issued_total{grant_type}`: successful token responses by grant
+    /// (`authorization_code`, `refresh_token`, `client_credentials`), and access tokens sent
+    /// by the authorization endpoint (`implicit`).
+    pub tokens_issued: IntCounterVec,
+    /// `portcullis_authorization_flows_total{outcome}`: authorization endpoint hits by
+    /// outcome (`login_requested`, `consent_requested`, `completed`, `rejected`, `failed`).
+    pub flows: IntCounterVec,
+    /// `portcullis_introspections_total{result}`: `active`, `inactive`.
+    pub introspections: IntCounterVec,
+    /// `portcullis_backchannel_logouts_total{result}`: `delivered` (2xx), `failed`.
+    pub backchannel: IntCounterVec,
+}
+
+/// The `kind` label values of `portcullis_janitor_deleted_rows_total` (service/janitor.rs
+/// `Kind::label`).
+pub const JANITOR_KINDS: [&str; 7] = [
+    "authorization_code",
+    "access_token",
+    "refresh_token",
+    "jti",
+    "login_consent_request",
+    "logout_request",
+    "login_session",
+];
+
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "implicit",
+];
+pub const FLOW_OUTCOMES: [&str; 5] = [
+    "login_requested",
+    "consent_requested",
+    "completed",
+    "rejected",
+    "failed",
+];
+
+impl OAuthMetrics {
+    /// Counters not yet in any registry (`Metrics::new` registers its own).
+    pub fn new() -> Result<OAuthMetrics, prometheus::Error> {
+        Ok(OAuthMetrics {
+            tokens_issued: counter(
+                "portcullis_tokens_issued_total",
+                "Token responses by grant type (implicit: access tokens from the authorization endpoint)",
+                "grant_type",
+                &GRANT_TYPES,
+            )?,
+            flows: counter(
+                "portcullis_authorization_flows_total",
+                "Authorization endpoint requests by outcome: login_requested, consent_requested, completed, rejected, failed",
+                "outcome",
+                &FLOW_OUTCOMES,
+            )?,
+            introspections: counter(
+                "portcullis_introspections_total",
+                "Token introspections by result: active, inactive",
+                "result",
+                &["active", "inactive"],
+            )?,
+            backchannel: counter(
+                "portcullis_backchannel_logouts_total",
+                "Back-channel logout notifications by result: delivered (2xx), failed",
+                "result",
+                &["delivered", "failed"],
+            )?,
+        })
+    }
+
+    fn register(&self, r: &Registry) -> Result<(), prometheus::Error> {
+        r.register(Box::new(self.tokens_issued.clone()))?;
+        r.register(Box::new(self.flows.clone()))?;
+        r.register(Box::new(self.introspections.clone()))?;
+        r.register(Box::new(self.backchannel.clone()))
+    }
+}
+
+/// The database pool, read at every scrape.
+#[derive(Clone, Debug)]
+struct PoolMetrics {
+    connections: IntGaugeVec,
+    max: IntGauge,
+    timeouts: IntCounter,
+}
+
+impl PoolMetrics {
+    fn new(r: &Registry) -> Result<PoolMetrics, prometheus::Error> {
+        let connections = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_db_pool_connections",
+                "Database connections of this process by state: in_use, idle",
+            ),
+            &["state"],
+        )?;
+        let max = IntGauge::new(
+            "portcullis_db_pool_max_connections",
+            "Size limit of the database pool (max_conns)",
+        )?;
+        let timeouts = IntCounter::new(
+            "portcullis_db_pool_acquire_timeouts_total",
+            "Requests that waited database.acquire_timeout for a connection and gave up",
+        )?;
+        r.register(Box::new(connections.clone()))?;
+        r.register(Box::new(max.clone()))?;
+        r.register(Box::new(timeouts.clone()))?;
+        Ok(PoolMetrics {
+            connections,
+            max,
+            timeouts,
+        })
+    }
+}
+
 
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
@@ -42,10 +185,31 @@ impl Metrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        let janitor_deleted = counter(
+            "portcullis_janitor_deleted_rows_total",
+            "Rows deleted by the in-process janitor, by kind",
+            "kind",
+            &JANITOR_KINDS,
+        )?;
+        let janitor_runs = counter(
+            "portcullis_janitor_runs_total",
+            "In-process janitor runs by result: ok, failed",
+            "result",
+            &["ok", "failed"],
+        )?;
+        registry.register(Box::new(janitor_deleted.clone()))?;
+        registry.register(Box::new(janitor_runs.clone()))?;
+        let oauth = OAuthMetrics::new()?;
+        oauth.register(&registry)?;
+        let pool = PoolMetrics::new(&registry)?;
         Ok(Metrics {
             registry,
             requests,
             latency,
+            janitor_deleted,
+            janitor_runs,
+            oauth,
+            pool,
         })
     }
 
@@ -55,6 +219,22 @@ impl Metrics {
         c: Box<dyn prometheus::core::Collector>,
     ) -> Result<(), prometheus::Error> {
         self.registry.register(c)
+    }
+
+    /// Records the pool's state (open and idle connections, limit, acquire timeouts so far);
+    /// called right before each scrape renders.
+    pub fn observe_pool(&self, size: u32, idle: u32, max: u32, timeouts: u64) {
+        let idle = i64::from(idle.min(size));
+        self.pool
+            .connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(size) - idle);
+        self.pool.connections.with_label_values(&["idle"]).set(idle);
+        self.pool.max.set(i64::from(max));
+        let seen = self.pool.timeouts.get();
+        if timeouts > seen {
+            self.pool.timeouts.inc_by(timeouts - seen);
+        }
     }
 
     pub fn render(&self) -> Vec<u8> {

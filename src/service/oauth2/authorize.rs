@@ -130,6 +130,25 @@ struct AuthRequest {
     response_types: Vec<String>,
 }
 
+/// Why the verification of a login or consent stopped: the login or consent app rejected the
+/// request (its denial goes back to the client), or anything else went wrong.
+enum Stop {
+    Rejected(OAuthError),
+    Failed(OAuthError),
+}
+
+impl From<OAuthError> for Stop {
+    fn from(e: OAuthError) -> Stop {
+        Stop::Failed(e)
+    }
+}
+
+impl From<crate::store::StoreError> for Stop {
+    fn from(e: crate::store::StoreError) -> Stop {
+        Stop::Failed(e.into())
+    }
+}
+
 /// Where an error goes: the client (redirect URI verified) or the error page.
 enum Target<'a> {
     ErrorPage,
@@ -146,22 +165,35 @@ impl OAuth2 {
     ) -> Redirect {
         let req = match self.parse_request(params).await {
             Ok(r) => r,
-            Err((e, None)) => return self.error_redirect(e, Target::ErrorPage),
-            Err((e, Some(r))) => return self.error_redirect(e, Target::Client(&r)),
+            Err((e, target)) => {
+                self.metrics.flows.with_label_values(&["failed"]).inc();
+                return match target {
+                    None => self.error_redirect(e, Target::ErrorPage),
+                    Some(r) => self.error_redirect(e, Target::Client(&r)),
+                };
+            }
         };
-        let result = if !params.get("login_verifier").trim().is_empty() {
-            self.verify_login(&req, params.get("login_verifier").trim(), cookies)
-                .await
+        let (step, result) = if !params.get("login_verifier").trim().is_empty() {
+            let r = self
+                .verify_login(&req, params.get("login_verifier").trim(), cookies)
+                .await;
+            ("consent_requested", r)
         } else if !params.get("consent_verifier").trim().is_empty() {
-            self.verify_consent(&req, params.get("consent_verifier").trim(), cookies)
-                .await
+            let r = self
+                .verify_consent(&req, params.get("consent_verifier").trim(), cookies)
+                .await;
+            ("completed", r)
         } else {
-            self.request_login(&req, params, raw_query, cookies).await
+            let r = self.request_login(&req, params, raw_query, cookies).await;
+            ("login_requested", r.map_err(Stop::Failed))
         };
-        match result {
-            Ok(r) => r,
-            Err(e) => self.error_redirect(e, Target::Client(&req)),
-        }
+        let (outcome, redirect) = match result {
+            Ok(r) => (step, r),
+            Err(Stop::Rejected(e)) => ("rejected", self.error_redirect(e, Target::Client(&req))),
+            Err(Stop::Failed(e)) => ("failed", self.error_redirect(e, Target::Client(&req))),
+        };
+        self.metrics.flows.with_label_values(&[outcome]).inc();
+        redirect
     }
 
     fn error_redirect(&self, e: OAuthError, target: Target<'_>) -> Redirect {
@@ -549,24 +581,24 @@ impl OAuth2 {
         req: &AuthRequest,
         verifier: &str,
         cookies: &BrowserCookies,
-    ) -> Result<Redirect, OAuthError> {
+    ) -> Result<Redirect, Stop> {
         let mut flow = self.spend_verifier(verifier, false).await?;
         let login = flow
             .login
             .clone()
             .ok_or_else(|| Self::unknown_verifier("login"))?;
         if let Some(d) = &login.denial {
-            return Err(denial_error(d));
+            return Err(Stop::Rejected(denial_error(d)));
         }
         self.check_fresh(&flow, "login")?;
         Self::check_csrf(&flow.login_csrf, cookies.login_csrf.as_ref(), "login")?;
         if flow.client_id != req.client.client_id {
-            return Err(OAuthError::invalid_request()
-                .hint("The login verifier was issued for another OAuth 2.0 Client."));
+            return Err(Stop::from(OAuthError::invalid_request()
+                .hint("The login verifier was issued for another OAuth 2.0 Client.")));
         }
         if req.prompt.iter().any(|p| p == "login") && login.authenticated_at < flow.requested_at {
-            return Err(OAuthError::login_required()
-                .hint("Prompt 'login' was requested, but the authentication happened before the authorization request."));
+            return Err(Stop::from(OAuthError::login_required()
+                .hint("Prompt 'login' was requested, but the authentication happened before the authorization request.")));
         }
         if !flow.oidc_context.id_token_hint_claims.is_empty() {
             let hinted = flow
@@ -577,8 +609,8 @@ impl OAuth2 {
             let seen =
                 self.subject_for(&req.client, &login.subject, &login.force_subject_identifier)?;
             if hinted != Some(login.subject.as_str()) && hinted != Some(seen.as_str()) {
-                return Err(OAuthError::login_required()
-                    .hint("Request failed because subject claim from id_token_hint does not match subject from authentication session."));
+                return Err(Stop::from(OAuthError::login_required()
+                    .hint("Request failed because subject claim from id_token_hint does not match subject from authentication session.")));
             }
         }
         let mut set = Vec::new();
@@ -694,7 +726,7 @@ impl OAuth2 {
         req: &AuthRequest,
         verifier: &str,
         cookies: &BrowserCookies,
-    ) -> Result<Redirect, OAuthError> {
+    ) -> Result<Redirect, Stop> {
         let flow = self.spend_verifier(verifier, true).await?;
         self.check_fresh(&flow, "consent")?;
         let consent = flow
@@ -702,12 +734,12 @@ impl OAuth2 {
             .clone()
             .ok_or_else(|| Self::unknown_verifier("consent"))?;
         if let Some(d) = &consent.denial {
-            return Err(denial_error(d));
+            return Err(Stop::Rejected(denial_error(d)));
         }
         Self::check_csrf(&flow.consent_csrf, cookies.consent_csrf.as_ref(), "consent")?;
         if flow.client_id != req.client.client_id {
-            return Err(OAuthError::invalid_request()
-                .hint("The consent verifier was issued for another OAuth 2.0 Client."));
+            return Err(Stop::from(OAuthError::invalid_request()
+                .hint("The consent verifier was issued for another OAuth 2.0 Client.")));
         }
         let login = flow.login.clone().unwrap_or_default();
         let now = self.now();
@@ -770,6 +802,10 @@ impl OAuth2 {
                 self.settings.ttl_access.to_string(),
             ));
             pairs.push(("token_type".to_string(), "bearer".to_string()));
+            self.metrics
+                .tokens_issued
+                .with_label_values(&["implicit"])
+                .inc();
             access = Some(t);
         }
         if wants("id_token") && consent.grant_scope.iter().any(|s| s == "openid") {

@@ -55,6 +55,23 @@ impl OAuth2 {
         hint: &str,
         scope: &str,
     ) -> Result<Introspection, OAuthError> {
+        let answer = self.introspect_token(token, hint, scope).await;
+        if let Ok(a) = &answer {
+            let result = if a.active { "active" } else { "inactive" };
+            self.metrics
+                .introspections
+                .with_label_values(&[result])
+                .inc();
+        }
+        answer
+    }
+
+    async fn introspect_token(
+        &self,
+        token: &str,
+        hint: &str,
+        scope: &str,
+    ) -> Result<Introspection, OAuthError> {
         let order = if hint == "refresh_token" {
             [TokenKind::Refresh, TokenKind::Access]
         } else {

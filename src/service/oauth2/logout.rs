@@ -189,7 +189,7 @@ impl OAuth2 {
     async fn hand_over_logout(&self, mut l: LogoutRequest) -> Result<LogoutOutcome, OAuthError> {
         l.challenge = crate::crypto::uuid_v4().to_string();
         l.verifier = crate::crypto::uuid_v4().to_string();
-        self.store.insert_logout(&l).await?;
+        self.store.insert_logout(&l, self.now()).await?;
         Ok(LogoutOutcome::Redirect {
             location: with_params(
                 &self.settings.logout_url,
@@ -304,10 +304,15 @@ impl OAuth2 {
                 "sid": sid,
             });
             let (signer, http) = (signer.clone(), self.http.clone());
+            let counted = self.metrics.backchannel.clone();
             tasks.spawn(async move {
+                let failed = counted.with_label_values(&["failed"]);
                 let token = match tokio::task::spawn_blocking(move || signer.sign(&claims)).await {
                     Ok(Ok(t)) => t,
-                    _ => return tracing::error!(client_id, "back-channel logout: signing failed"),
+                    _ => {
+                        failed.inc();
+                        return tracing::error!(client_id, "back-channel logout: signing failed");
+                    }
                 };
                 let sent = http
                     .post(&uri)
@@ -315,13 +320,21 @@ impl OAuth2 {
                     .send()
                     .await;
                 match sent {
-                    Ok(r) if r.status().is_success() => {}
-                    Ok(r) => tracing::warn!(
-                        client_id,
-                        status = r.status().as_u16(),
-                        "back-channel logout answered with an error"
-                    ),
-                    Err(e) => tracing::warn!(client_id, error = %e, "back-channel logout failed"),
+                    Ok(r) if r.status().is_success() => {
+                        counted.with_label_values(&["delivered"]).inc();
+                    }
+                    Ok(r) => {
+                        failed.inc();
+                        tracing::warn!(
+                            client_id,
+                            status = r.status().as_u16(),
+                            "back-channel logout answered with an error"
+                        )
+                    }
+                    Err(e) => {
+                        failed.inc();
+                        tracing::warn!(client_id, error = %e, "back-channel logout failed")
+                    }
                 }
             });
         }

@@ -137,6 +137,8 @@ pub struct OAuth2 {
     fetcher: crate::service::fetch::Fetcher,
     /// Key sets fetched from client `jwks_uri`s.
     remote_keys: DashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>,
+    /// Tokens issued, authorization outcomes, introspections, back-channel logouts.
+    pub(crate) metrics: crate::telemetry::OAuthMetrics,
 }
 
 /// 180 days: the cap Hydra puts on `ttl.authentication_session` (driver/config/provider.go).
@@ -151,6 +153,7 @@ impl OAuth2 {
         clock: Arc<dyn Clock>,
         system_secrets: &[&[u8]],
         aead: Arc<Aead>,
+        metrics: crate::telemetry::OAuthMetrics,
     ) -> OAuth2 {
         let settings_ttl = settings.introspection_cache_ttl;
         let writer = writer::TokenWriter::start(store.clone());
@@ -175,6 +178,7 @@ impl OAuth2 {
             remote_keys: DashMap::new(),
             writer,
             reader,
+            metrics,
         }
     }
 

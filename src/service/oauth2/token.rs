@@ -70,11 +70,15 @@ impl OAuth2 {
                 "The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'."
             )));
         }
-        match grant {
+        let issued = match grant {
             "authorization_code" => self.grant_code(&client, form).await,
             "refresh_token" => self.grant_refresh(&client, form).await,
             _ => self.grant_client_credentials(&client, form).await,
+        };
+        if issued.is_ok() {
+            self.metrics.tokens_issued.with_label_values(&[grant]).inc();
         }
+        issued
     }
 
     async fn grant_code(
