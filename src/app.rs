@@ -546,8 +546,8 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
 /// run it; concurrent runs are safe.
 fn start_janitor(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     use crate::service::janitor::{self, Janitor, Options};
-    let interval = crate::config::parse_duration(&state.config.janitor.interval)
-        .filter(|d| !d.is_zero())?;
+    let interval =
+        crate::config::parse_duration(&state.config.janitor.interval).filter(|d| !d.is_zero())?;
     tracing::info!(
         interval = %state.config.janitor.interval,
         "in-process janitor on"

@@ -48,10 +48,18 @@ pub struct JanitorArgs {
     #[arg(long = "consent-request-lifespan", value_parser = duration)]
     consent_request_lifespan: Option<Duration>,
     /// Most rows deleted per kind in this run.
-    #[arg(long = "limit", default_value_t = 10_000, allow_negative_numbers = true)]
+    #[arg(
+        long = "limit",
+        default_value_t = 10_000,
+        allow_negative_numbers = true
+    )]
     limit: i64,
     /// Most rows deleted by one statement.
-    #[arg(long = "batch-size", default_value_t = 100, allow_negative_numbers = true)]
+    #[arg(
+        long = "batch-size",
+        default_value_t = 100,
+        allow_negative_numbers = true
+    )]
     batch_size: i64,
 }
 

@@ -122,9 +122,13 @@ impl Options {
     }
 
     fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
-        Kind::ALL
-            .into_iter()
-            .filter(|k| if k.is_token() { self.tokens } else { self.requests })
+        Kind::ALL.into_iter().filter(|k| {
+            if k.is_token() {
+                self.tokens
+            } else {
+                self.requests
+            }
+        })
     }
 }
 
@@ -231,7 +235,12 @@ impl Janitor {
 
     /// One run at Unix time `now`. `progress` is called after every batch with the kind's
     /// report so far (`false`) and once when the kind is done (`true`).
-    pub async fn run<F>(&self, opts: &Options, now: i64, mut progress: F) -> Result<Report, JanitorError>
+    pub async fn run<F>(
+        &self,
+        opts: &Options,
+        now: i64,
+        mut progress: F,
+    ) -> Result<Report, JanitorError>
     where
         F: FnMut(&KindReport, bool),
     {
@@ -401,7 +410,9 @@ pub fn spawn(
                 Ok(true) => {}
                 Ok(false) => {
                     runs.with_label_values(&["failed"]).inc();
-                    tracing::warn!("janitor: the database lacks migration 5; run `portcullis migrate sql`");
+                    tracing::warn!(
+                        "janitor: the database lacks migration 5; run `portcullis migrate sql`"
+                    );
                     continue;
                 }
                 Err(e) => {

@@ -165,7 +165,6 @@ impl PoolMetrics {
     }
 }
 
-
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();

@@ -28,7 +28,13 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn row(sig: &str, kind: TokenKind, request_id: &str, requested_at: i64, expires_at: i64) -> TokenRow {
+fn row(
+    sig: &str,
+    kind: TokenKind,
+    request_id: &str,
+    requested_at: i64,
+    expires_at: i64,
+) -> TokenRow {
     TokenRow {
         signature: sig.to_string(),
         kind,
@@ -42,9 +48,24 @@ fn row(sig: &str, kind: TokenKind, request_id: &str, requested_at: i64, expires_
 }
 
 /// Inserts `n` token rows of `kind` named `<prefix>-<i>`, in multi-row statements.
-async fn insert_many(store: &Store, prefix: &str, kind: TokenKind, n: usize, requested_at: i64, expires_at: i64) {
+async fn insert_many(
+    store: &Store,
+    prefix: &str,
+    kind: TokenKind,
+    n: usize,
+    requested_at: i64,
+    expires_at: i64,
+) {
     let rows: Vec<TokenRow> = (0..n)
-        .map(|i| row(&format!("{prefix}-{i}"), kind, &format!("{prefix}-grant-{i}"), requested_at, expires_at))
+        .map(|i| {
+            row(
+                &format!("{prefix}-{i}"),
+                kind,
+                &format!("{prefix}-grant-{i}"),
+                requested_at,
+                expires_at,
+            )
+        })
         .collect();
     for chunk in rows.chunks(500) {
         store.insert_tokens(chunk).await.unwrap();
@@ -124,13 +145,22 @@ async fn argument_errors_exit_2_without_touching_anything() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert_eq!(out, "");
         assert!(err.starts_with(first), "{args:?}: {err}");
-        assert!(err.ends_with("For more information, try 'portcullis janitor --help'.\n"), "{err}");
+        assert!(
+            err.ends_with("For more information, try 'portcullis janitor --help'.\n"),
+            "{err}"
+        );
     }
     // Values clap refuses: a bad duration, an unknown flag.
     let (code, out, err) = cli(&["janitor", "--tokens", "--keep-if-younger", "soon", "-e"]).await;
     assert_eq!((code, out.as_str()), (2, ""));
-    assert!(err.contains("invalid value 'soon' for '--keep-if-younger <KEEP_IF_YOUNGER>'"), "{err}");
-    assert!(err.contains("`soon` is not a duration like 30s, 10m or 24h"), "{err}");
+    assert!(
+        err.contains("invalid value 'soon' for '--keep-if-younger <KEEP_IF_YOUNGER>'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`soon` is not a duration like 30s, 10m or 24h"),
+        "{err}"
+    );
     let (code, _, err) = cli(&["janitor", "--tokens", "--everything", "-e"]).await;
     assert_eq!(code, 2);
     assert!(err.contains("unexpected argument '--everything'"), "{err}");
@@ -167,7 +197,10 @@ async fn database_errors_exit_1() {
 
     let (code, out, err) = cli(&["janitor", "--tokens", "memory"]).await;
     assert_eq!((code, out.as_str()), (1, ""));
-    assert!(err.starts_with("error: DSN=memory lives inside one server process"), "{err}");
+    assert!(
+        err.starts_with("error: DSN=memory lives inside one server process"),
+        "{err}"
+    );
 
     // A configuration file without a dsn.
     let dir = std::env::temp_dir().join(format!("pc-janitor-{}", uuid::Uuid::new_v4().simple()));
@@ -188,7 +221,12 @@ async fn database_errors_exit_1() {
     let dsn = format!("sqlite://{}", db.display());
     let (code, out, err) = cli(&["janitor", "--tokens", "--requests", &dsn]).await;
     assert_eq!((code, out.as_str()), (1, ""));
-    assert!(err.contains("lacks the janitor's indexes (migration 5); run `portcullis migrate sql` first"), "{err}");
+    assert!(
+        err.contains(
+            "lacks the janitor's indexes (migration 5); run `portcullis migrate sql` first"
+        ),
+        "{err}"
+    );
     let (code, _, err) = cli(&["migrate", "sql", &dsn, "--yes"]).await;
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = cli(&["janitor", "--tokens", "--requests", &dsn]).await;
@@ -210,13 +248,25 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     insert_many(&store, "old-access", TokenKind::Access, 120, old, expired).await;
     insert_many(&store, "old-refresh", TokenKind::Refresh, 30, old, expired).await;
     insert_many(&store, "old-code", TokenKind::Code, 20, old, expired).await;
-    let mut spent = row("spent-refresh", TokenKind::Refresh, "spent-grant", old, expired);
+    let mut spent = row(
+        "spent-refresh",
+        TokenKind::Refresh,
+        "spent-grant",
+        old,
+        expired,
+    );
     spent.active = false;
     store.insert_tokens(&[spent]).await.unwrap();
     store
         .insert_tokens(&[
             row("live-access", TokenKind::Access, "live-grant", old, live),
-            row("live-refresh", TokenKind::Refresh, "kept-grant-cc", old, live),
+            row(
+                "live-refresh",
+                TokenKind::Refresh,
+                "kept-grant-cc",
+                old,
+                live,
+            ),
             row("live-code", TokenKind::Code, "live-grant", t, live),
         ])
         .await
@@ -236,11 +286,31 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     abandoned.consent_verifier.clear();
     abandoned.consent = None;
     insert(abandoned, FlowState::LoginUnhandled).await;
-    insert(flow("consent-unanswered", old, false, 0), FlowState::ConsentUnhandled).await;
-    insert(flow("finished-forgotten", old, false, 0), FlowState::ConsentUsed).await;
-    insert(flow("remembered-expired", old, true, 60), FlowState::ConsentUsed).await;
-    insert(flow("remembered-forever", old, true, 0), FlowState::ConsentUsed).await;
-    insert(flow("remembered-live", old, true, 86400), FlowState::ConsentUsed).await;
+    insert(
+        flow("consent-unanswered", old, false, 0),
+        FlowState::ConsentUnhandled,
+    )
+    .await;
+    insert(
+        flow("finished-forgotten", old, false, 0),
+        FlowState::ConsentUsed,
+    )
+    .await;
+    insert(
+        flow("remembered-expired", old, true, 60),
+        FlowState::ConsentUsed,
+    )
+    .await;
+    insert(
+        flow("remembered-forever", old, true, 0),
+        FlowState::ConsentUsed,
+    )
+    .await;
+    insert(
+        flow("remembered-live", old, true, 86400),
+        FlowState::ConsentUsed,
+    )
+    .await;
     // A finished grant whose refresh token still lives: its flow must stay.
     insert(flow("kept-grant", old, false, 0), FlowState::ConsentUsed).await;
     insert(flow("fresh", t, false, 0), FlowState::LoginUnhandled).await;
@@ -269,7 +339,15 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
             .unwrap();
     }
 
-    let (code, out, err) = cli(&["janitor", &app.dsn, "--tokens", "--requests", "--batch-size", "50"]).await;
+    let (code, out, err) = cli(&[
+        "janitor",
+        &app.dsn,
+        "--tokens",
+        "--requests",
+        "--batch-size",
+        "50",
+    ])
+    .await;
     assert_eq!(code, 0, "{err}");
     // A kind stops at its first batch that comes back short.
     let expected = [
@@ -282,22 +360,43 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
         ("expired login sessions", 1, 1),
     ];
     for (title, n, statements) in expected {
-        assert!(out.contains(&format!("Successfully completed Janitor run on {title}\n")), "{out}");
+        assert!(
+            out.contains(&format!("Successfully completed Janitor run on {title}\n")),
+            "{out}"
+        );
         let cells = summary_row(&out, title);
         assert_eq!(cells[1], n.to_string(), "{title}:\n{out}");
         assert_eq!(cells[2], statements.to_string(), "{title}:\n{out}");
     }
-    assert!(out.starts_with("Successfully completed Janitor run on authorization codes\n"), "{out}");
-    assert!(out.contains("|          KIND          | DELETED | STATEMENTS | LONGEST MS |\n"), "{out}");
+    assert!(
+        out.starts_with("Successfully completed Janitor run on authorization codes\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("|          KIND          | DELETED | STATEMENTS | LONGEST MS |\n"),
+        "{out}"
+    );
     assert!(out.contains("Deleted 178 rows in "), "{out}");
     assert!(err.starts_with("Cleaning up "), "{err}");
 
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 1);
     assert_eq!(store.count_tokens(TokenKind::Refresh).await.unwrap(), 1);
     assert_eq!(store.count_tokens(TokenKind::Code).await.unwrap(), 1);
-    assert!(store.get_token("live-access", TokenKind::Access).await.unwrap().is_some());
-    assert!(store.get_token("live-refresh", TokenKind::Refresh).await.unwrap().is_some());
-    assert!(store.get_token("spent-refresh", TokenKind::Refresh).await.unwrap().is_none());
+    assert!(store
+        .get_token("live-access", TokenKind::Access)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get_token("live-refresh", TokenKind::Refresh)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get_token("spent-refresh", TokenKind::Refresh)
+        .await
+        .unwrap()
+        .is_none());
     // The live jti is still spent; the expired one can be used again.
     assert!(!store.spend_jti("live-jti", live, t).await.unwrap());
     for (challenge, kept) in [
@@ -313,10 +412,26 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
         let found = store.flow_by_login_challenge(challenge).await.unwrap();
         assert_eq!(found.is_some(), kept, "flow {challenge}");
     }
-    assert!(store.get_logout("old-logout", false).await.unwrap().is_none());
-    assert!(store.get_logout("new-logout", false).await.unwrap().is_some());
-    assert!(store.get_remembered_session("expired-session").await.unwrap().is_none());
-    assert!(store.get_remembered_session("live-session").await.unwrap().is_some());
+    assert!(store
+        .get_logout("old-logout", false)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_logout("new-logout", false)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get_remembered_session("expired-session")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_remembered_session("live-session")
+        .await
+        .unwrap()
+        .is_some());
 
     // Only tokens: requests are left alone; a second run finds nothing.
     let (code, out, err) = cli(&["janitor", &app.dsn, "--tokens"]).await;
@@ -338,7 +453,9 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
     // Two hours later: the flow is past its lifespan, its remembered consent lapsed, the code
     // and the access token expired; the refresh token lives on and keeps the grant's flow.
     store
-        .execute_raw("UPDATE portcullis_flow SET requested_at = requested_at - 7200, consent_expires_at = 1")
+        .execute_raw(
+            "UPDATE portcullis_flow SET requested_at = requested_at - 7200, consent_expires_at = 1",
+        )
         .await
         .unwrap();
     store
@@ -350,9 +467,17 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
     assert_eq!(deleted(&out, "authorization codes"), 1, "{out}");
     assert_eq!(deleted(&out, "access tokens"), 1, "{out}");
     assert_eq!(deleted(&out, "login-consent requests"), 0, "{out}");
-    let res = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let res = token(
+        &app,
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(res.status(), 200);
-    let access = json(res).await["access_token"].as_str().unwrap().to_string();
+    let access = json(res).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(introspect(&app, &access).await["active"], true);
 
     // Every token expires, but a remembered consent that never lapses keeps the flow...
@@ -387,14 +512,32 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
     let t = now();
     // 250 expired access tokens: --limit 100 --batch-size 30 takes 100 in 4 statements.
     insert_many(&store, "a", TokenKind::Access, 250, t - 7200, t - 3600).await;
-    let (code, out, err) = cli(&["janitor", &app.dsn, "--tokens", "--limit", "100", "--batch-size", "30"]).await;
+    let (code, out, err) = cli(&[
+        "janitor",
+        &app.dsn,
+        "--tokens",
+        "--limit",
+        "100",
+        "--batch-size",
+        "30",
+    ])
+    .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(summary_row(&out, "access tokens")[1..3], ["100", "4"]);
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 150);
 
     // Requested 10 minutes ago, expired 5 minutes ago: --keep-if-younger 30m keeps them.
     insert_many(&store, "young", TokenKind::Access, 10, t - 600, t - 300).await;
-    let (code, out, _) = cli(&["janitor", &app.dsn, "--tokens", "--keep-if-younger", "30m", "--limit", "1000"]).await;
+    let (code, out, _) = cli(&[
+        "janitor",
+        &app.dsn,
+        "--tokens",
+        "--keep-if-younger",
+        "30m",
+        "--limit",
+        "1000",
+    ])
+    .await;
     assert_eq!(code, 0);
     assert_eq!(deleted(&out, "access tokens"), 150);
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 10);
@@ -403,7 +546,16 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
     // expiry. A 20-minute-old refresh token still valid for a day goes with --refresh-lifespan 15m.
     insert_many(&store, "r", TokenKind::Refresh, 5, t - 1200, t + 86400).await;
     insert_many(&store, "r-new", TokenKind::Refresh, 5, t - 60, t + 86400).await;
-    let (code, out, _) = cli(&["janitor", &app.dsn, "--tokens", "--refresh-lifespan", "15m", "--access-lifespan", "1h"]).await;
+    let (code, out, _) = cli(&[
+        "janitor",
+        &app.dsn,
+        "--tokens",
+        "--refresh-lifespan",
+        "15m",
+        "--access-lifespan",
+        "1h",
+    ])
+    .await;
     assert_eq!(code, 0);
     assert_eq!(deleted(&out, "refresh tokens"), 5);
     assert_eq!(deleted(&out, "access tokens"), 0);
@@ -417,8 +569,13 @@ async fn configuration_file_and_environment_supply_the_dsn() {
     let store = app.state().store.clone();
     let t = now();
     insert_many(&store, "cfg", TokenKind::Access, 7, t - 7200, t - 3600).await;
-    let file = std::env::temp_dir().join(format!("pc-janitor-{}.yaml", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&file, format!("dsn: \"{}\"\nlog:\n  level: error\n", app.dsn)).unwrap();
+    let file =
+        std::env::temp_dir().join(format!("pc-janitor-{}.yaml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &file,
+        format!("dsn: \"{}\"\nlog:\n  level: error\n", app.dsn),
+    )
+    .unwrap();
     let (code, out, err) = cli(&["janitor", "-c", file.to_str().unwrap(), "--tokens"]).await;
     std::fs::remove_file(&file).ok();
     assert_eq!(code, 0, "{err}");
@@ -436,7 +593,12 @@ async fn configuration_file_and_environment_supply_the_dsn() {
     };
     let done = run(&app.dsn);
     let out = String::from_utf8(done.stdout).unwrap();
-    assert_eq!(done.status.code(), Some(0), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     assert_eq!(deleted(&out, "access tokens"), 3);
     let failed = run("");
     assert_eq!(failed.status.code(), Some(1));
@@ -455,17 +617,40 @@ async fn two_janitors_at_once_delete_each_row_once() {
     let store = app.state().store.clone();
     let t = now();
     insert_many(&store, "race", TokenKind::Access, 3000, t - 7200, t - 3600).await;
-    insert_many(&store, "race-r", TokenKind::Refresh, 1000, t - 7200, t - 3600).await;
+    insert_many(
+        &store,
+        "race-r",
+        TokenKind::Refresh,
+        1000,
+        t - 7200,
+        t - 3600,
+    )
+    .await;
     store
         .insert_tokens(&[row("race-live", TokenKind::Access, "g", t, t + 3600)])
         .await
         .unwrap();
-    let args = ["janitor", app.dsn.as_str(), "--tokens", "--requests", "--batch-size", "50", "--limit", "100000"];
+    let args = [
+        "janitor",
+        app.dsn.as_str(),
+        "--tokens",
+        "--requests",
+        "--batch-size",
+        "50",
+        "--limit",
+        "100000",
+    ];
     let (a, b) = tokio::join!(cli(&args), cli(&args));
     assert_eq!(a.0, 0, "{}", a.2);
     assert_eq!(b.0, 0, "{}", b.2);
-    assert_eq!(deleted(&a.1, "access tokens") + deleted(&b.1, "access tokens"), 3000);
-    assert_eq!(deleted(&a.1, "refresh tokens") + deleted(&b.1, "refresh tokens"), 1000);
+    assert_eq!(
+        deleted(&a.1, "access tokens") + deleted(&b.1, "access tokens"),
+        3000
+    );
+    assert_eq!(
+        deleted(&a.1, "refresh tokens") + deleted(&b.1, "refresh tokens"),
+        1000
+    );
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 1);
     assert_eq!(store.count_tokens(TokenKind::Refresh).await.unwrap(), 0);
     app.stop().await;
@@ -477,8 +662,24 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
     let c = Arc::new(client(&app, json!({})).await);
     let store = app.state().store.clone();
     let t = now();
-    insert_many(&store, "backlog", TokenKind::Access, 4000, t - 7200, t - 3600).await;
-    insert_many(&store, "backlog-code", TokenKind::Code, 500, t - 7200, t - 3600).await;
+    insert_many(
+        &store,
+        "backlog",
+        TokenKind::Access,
+        4000,
+        t - 7200,
+        t - 3600,
+    )
+    .await;
+    insert_many(
+        &store,
+        "backlog-code",
+        TokenKind::Code,
+        500,
+        t - 7200,
+        t - 3600,
+    )
+    .await;
 
     // Four clients issue tokens until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -488,9 +689,19 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
         workers.push(tokio::spawn(async move {
             let mut issued = Vec::new();
             while !stop.load(Ordering::SeqCst) {
-                let res = token(&app, &c, &[("grant_type", "client_credentials"), ("scope", "read")]).await;
+                let res = token(
+                    &app,
+                    &c,
+                    &[("grant_type", "client_credentials"), ("scope", "read")],
+                )
+                .await;
                 assert_eq!(res.status(), 200);
-                issued.push(json(res).await["access_token"].as_str().unwrap().to_string());
+                issued.push(
+                    json(res).await["access_token"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
             }
             issued
         }));
@@ -499,7 +710,17 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
     while store.count_tokens(TokenKind::Access).await.unwrap() < 4010 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let (code, out, err) = cli(&["janitor", &app.dsn, "--tokens", "--requests", "--batch-size", "100", "--limit", "100000"]).await;
+    let (code, out, err) = cli(&[
+        "janitor",
+        &app.dsn,
+        "--tokens",
+        "--requests",
+        "--batch-size",
+        "100",
+        "--limit",
+        "100000",
+    ])
+    .await;
     let during = store.count_tokens(TokenKind::Access).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     stop.store(true, Ordering::SeqCst);
@@ -532,20 +753,36 @@ async fn in_process_janitor_runs_on_its_interval() {
     insert_many(&store, "bg-live", TokenKind::Access, 2, t, t + 3600).await;
     let mut abandoned = flow("bg-flow", t - 7200, false, 0);
     abandoned.consent = None;
-    store.insert_flow(&abandoned, FlowState::LoginUnhandled).await.unwrap();
+    store
+        .insert_flow(&abandoned, FlowState::LoginUnhandled)
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while store.count_tokens(TokenKind::Access).await.unwrap() > 2
-        || store.flow_by_login_challenge("bg-flow").await.unwrap().is_some()
+        || store
+            .flow_by_login_challenge("bg-flow")
+            .await
+            .unwrap()
+            .is_some()
     {
-        assert!(std::time::Instant::now() < deadline, "the in-process janitor did not run");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the in-process janitor did not run"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let metrics = app.get(app.admin("/metrics/prometheus")).await.text().await.unwrap();
+    let metrics = app
+        .get(app.admin("/metrics/prometheus"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("portcullis_janitor_deleted_rows_total{kind=\"access_token\"} 40\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("portcullis_janitor_deleted_rows_total{kind=\"login_consent_request\"} 1\n"));
+    assert!(metrics
+        .contains("portcullis_janitor_deleted_rows_total{kind=\"login_consent_request\"} 1\n"));
     assert!(metrics.contains("portcullis_janitor_runs_total{result=\"ok\"} "));
     assert!(metrics.contains("portcullis_janitor_runs_total{result=\"failed\"} 0\n"));
     app.stop().await;

@@ -53,17 +53,33 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
             _ => {}
         }
     }
-    for kw in ["by", "without", "on", "ignoring", "group_left", "group_right"] {
-        loop {
-            let Some(at) = find_word(&plain, kw) else { break };
+    for kw in [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ] {
+        while let Some(at) = find_word(&plain, kw) {
             let rest = plain[at + kw.len()..].trim_start();
-            let Some(list) = rest.strip_prefix('(') else { break };
+            let Some(list) = rest.strip_prefix('(') else {
+                break;
+            };
             let close = list.find(')').unwrap();
             let tail = list[close + 1..].to_string();
             plain = format!("{} {}", &plain[..at], tail);
         }
     }
-    let keywords = ["and", "or", "unless", "bool", "offset", "group_left", "group_right"];
+    let keywords = [
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "group_left",
+        "group_right",
+    ];
     let mut names = BTreeSet::new();
     let chars: Vec<char> = plain.chars().collect();
     let mut i = 0;
@@ -71,7 +87,9 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         let c = chars[i];
         if c.is_ascii_alphabetic() || c == '_' || c == ':' {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':') {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
+            {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
@@ -92,9 +110,11 @@ fn find_word(s: &str, word: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(p) = s[from..].find(word) {
         let at = from + p;
-        let before_ok = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+        let before_ok =
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
         let end = at + word.len();
-        let after_ok = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        let after_ok =
+            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
         if before_ok && after_ok {
             return Some(at);
         }
@@ -140,12 +160,25 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
     let code = code(&app, &c.id, &["openid", "offline"]).await;
     let tokens = json(exchange(&app, &c, &code).await).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let res = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    let res = token(
+        &app,
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
     assert_eq!(res.status(), 200);
-    let access = json(res).await["access_token"].as_str().unwrap().to_string();
+    let access = json(res).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(introspect(&app, &access).await["active"], true);
     assert_eq!(introspect(&app, "not-a-token").await["active"], false);
-    let res = token(&app, &c, &[("grant_type", "client_credentials"), ("scope", "read")]).await;
+    let res = token(
+        &app,
+        &c,
+        &[("grant_type", "client_credentials"), ("scope", "read")],
+    )
+    .await;
     assert_eq!(res.status(), 200);
 
     let res = app.get(app.admin("/metrics/prometheus")).await;
@@ -167,7 +200,10 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
         used.extend(names);
     }
     let missing: Vec<_> = used.difference(&samples).collect();
-    assert!(missing.is_empty(), "the dashboard queries metrics the server does not serve: {missing:?}\n{text}");
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics the server does not serve: {missing:?}\n{text}"
+    );
     // It charts everything issue 9 asks for.
     for family in [
         "portcullis_tokens_issued_total",
@@ -178,18 +214,27 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
         "portcullis_db_pool_acquire_timeouts_total",
         "portcullis_janitor_deleted_rows_total",
     ] {
-        assert!(used.contains(family), "the dashboard does not chart {family}");
+        assert!(
+            used.contains(family),
+            "the dashboard does not chart {family}"
+        );
     }
 
     // Every served metric family is documented, by name, in docs/operations.md.
     let doc = std::fs::read_to_string(repo_path(OPERATIONS)).unwrap();
     for f in &families {
-        assert!(doc.contains(&format!("`{f}`")), "{f} is not documented in {OPERATIONS}");
+        assert!(
+            doc.contains(&format!("`{f}`")),
+            "{f} is not documented in {OPERATIONS}"
+        );
     }
 
     // The counters counted this flow.
     let has = |line: &str| {
-        assert!(text.lines().any(|l| l == line), "no line `{line}` in:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line `{line}` in:\n{text}"
+        );
     };
     has("portcullis_tokens_issued_total{grant_type=\"authorization_code\"} 1");
     has("portcullis_tokens_issued_total{grant_type=\"refresh_token\"} 1");
@@ -216,7 +261,10 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
     let max = gauge("portcullis_db_pool_max_connections ");
     let in_use = gauge("portcullis_db_pool_connections{state=\"in_use\"}");
     let idle = gauge("portcullis_db_pool_connections{state=\"idle\"}");
-    assert!(max >= 1 && in_use >= 0 && idle >= 0 && in_use + idle <= max, "{in_use} {idle} {max}");
+    assert!(
+        max >= 1 && in_use >= 0 && idle >= 0 && in_use + idle <= max,
+        "{in_use} {idle} {max}"
+    );
     app.stop().await;
 }
 
@@ -231,18 +279,28 @@ async fn a_rejected_consent_and_a_bad_request_are_counted_apart() {
     let consent = challenge_of(&res, "consent_challenge").await;
     let res = app
         .put_json(
-            app.admin(&format!("/oauth2/auth/requests/consent/reject?consent_challenge={consent}")),
+            app.admin(&format!(
+                "/oauth2/auth/requests/consent/reject?consent_challenge={consent}"
+            )),
             &json!({"error": "access_denied", "error_description": "no"}),
         )
         .await;
     assert_eq!(res.status(), 200);
     let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
     let res = browse(&app, &to).await;
-    assert_eq!(param(&location(&res), "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        param(&location(&res), "error").as_deref(),
+        Some("access_denied")
+    );
     // An unknown client goes to the error page.
     let res = browse(&app, &auth_url(&app, "no-such-client", &[])).await;
     assert_eq!(res.status(), 302);
-    let text = app.get(app.admin("/metrics/prometheus")).await.text().await.unwrap();
+    let text = app
+        .get(app.admin("/metrics/prometheus"))
+        .await
+        .text()
+        .await
+        .unwrap();
     for line in [
         "portcullis_authorization_flows_total{outcome=\"login_requested\"} 1",
         "portcullis_authorization_flows_total{outcome=\"consent_requested\"} 1",
@@ -250,7 +308,10 @@ async fn a_rejected_consent_and_a_bad_request_are_counted_apart() {
         "portcullis_authorization_flows_total{outcome=\"failed\"} 1",
         "portcullis_authorization_flows_total{outcome=\"completed\"} 0",
     ] {
-        assert!(text.lines().any(|l| l == line), "no line `{line}` in:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line `{line}` in:\n{text}"
+        );
     }
     app.stop().await;
 }

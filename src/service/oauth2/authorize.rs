@@ -593,8 +593,9 @@ impl OAuth2 {
         self.check_fresh(&flow, "login")?;
         Self::check_csrf(&flow.login_csrf, cookies.login_csrf.as_ref(), "login")?;
         if flow.client_id != req.client.client_id {
-            return Err(Stop::from(OAuthError::invalid_request()
-                .hint("The login verifier was issued for another OAuth 2.0 Client.")));
+            return Err(Stop::from(OAuthError::invalid_request().hint(
+                "The login verifier was issued for another OAuth 2.0 Client.",
+            )));
         }
         if req.prompt.iter().any(|p| p == "login") && login.authenticated_at < flow.requested_at {
             return Err(Stop::from(OAuthError::login_required()
@@ -738,8 +739,9 @@ impl OAuth2 {
         }
         Self::check_csrf(&flow.consent_csrf, cookies.consent_csrf.as_ref(), "consent")?;
         if flow.client_id != req.client.client_id {
-            return Err(Stop::from(OAuthError::invalid_request()
-                .hint("The consent verifier was issued for another OAuth 2.0 Client.")));
+            return Err(Stop::from(OAuthError::invalid_request().hint(
+                "The consent verifier was issued for another OAuth 2.0 Client.",
+            )));
         }
         let login = flow.login.clone().unwrap_or_default();
         let now = self.now();

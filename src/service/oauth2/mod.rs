@@ -145,6 +145,8 @@ pub struct OAuth2 {
 const MAX_AUTH_SESSION: i64 = 180 * 24 * 3600;
 
 impl OAuth2 {
+    /// Only app.rs calls this, with each dependency built once.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Settings,
         store: Store,
