@@ -35,7 +35,7 @@ impl Store {
     /// Every change counter: one cheap read of a table of a few rows.
     pub async fn change_versions(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT kind, version FROM portcullis_changes")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await?;
         rows.into_iter()
             .map(|r| Ok((r.try_get("kind")?, r.try_get("version")?)))

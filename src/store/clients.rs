@@ -26,7 +26,7 @@ fn from_row(r: sqlx::any::AnyRow) -> Result<StoredClient, StoreError> {
 
 impl Store {
     pub async fn create_client(&self, c: &StoredClient) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, CLIENTS).await?;
         sqlx::query("INSERT INTO portcullis_client (id, secret_hash, data, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&c.id)
@@ -44,7 +44,7 @@ impl Store {
     pub async fn get_client(&self, id: &str) -> Result<StoredClient, StoreError> {
         let row = sqlx::query("SELECT id, secret_hash, data, created_at, updated_at FROM portcullis_client WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?
             .ok_or(StoreError::NotFound)?;
         from_row(row)
@@ -52,7 +52,7 @@ impl Store {
 
     /// Replaces the row; `created_at` is kept.
     pub async fn update_client(&self, c: &StoredClient) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, CLIENTS).await?;
         let r = sqlx::query("UPDATE portcullis_client SET secret_hash = $1, data = $2, updated_at = $3 WHERE id = $4")
             .bind(&c.secret_hash)
@@ -73,7 +73,7 @@ impl Store {
     /// Deletes the client with its tokens and login/consent flows, as Hydra's `ON DELETE
     /// CASCADE` foreign keys do, in one transaction.
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, CLIENTS).await?;
         let r = sqlx::query("DELETE FROM portcullis_client WHERE id = $1")
             .bind(id)
@@ -102,10 +102,10 @@ impl Store {
         let rows = sqlx::query("SELECT id, secret_hash, data, created_at, updated_at FROM portcullis_client ORDER BY id LIMIT $1 OFFSET $2")
             .bind(limit)
             .bind(offset)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await?;
         let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM portcullis_client")
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool())
             .await?
             .try_get("n")?;
         let list = rows

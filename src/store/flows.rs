@@ -39,7 +39,7 @@ impl Store {
             .bind(s.authenticated_at)
             .bind(i64::from(s.remember))
             .bind(s.expires_at)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(())
@@ -53,7 +53,7 @@ impl Store {
     ) -> Result<Option<LoginSession>, StoreError> {
         let row = sqlx::query("SELECT id, subject, authenticated_at, remember, expires_at FROM portcullis_login_session WHERE id = $1 AND remember = 1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         row.map(|r| {
             Ok(LoginSession {
@@ -75,7 +75,7 @@ impl Store {
             .bind(s.authenticated_at)
             .bind(i64::from(s.remember))
             .bind(s.expires_at)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         if done.rows_affected() == 0 {
             self.insert_login_session(s).await?;
@@ -86,7 +86,7 @@ impl Store {
     pub async fn delete_login_session(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM portcullis_login_session WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(())
     }
@@ -104,7 +104,7 @@ impl Store {
             .bind(i64::from(flow.consent_rememberable()))
             .bind(flow.consent_expires_at())
             .bind(encode(flow)?)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(())
@@ -124,7 +124,7 @@ impl Store {
         };
         let row = sqlx::query(sql)
             .bind(value)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(decode_flow).transpose()
     }
@@ -160,7 +160,7 @@ impl Store {
             .bind(&flow.login_challenge)
             .bind(from.0 as i64)
             .bind(from.1 as i64)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
@@ -176,7 +176,7 @@ impl Store {
         let row = sqlx::query("SELECT state, data FROM portcullis_flow WHERE subject = $1 AND client_id = $2 AND consent_remember = 1 ORDER BY requested_at DESC LIMIT 1")
             .bind(subject)
             .bind(client_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(decode_flow).transpose()
     }
@@ -192,12 +192,12 @@ impl Store {
                 .bind(subject)
                 .bind(c)
                 .bind(FlowState::ConsentUnhandled as i64)
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool())
                 .await?,
             None => sqlx::query("SELECT state, data FROM portcullis_flow WHERE subject = $1 AND state >= $2 ORDER BY requested_at DESC")
                 .bind(subject)
                 .bind(FlowState::ConsentUnhandled as i64)
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool())
                 .await?,
         };
         rows.iter().map(decode_flow).collect()
@@ -218,7 +218,7 @@ impl Store {
         subject: &str,
         client_id: Option<&str>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         let rows = match client_id {
             Some(c) => sqlx::query("SELECT consent_challenge FROM portcullis_flow WHERE subject = $1 AND client_id = $2 AND state >= $3")
                 .bind(subject)
@@ -266,7 +266,7 @@ impl Store {
     pub async fn purge_expired_login_sessions(&self, before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM portcullis_login_session WHERE expires_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
     }
@@ -274,7 +274,7 @@ impl Store {
     pub async fn delete_login_sessions_of(&self, subject: &str) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM portcullis_login_session WHERE subject = $1")
             .bind(subject)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
     }
@@ -293,7 +293,7 @@ impl Store {
             .bind(LogoutState::Unhandled as i64)
             .bind(data)
             .bind(requested_at)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(())
@@ -312,7 +312,7 @@ impl Store {
         };
         let row = sqlx::query(sql)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         row.map(|r| {
             let data: String = r.try_get("data")?;
@@ -337,7 +337,7 @@ impl Store {
         .bind(to as i64)
         .bind(challenge)
         .bind(from as i64)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -350,7 +350,7 @@ impl Store {
             sqlx::query("DELETE FROM portcullis_flow WHERE state < $1 AND requested_at < $2")
                 .bind(FlowState::ConsentHandled as i64)
                 .bind(before)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
         Ok(flows.rows_affected())
     }

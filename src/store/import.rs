@@ -13,7 +13,7 @@ impl Store {
             .bind(&c.data)
             .bind(c.created_at)
             .bind(c.updated_at)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
@@ -27,7 +27,7 @@ impl Store {
             .bind(s.authenticated_at)
             .bind(i64::from(s.remember))
             .bind(s.expires_at)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
@@ -67,7 +67,7 @@ impl Store {
                 .bind(t.expires_at)
                 .bind(&t.data);
         }
-        let done = q.execute(&self.pool).await.map_err(map_err)?;
+        let done = q.execute(self.pool()).await.map_err(map_err)?;
         Ok(done.rows_affected())
     }
 
@@ -76,7 +76,7 @@ impl Store {
         let done = sqlx::query("INSERT INTO portcullis_jti (signature, expires_at) VALUES ($1, $2) ON CONFLICT (signature) DO NOTHING")
             .bind(signature)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected() == 1)

@@ -58,7 +58,7 @@ impl Store {
     pub async fn has_migration(&self, version: i64) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE version = $1")
             .bind(version)
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool())
             .await;
         match row {
             Ok(r) => Ok(r.try_get::<i64, _>("n")? > 0),
@@ -93,7 +93,7 @@ impl Store {
             .bind(before)
             .bind(n),
         }
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
     }
@@ -105,7 +105,7 @@ impl Store {
         )
         .bind(before)
         .bind(n)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
     }
@@ -118,7 +118,7 @@ impl Store {
         )
         .bind(before)
         .bind(n)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
     }
@@ -137,7 +137,7 @@ impl Store {
         .bind(expired_before)
         .bind(authenticated_before)
         .bind(n)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
     }
@@ -169,7 +169,7 @@ impl Store {
         .bind(after.requested_at)
         .bind(&after.login_challenge)
         .bind(n)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await?;
         let mut keys = Vec::with_capacity(rows.len());
         let mut next = None;
@@ -196,7 +196,7 @@ impl Store {
             for k in &keys {
                 q = q.bind(k);
             }
-            deleted = q.execute(&self.pool).await?.rows_affected();
+            deleted = q.execute(self.pool()).await?.rows_affected();
         }
         let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= n;
         Ok(FlowPage {

@@ -44,7 +44,7 @@ fn from_row(r: sqlx::any::AnyRow) -> Result<StoredKey, StoreError> {
 impl Store {
     /// Inserts keys atomically; a duplicate (set, kid) is a conflict and inserts nothing.
     pub async fn add_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, KEYS).await?;
         insert(&mut tx, keys).await?;
         tx.commit().await?;
@@ -61,7 +61,7 @@ impl Store {
         set: &str,
         keys: &[StoredKey],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, KEYS).await?;
         let existing = sqlx::query("SELECT kid FROM portcullis_jwk WHERE set_id = $1 LIMIT 1")
             .bind(set)
@@ -78,7 +78,7 @@ impl Store {
 
     /// Replaces a whole set in one transaction.
     pub async fn replace_set(&self, set: &str, keys: &[StoredKey]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, KEYS).await?;
         sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1")
             .bind(set)
@@ -91,7 +91,7 @@ impl Store {
 
     /// Replaces one key (delete + insert) in one transaction.
     pub async fn replace_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, KEYS).await?;
         sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1 AND kid = $2")
             .bind(&key.set_id)
@@ -108,7 +108,7 @@ impl Store {
         let row = sqlx::query("SELECT set_id, kid, keydata, created_at FROM portcullis_jwk WHERE set_id = $1 AND kid = $2")
             .bind(set)
             .bind(kid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?
             .ok_or(StoreError::NotFound)?;
         from_row(row)
@@ -118,13 +118,13 @@ impl Store {
     pub async fn get_set(&self, set: &str) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query("SELECT set_id, kid, keydata, created_at FROM portcullis_jwk WHERE set_id = $1 ORDER BY created_at DESC, pk DESC")
             .bind(set)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(from_row).collect()
     }
 
     pub async fn delete_set(&self, set: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, KEYS).await?;
         sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1")
             .bind(set)
@@ -135,7 +135,7 @@ impl Store {
     }
 
     pub async fn delete_key(&self, set: &str, kid: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         bump(&mut tx, KEYS).await?;
         sqlx::query("DELETE FROM portcullis_jwk WHERE set_id = $1 AND kid = $2")
             .bind(set)

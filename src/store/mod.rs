@@ -40,6 +40,9 @@ pub enum StoreError {
 /// Pool acquire timeouts of this process (`portcullis_db_pool_acquire_timeouts_total`). Every
 /// sqlx error becomes a `StoreError` through `From`, so each timeout is counted once.
 static ACQUIRE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+/// Statements that found no idle connection in a pool at its limit, so had to wait for one
+/// (`portcullis_db_pool_acquire_waits_total`).
+static ACQUIRE_WAITS: AtomicU64 = AtomicU64::new(0);
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
@@ -75,6 +78,8 @@ pub struct PoolStats {
     pub max: u32,
     /// Acquire timeouts in this process so far.
     pub timeouts: u64,
+    /// Statements that had to wait for a connection, so far.
+    pub waits: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -145,7 +150,19 @@ impl Store {
             idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
             max: self.pool.options().get_max_connections(),
             timeouts: ACQUIRE_TIMEOUTS.load(Ordering::Relaxed),
+            waits: ACQUIRE_WAITS.load(Ordering::Relaxed),
         }
+    }
+
+    /// The pool, for one statement or transaction; counts the statement as waiting when no
+    /// connection is idle and the pool is at its limit.
+    fn pool(&self) -> &AnyPool {
+        if self.pool.num_idle() == 0
+            && self.pool.size() >= self.pool.options().get_max_connections()
+        {
+            ACQUIRE_WAITS.fetch_add(1, Ordering::Relaxed);
+        }
+        &self.pool
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {

@@ -84,7 +84,7 @@ impl Store {
                 .bind(t.expires_at)
                 .bind(&t.data);
         }
-        q.execute(&self.pool).await.map_err(map_err)?;
+        q.execute(self.pool()).await.map_err(map_err)?;
         Ok(())
     }
 
@@ -96,7 +96,7 @@ impl Store {
         let row = sqlx::query("SELECT signature, request_id, client_id, active, requested_at, expires_at, data FROM portcullis_token WHERE signature = $1 AND kind = $2")
             .bind(signature)
             .bind(kind.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         row.map(|r| {
             Ok(TokenRow {
@@ -131,7 +131,7 @@ impl Store {
         for s in signatures {
             q = q.bind(*s);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(self.pool()).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let kind = match r.try_get::<String, _>("kind")?.as_str() {
@@ -170,7 +170,7 @@ impl Store {
         revoke_access_of: Option<&str>,
         new: &[TokenRow],
     ) -> Result<Exchange, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         let flow =
             sqlx::query("UPDATE portcullis_flow SET state = state WHERE consent_challenge = $1")
                 .bind(grant)
@@ -208,7 +208,7 @@ impl Store {
             "DELETE FROM portcullis_token WHERE request_id = $1 AND kind IN ('access', 'refresh')",
         )
         .bind(request_id)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
     }
@@ -218,7 +218,7 @@ impl Store {
         let done =
             sqlx::query("DELETE FROM portcullis_token WHERE client_id = $1 AND kind = 'access'")
                 .bind(client_id)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
         Ok(done.rows_affected())
     }
@@ -234,13 +234,13 @@ impl Store {
         let a =
             sqlx::query("DELETE FROM portcullis_token WHERE kind = 'access' AND requested_at < $1")
                 .bind(access_before)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
         let b = sqlx::query(
             "DELETE FROM portcullis_token WHERE kind IN ('code', 'refresh') AND expires_at < $1",
         )
         .bind(expired_before)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(a.rows_affected() + b.rows_affected())
     }
@@ -249,7 +249,7 @@ impl Store {
     pub async fn count_tokens(&self, kind: TokenKind) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM portcullis_token WHERE kind = $1")
             .bind(kind.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool())
             .await?;
         Ok(row.try_get("n")?)
     }
@@ -257,7 +257,7 @@ impl Store {
     /// Stored session data of every token row (tests check it is sealed at rest).
     pub async fn raw_token_data(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT data FROM portcullis_token")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await?;
         rows.iter()
             .map(|r| r.try_get("data").map_err(StoreError::from))
@@ -276,12 +276,12 @@ impl Store {
     ) -> Result<bool, StoreError> {
         sqlx::query("DELETE FROM portcullis_jti WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         match sqlx::query("INSERT INTO portcullis_jti (signature, expires_at) VALUES ($1, $2)")
             .bind(signature)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)
         {

@@ -135,6 +135,7 @@ struct PoolMetrics {
     connections: IntGaugeVec,
     max: IntGauge,
     timeouts: IntCounter,
+    waits: IntCounter,
 }
 
 impl PoolMetrics {
@@ -156,11 +157,17 @@ impl PoolMetrics {
         )?;
         r.register(Box::new(connections.clone()))?;
         r.register(Box::new(max.clone()))?;
+        let waits = IntCounter::new(
+            "portcullis_db_pool_acquire_waits_total",
+            "Statements that found no idle connection in a pool at its limit and waited for one",
+        )?;
         r.register(Box::new(timeouts.clone()))?;
+        r.register(Box::new(waits.clone()))?;
         Ok(PoolMetrics {
             connections,
             max,
             timeouts,
+            waits,
         })
     }
 }
@@ -222,7 +229,7 @@ impl Metrics {
 
     /// Records the pool's state (open and idle connections, limit, acquire timeouts so far);
     /// called right before each scrape renders.
-    pub fn observe_pool(&self, size: u32, idle: u32, max: u32, timeouts: u64) {
+    pub fn observe_pool(&self, size: u32, idle: u32, max: u32, timeouts: u64, waits: u64) {
         let idle = i64::from(idle.min(size));
         self.pool
             .connections
@@ -233,6 +240,10 @@ impl Metrics {
         let seen = self.pool.timeouts.get();
         if timeouts > seen {
             self.pool.timeouts.inc_by(timeouts - seen);
+        }
+        let seen = self.pool.waits.get();
+        if waits > seen {
+            self.pool.waits.inc_by(waits - seen);
         }
     }
 

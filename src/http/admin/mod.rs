@@ -257,7 +257,7 @@ async fn get_version() -> Json<Value> {
 async fn prometheus(State(s): State<AppState>) -> Response {
     let pool = s.store.pool_stats();
     s.metrics
-        .observe_pool(pool.size, pool.idle, pool.max, pool.timeouts);
+        .observe_pool(pool.size, pool.idle, pool.max, pool.timeouts, pool.waits);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
