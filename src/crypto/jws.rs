@@ -5,7 +5,7 @@
 use crate::domain::jwk::Jwk;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+    EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -157,15 +157,6 @@ impl Signer {
         out.push('.');
         out.push_str(&B64.encode(sig));
         Ok(out)
-    }
-
-    /// The public half, for tests and diagnostics.
-    pub fn public_key_bytes(&self) -> Vec<u8> {
-        match &self.pair {
-            Pair::Rsa(p) => p.public_key().as_ref().to_vec(),
-            Pair::Es256(p) => p.public_key().as_ref().to_vec(),
-            Pair::Ed25519(p) => p.public_key().as_ref().to_vec(),
-        }
     }
 }
 

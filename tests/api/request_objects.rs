@@ -362,6 +362,17 @@ async fn unsigned_objects_without_openid_or_keys() {
     let login = challenge_of(&res, "login_challenge").await;
     assert!(!login.is_empty());
 
+    // A NUL byte in a claim is refused before anything is stored (PostgreSQL refuses NUL).
+    let mut nul = claims.clone();
+    nul["state"] = json!("state\u{0}with-nul");
+    error_page_says(
+        &app,
+        &bare_url(&app, &c.id, &[("request", &unsigned(&nul))]),
+        "invalid_request_object",
+        "NUL byte",
+    )
+    .await;
+
     // A client without keys cannot use request objects.
     let plain = client(&app, json!({})).await;
     error_page_says(

@@ -26,6 +26,22 @@ pub fn unverified_subject(assertion: &str) -> Option<String> {
     v.get("sub")?.as_str().map(str::to_string)
 }
 
+/// The claims of `jwt` if one of the client's keys (the one named `kid`, when given) verifies
+/// it under `validation`.
+pub(super) fn decode_with_keys(
+    set: &jsonwebtoken::jwk::JwkSet,
+    kid: Option<&str>,
+    jwt: &str,
+    validation: &jsonwebtoken::Validation,
+) -> Option<Value> {
+    set.keys
+        .iter()
+        .filter(|key| kid.is_none() || key.common.key_id.as_deref() == kid)
+        .filter_map(|key| jsonwebtoken::DecodingKey::from_jwk(key).ok())
+        .find_map(|dk| jsonwebtoken::decode::<Value>(jwt, &dk, validation).ok())
+        .map(|data| data.claims)
+}
+
 impl OAuth2 {
     /// A client's public keys: its inline `jwks`, else the set at its `jwks_uri`. Err is the
     /// reason, for the caller's error.
@@ -120,20 +136,8 @@ impl OAuth2 {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
-        let mut claims = None;
-        for key in &set.keys {
-            if header.kid.is_some() && key.common.key_id != header.kid {
-                continue;
-            }
-            let Ok(dk) = jsonwebtoken::DecodingKey::from_jwk(key) else {
-                continue;
-            };
-            if let Ok(data) = jsonwebtoken::decode::<Value>(assertion, &dk, &validation) {
-                claims = Some(data.claims);
-                break;
-            }
-        }
-        let claims = claims.ok_or_else(|| {
+        let claims = decode_with_keys(&set, header.kid.as_deref(), assertion, &validation)
+            .ok_or_else(|| {
             invalid("The client assertion could not be verified with the OAuth 2.0 Client's keys, or its iss, aud or exp claim is invalid.")
         })?;
         let retain_until = check_time_claims(&claims, self.now())

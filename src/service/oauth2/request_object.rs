@@ -118,6 +118,13 @@ impl OAuth2 {
         let mut out = params.clone();
         for (k, v) in &claims {
             let value = form_value(v);
+            // The query went through the edge's checks; the object's claims did not, and they
+            // end up in the stored flow (PostgreSQL refuses NUL bytes).
+            if k.contains('\0') || value.contains('\0') {
+                return Err(invalid_object(
+                    "A claim of the request object contains a NUL byte.",
+                ));
+            }
             out.0.retain(|(name, _)| name != k);
             out.0.push((k.clone(), value));
         }
@@ -197,20 +204,8 @@ impl OAuth2 {
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
         validation.leeway = 0;
-        for key in &set.keys {
-            if header.kid.is_some() && key.common.key_id != header.kid {
-                continue;
-            }
-            let Ok(dk) = jsonwebtoken::DecodingKey::from_jwk(key) else {
-                continue;
-            };
-            if let Ok(data) = jsonwebtoken::decode::<Value>(jwt, &dk, &validation) {
-                return Ok(data.claims);
-            }
-        }
-        Err(invalid_object(
-            "Unable to verify the request object's signature.",
-        ))
+        super::assertion::decode_with_keys(&set, header.kid.as_deref(), jwt, &validation)
+            .ok_or_else(|| invalid_object("Unable to verify the request object's signature."))
     }
 }
 
