@@ -224,7 +224,7 @@ pub async fn build_with_clock(
         !flags.insecure_http,
         &cfg.serve.cookies.same_site_mode,
     ));
-    Ok(AppState {
+    Ok(AppState::new(crate::http::Services {
         oauth2,
         cookies,
         dev_ui,
@@ -234,7 +234,7 @@ pub async fn build_with_clock(
         jwks,
         metrics,
         discovery,
-    })
+    }))
 }
 
 /// The bounded secret-hashing pool (`oauth2.hashers.*`), its outcome counter registered.
