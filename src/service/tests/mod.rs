@@ -13,3 +13,4 @@
 //!   same store.
 mod authorize;
 mod fixture;
+mod flows;
