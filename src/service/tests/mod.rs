@@ -14,3 +14,4 @@
 mod authorize;
 mod fixture;
 mod flows;
+mod grants;
