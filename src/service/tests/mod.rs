@@ -15,3 +15,4 @@ mod authorize;
 mod fixture;
 mod flows;
 mod grants;
+mod subjects;
