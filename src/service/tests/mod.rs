@@ -12,6 +12,7 @@
 //! - `coherence`: what each cache serves after a change made through another instance on the
 //!   same store.
 mod authorize;
+mod coherence;
 mod fixture;
 mod flows;
 mod grants;
