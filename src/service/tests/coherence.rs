@@ -22,6 +22,13 @@ async fn client_credentials(srv: &Server, secret: &str) -> Result<TokenResponse,
     .await
 }
 
+/// `id_token_signing_alg_values_supported` of the (cached) discovery document.
+async fn signing_algs(srv: &Server) -> serde_json::Value {
+    let doc = srv.jwks.discovery(&json!({})).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    doc["id_token_signing_alg_values_supported"].clone()
+}
+
 #[tokio::test]
 async fn a_client_change_reaches_other_instances_within_the_bound() {
     let (a, b) = pair(&[]).await;
@@ -106,6 +113,7 @@ async fn a_key_rotation_reaches_other_instances_within_the_bound() {
         b.jwks.id_token_signer().await.unwrap().kid,
         "public:svc-tests"
     );
+    assert_eq!(signing_algs(&b).await, json!(["RS256"]));
     // Newer than the seeded keys: the newest private key signs.
     a.clock.advance(10);
     a.jwks
@@ -128,6 +136,8 @@ async fn a_key_rotation_reaches_other_instances_within_the_bound() {
         doc.contains("public:rotated") && doc.contains("public:svc-tests"),
         "{doc}"
     );
+    // The discovery document names the current signer's algorithm first.
+    assert_eq!(signing_algs(&b).await, json!(["ES256", "RS256"]));
     // An ID token from the replica verifies with the writer's published keys.
     let t = b.tokens("openid").await;
     let claims = a.id_claims(t.id_token.as_deref().unwrap()).await;
