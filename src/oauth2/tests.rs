@@ -425,13 +425,17 @@ fn code_verifiers_must_hash_to_the_challenge() {
 
 /// OIDC Core 8.1 as Hydra computes it: SHA-256 over the sector host as Go's `URL.Host` writes it
 /// (port kept), the subject and the salt.
-#[test]
-fn pairwise_subjects_hash_sector_host_subject_and_salt() {
-    let client = |redirects: &[&str], sector: &str| Client {
+fn pairwise_client(redirects: &[&str], sector: &str) -> Client {
+    Client {
         redirect_uris: v(redirects),
         sector_identifier_uri: sector.into(),
         ..Client::default()
-    };
+    }
+}
+
+#[test]
+fn pairwise_subjects_hash_sector_host_subject_and_salt() {
+    let client = pairwise_client;
     let cases: &[(&str, Client, &str)] = &[
         (
             "one redirect URI",
@@ -474,6 +478,13 @@ fn pairwise_subjects_hash_sector_host_subject_and_salt() {
             "{case}"
         );
     }
+}
+
+/// One sector and subject, one identifier; another subject or salt, another identifier; no
+/// sector at all, no identifier.
+#[test]
+fn pairwise_subjects_differ_by_sector_subject_and_salt_only() {
+    let client = pairwise_client;
     let one = client(&["https://app.example/cb"], "");
     let same_host = client(&["https://app.example/other?x=1"], "");
     assert_eq!(

@@ -243,6 +243,76 @@ async fn response_modes_deliver_errors_to_the_client() {
     }
 }
 
+/// One front-channel request and its outcome.
+struct FrontChannel {
+    case: &'static str,
+    /// client_id, response_type, response_mode, scope, nonce.
+    request: [&'static str; 5],
+    /// The error sent to the client; None: the login page.
+    error: Option<(&'static str, &'static str)>,
+}
+
+const NO_IMPLICIT: Option<(&str, &str)> = Some(("invalid_grant", "authorization grant 'implicit'"));
+
+const FRONT_CHANNEL: &[FrontChannel] = &[
+    FrontChannel {
+        case: "tokens never go in the query",
+        request: ["implicit", "token", "query", "openid", NONCE],
+        error: Some((
+            "unsupported_response_mode",
+            "Insecure response_mode 'query'",
+        )),
+    },
+    FrontChannel {
+        case: "token needs the implicit grant",
+        request: ["hybrid", "token", "", "openid", NONCE],
+        error: NO_IMPLICIT,
+    },
+    FrontChannel {
+        case: "token beside a code needs it too",
+        request: ["hybrid", "code token", "", "openid", NONCE],
+        error: NO_IMPLICIT,
+    },
+    FrontChannel {
+        case: "an ID token without a code needs it",
+        request: ["hybrid", "id_token", "", "openid", NONCE],
+        error: NO_IMPLICIT,
+    },
+    FrontChannel {
+        case: "hybrid code id_token needs only authorization_code",
+        request: ["hybrid", "code id_token", "", "openid", NONCE],
+        error: None,
+    },
+    FrontChannel {
+        case: "id_token without openid",
+        request: ["implicit", "id_token", "", "profile", NONCE],
+        error: Some((
+            "unsupported_response_type",
+            "The response type 'id_token' requires the 'openid' scope.",
+        )),
+    },
+    FrontChannel {
+        case: "openid in the front channel needs a nonce",
+        request: ["implicit", "id_token token", "", "openid", ""],
+        error: Some(("invalid_request", "Parameter 'nonce' must be set")),
+    },
+    FrontChannel {
+        case: "a short nonce",
+        request: ["implicit", "id_token token", "", "openid", "1234567"],
+        error: Some(("insufficient_entropy", "minimum entropy of 8 characters")),
+    },
+    FrontChannel {
+        case: "token without openid needs no nonce",
+        request: ["implicit", "token", "", "photos.read", ""],
+        error: None,
+    },
+    FrontChannel {
+        case: "form_post may carry tokens",
+        request: ["implicit", "id_token token", "form_post", "openid", NONCE],
+        error: None,
+    },
+];
+
 /// Tokens in the front channel are the implicit grant; ID tokens need `openid` and a nonce of
 /// at least 8 characters (fosite flow_authorize_implicit.go, openid/flow_implicit.go).
 #[tokio::test]
@@ -264,128 +334,22 @@ async fn implicit_and_hybrid_requests_follow_the_front_channel_rules() {
     .await;
     srv.client(json!({"client_id": "hybrid", "response_types": types}))
         .await;
-    // (case, client, response_type, response_mode, scope, nonce, outcome: None = login page)
-    type Case<'a> = (
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        Option<(&'a str, &'a str)>,
-    );
-    let cases: &[Case] = &[
-        (
-            "tokens never go in the query",
-            "implicit",
-            "token",
-            "query",
-            "openid",
-            NONCE,
-            Some((
-                "unsupported_response_mode",
-                "Insecure response_mode 'query'",
-            )),
-        ),
-        (
-            "token needs the implicit grant",
-            "hybrid",
-            "token",
-            "",
-            "openid",
-            NONCE,
-            Some(("invalid_grant", "authorization grant 'implicit'")),
-        ),
-        (
-            "token beside a code needs it too",
-            "hybrid",
-            "code token",
-            "",
-            "openid",
-            NONCE,
-            Some(("invalid_grant", "authorization grant 'implicit'")),
-        ),
-        (
-            "an ID token without a code needs it",
-            "hybrid",
-            "id_token",
-            "",
-            "openid",
-            NONCE,
-            Some(("invalid_grant", "authorization grant 'implicit'")),
-        ),
-        (
-            "hybrid code id_token needs only authorization_code",
-            "hybrid",
-            "code id_token",
-            "",
-            "openid",
-            NONCE,
-            None,
-        ),
-        (
-            "id_token without openid",
-            "implicit",
-            "id_token",
-            "",
-            "profile",
-            NONCE,
-            Some((
-                "unsupported_response_type",
-                "The response type 'id_token' requires the 'openid' scope.",
-            )),
-        ),
-        (
-            "openid in the front channel needs a nonce",
-            "implicit",
-            "id_token token",
-            "",
-            "openid",
-            "",
-            Some(("invalid_request", "Parameter 'nonce' must be set")),
-        ),
-        (
-            "a short nonce",
-            "implicit",
-            "id_token token",
-            "",
-            "openid",
-            "1234567",
-            Some(("insufficient_entropy", "minimum entropy of 8 characters")),
-        ),
-        (
-            "token without openid needs no nonce",
-            "implicit",
-            "token",
-            "",
-            "photos.read",
-            "",
-            None,
-        ),
-        (
-            "form_post may carry tokens",
-            "implicit",
-            "id_token token",
-            "form_post",
-            "openid",
-            NONCE,
-            None,
-        ),
-    ];
-    for (case, client, response_type, mode, scope, nonce, outcome) in cases {
-        let r = Browser::default()
-            .authorize(
-                &srv,
-                &[
-                    ("client_id", client),
-                    ("response_type", response_type),
-                    ("response_mode", mode),
-                    ("scope", scope),
-                    ("nonce", nonce),
-                ],
-            )
-            .await;
-        match outcome {
+    for FrontChannel {
+        case,
+        request,
+        error,
+    } in FRONT_CHANNEL
+    {
+        let names = [
+            "client_id",
+            "response_type",
+            "response_mode",
+            "scope",
+            "nonce",
+        ];
+        let over: Vec<(&str, &str)> = names.into_iter().zip(request.iter().copied()).collect();
+        let r = Browser::default().authorize(&srv, &over).await;
+        match error {
             None => {
                 assert!(r.location.starts_with(LOGIN_URL), "{case}: {}", r.location);
                 assert!(param(&r, "login_challenge").is_some(), "{case}");

@@ -276,62 +276,71 @@ async fn reusing_a_rotated_refresh_token_revokes_the_family() {
     );
 }
 
+/// What changes between issuing a refresh token and using it.
+#[derive(Debug)]
+enum Change {
+    Nothing,
+    Garbage,
+    OtherClient,
+    ScopeWithdrawn,
+    AudienceWithdrawn,
+    GrantWithdrawn,
+    Expired,
+}
+
+const REFRESH_CASES: &[(Change, Option<(&str, &str)>)] = &[
+    (Change::Nothing, None),
+    (Change::Garbage, Some(("invalid_grant", "The refresh token is unknown, malformed or revoked."))),
+    (Change::OtherClient, Some(("invalid_grant", "does not match the ID during the initial token issuance"))),
+    (Change::ScopeWithdrawn, Some(("invalid_scope", "The OAuth 2.0 Client is not allowed to request scope 'photos.read'."))),
+    (Change::AudienceWithdrawn, Some(("invalid_request", "Requested audience 'https://api.example/v1' has not been whitelisted by the OAuth 2.0 Client."))),
+    (Change::GrantWithdrawn, Some(("unauthorized_client", "The OAuth 2.0 Client is not allowed to use authorization grant 'refresh_token'."))),
+    (Change::Expired, Some(("invalid_grant", "The refresh token has expired."))),
+];
+
+const API: &str = "https://api.example/v1";
+
+/// Tokens of client `id` for alice: `openid offline photos.read` and the audience `API`.
+async fn grant_with_audience(srv: &Server, id: &str) -> TokenResponse {
+    let r = srv
+        .flow(
+            &mut Browser::default(),
+            &[
+                ("client_id", id),
+                ("scope", "openid offline photos.read"),
+                ("audience", API),
+            ],
+            login("alice"),
+            AcceptConsent {
+                grant_access_token_audience: vec![API.into()],
+                ..grant(&["openid", "offline", "photos.read"])
+            },
+        )
+        .await;
+    let code = param(&r, "code").unwrap();
+    srv.token(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+        &basic(id, CLIENT_SECRET),
+    )
+    .await
+    .unwrap()
+}
+
 /// Each row: a fresh grant of its own client, one change, one refresh attempt.
 #[tokio::test]
 async fn a_refresh_is_checked_against_the_client_as_it_is_now() {
     let srv = Server::start(&[]).await;
     srv.client(json!({"client_id": "intruder"})).await;
-    #[derive(Debug)]
-    enum Change {
-        Nothing,
-        Garbage,
-        OtherClient,
-        ScopeWithdrawn,
-        AudienceWithdrawn,
-        GrantWithdrawn,
-        Expired,
-    }
-    let cases: &[(Change, Option<(&str, &str)>)] = &[
-        (Change::Nothing, None),
-        (Change::Garbage, Some(("invalid_grant", "The refresh token is unknown, malformed or revoked."))),
-        (Change::OtherClient, Some(("invalid_grant", "does not match the ID during the initial token issuance"))),
-        (Change::ScopeWithdrawn, Some(("invalid_scope", "The OAuth 2.0 Client is not allowed to request scope 'photos.read'."))),
-        (Change::AudienceWithdrawn, Some(("invalid_request", "Requested audience 'https://api.example/v1' has not been whitelisted by the OAuth 2.0 Client."))),
-        (Change::GrantWithdrawn, Some(("unauthorized_client", "The OAuth 2.0 Client is not allowed to use authorization grant 'refresh_token'."))),
-        (Change::Expired, Some(("invalid_grant", "The refresh token has expired."))),
-    ];
-    for (i, (change, outcome)) in cases.iter().enumerate() {
+    for (i, (change, outcome)) in REFRESH_CASES.iter().enumerate() {
         let case = format!("{change:?}");
         let id = format!("rt{i}");
         let client = client_model(json!({"client_id": id}));
         srv.clients.create(client.clone()).await.unwrap();
-        let r = srv
-            .flow(
-                &mut Browser::default(),
-                &[
-                    ("client_id", &id),
-                    ("scope", "openid offline photos.read"),
-                    ("audience", "https://api.example/v1"),
-                ],
-                login("alice"),
-                AcceptConsent {
-                    grant_access_token_audience: vec!["https://api.example/v1".into()],
-                    ..grant(&["openid", "offline", "photos.read"])
-                },
-            )
-            .await;
-        let code = param(&r, "code").unwrap();
-        let t = srv
-            .token(
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                ],
-                &basic(&id, CLIENT_SECRET),
-            )
-            .await
-            .unwrap();
+        let t = grant_with_audience(&srv, &id).await;
         let mut refresh = t.refresh_token.clone().unwrap();
         let mut creds = basic(&id, CLIENT_SECRET);
         let mut changed = client.clone();
@@ -356,32 +365,109 @@ async fn a_refresh_is_checked_against_the_client_as_it_is_now() {
             None => {
                 let r = answer.unwrap();
                 assert_eq!(r.scope, "openid offline photos.read", "{case}");
-                let seen = srv
-                    .oauth2
-                    .introspect(&r.access_token, "", "")
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    seen.aud,
-                    Some(vec!["https://api.example/v1".to_string()]),
-                    "{case}"
-                );
+                let seen = srv.oauth2.introspect(&r.access_token, "", "").await;
+                assert_eq!(seen.unwrap().aud, Some(vec![API.to_string()]), "{case}");
             }
             Some((name, hint)) => assert_oauth(&err(answer, &case), name, hint, &case),
         }
     }
 }
 
-#[tokio::test]
-async fn client_credentials_rules() {
-    let srv = Server::start(&[]).await;
-    let svc = json!({
+/// A client credentials request: who asks (a public client presents no secret), for which
+/// scope and audience, and the scope granted or the error.
+struct CcCase {
+    case: &'static str,
+    client: &'static str,
+    scope: &'static str,
+    audience: &'static str,
+    outcome: Result<&'static str, (&'static str, &'static str)>,
+}
+
+const CC_CASES: &[CcCase] = &[
+    CcCase {
+        case: "a scope under a wildcard",
+        client: "svc",
+        scope: "photos.read",
+        audience: "",
+        outcome: Ok("photos.read"),
+    },
+    CcCase {
+        case: "two scopes and an audience below the allowed one",
+        client: "svc",
+        scope: "photos.read api:read",
+        audience: "https://api.example/v1/users",
+        outcome: Ok("photos.read api:read"),
+    },
+    CcCase {
+        case: "no scope asked, none granted",
+        client: "svc",
+        scope: "",
+        audience: "",
+        outcome: Ok(""),
+    },
+    CcCase {
+        case: "a scope not allowed",
+        client: "svc",
+        scope: "admin",
+        audience: "",
+        outcome: Err((
+            "invalid_scope",
+            "The OAuth 2.0 Client is not allowed to request scope 'admin'.",
+        )),
+    },
+    CcCase {
+        case: "the first denied scope is named",
+        client: "svc",
+        scope: "photos.read root admin",
+        audience: "",
+        outcome: Err(("invalid_scope", "scope 'root'")),
+    },
+    CcCase {
+        case: "an audience not allowed",
+        client: "svc",
+        scope: "photos.read",
+        audience: "https://evil.example/",
+        outcome: Err((
+            "invalid_request",
+            "Requested audience 'https://evil.example/' has not been whitelisted",
+        )),
+    },
+    CcCase {
+        case: "a public client",
+        client: "pub",
+        scope: "",
+        audience: "",
+        outcome: Err((
+            "invalid_grant",
+            "The client is public and thus not allowed to use grant type client_credentials.",
+        )),
+    },
+    CcCase {
+        case: "the grant is not registered",
+        client: "nocc",
+        scope: "",
+        audience: "",
+        outcome: Err((
+            "unauthorized_client",
+            "not allowed to use authorization grant 'client_credentials'",
+        )),
+    },
+];
+
+/// The service client `svc` (client credentials only, `photos.* api:read`, one audience).
+fn service_client() -> serde_json::Value {
+    json!({
         "client_id": "svc",
         "grant_types": ["client_credentials"],
         "scope": "photos.* api:read",
-        "audience": ["https://api.example/v1"],
-    });
-    srv.client(svc).await;
+        "audience": [API],
+    })
+}
+
+#[tokio::test]
+async fn client_credentials_rules() {
+    let srv = Server::start(&[]).await;
+    srv.client(service_client()).await;
     srv.client(json!({
         "client_id": "pub",
         "client_secret": "",
@@ -391,138 +477,69 @@ async fn client_credentials_rules() {
     .await;
     srv.client(json!({"client_id": "nocc", "grant_types": ["authorization_code"]}))
         .await;
-    let svc = basic("svc", CLIENT_SECRET);
-    type Case<'a> = (
-        &'a str,
-        ClientCredentials,
-        &'a str,
-        &'a str,
-        Result<&'a str, (&'a str, &'a str)>,
-    );
-    let cases: Vec<Case> = vec![
-        (
-            "a scope under a wildcard",
-            basic("svc", CLIENT_SECRET),
-            "photos.read",
-            "",
-            Ok("photos.read"),
-        ),
-        (
-            "two scopes and an audience below the allowed one",
-            basic("svc", CLIENT_SECRET),
-            "photos.read api:read",
-            "https://api.example/v1/users",
-            Ok("photos.read api:read"),
-        ),
-        (
-            "no scope asked, none granted",
-            basic("svc", CLIENT_SECRET),
-            "",
-            "",
-            Ok(""),
-        ),
-        (
-            "a scope not allowed",
-            basic("svc", CLIENT_SECRET),
-            "admin",
-            "",
-            Err((
-                "invalid_scope",
-                "The OAuth 2.0 Client is not allowed to request scope 'admin'.",
-            )),
-        ),
-        (
-            "the first denied scope is named",
-            basic("svc", CLIENT_SECRET),
-            "photos.read root admin",
-            "",
-            Err(("invalid_scope", "scope 'root'")),
-        ),
-        (
-            "an audience not allowed",
-            basic("svc", CLIENT_SECRET),
-            "photos.read",
-            "https://evil.example/",
-            Err((
-                "invalid_request",
-                "Requested audience 'https://evil.example/' has not been whitelisted",
-            )),
-        ),
-        (
-            "a public client",
-            form_creds("pub", None),
-            "",
-            "",
-            Err((
-                "invalid_grant",
-                "The client is public and thus not allowed to use grant type client_credentials.",
-            )),
-        ),
-        (
-            "the grant is not registered",
-            basic("nocc", CLIENT_SECRET),
-            "",
-            "",
-            Err((
-                "unauthorized_client",
-                "not allowed to use authorization grant 'client_credentials'",
-            )),
-        ),
-    ];
-    for (case, creds, scope, audience, outcome) in &cases {
-        let answer = srv
-            .token(
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("scope", scope),
-                    ("audience", audience),
-                ],
-                creds,
-            )
-            .await;
-        match outcome {
-            Ok(granted) => {
-                let t = answer.unwrap();
-                assert_eq!(t.scope, *granted, "{case}");
-                assert!(t.refresh_token.is_none() && t.id_token.is_none(), "{case}");
-                assert_eq!(t.expires_in, TTL_ACCESS, "{case}");
-                let seen = srv
-                    .oauth2
-                    .introspect(&t.access_token, "", "")
-                    .await
-                    .unwrap();
-                assert!(seen.active, "{case}");
-                assert_eq!(seen.sub.as_deref(), Some("svc"), "{case}");
-                assert_eq!(seen.client_id.as_deref(), Some("svc"), "{case}");
-                let aud: Vec<String> = crate::oauth2::split_spaces(audience);
-                assert_eq!(seen.aud, Some(aud), "{case}");
+    for c in CC_CASES {
+        let (case, scope, audience) = (c.case, c.scope, c.audience);
+        let creds = if c.client == "pub" {
+            form_creds(c.client, None)
+        } else {
+            basic(c.client, CLIENT_SECRET)
+        };
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("audience", audience),
+        ];
+        let answer = srv.token(&form, &creds).await;
+        let granted = match c.outcome {
+            Ok(granted) => granted,
+            Err((name, hint)) => {
+                assert_oauth(&err(answer, case), name, hint, case);
+                continue;
             }
-            Err((name, hint)) => assert_oauth(&err(answer, case), name, hint, case),
-        }
+        };
+        let t = answer.unwrap();
+        assert_eq!(t.scope, granted, "{case}");
+        assert!(t.refresh_token.is_none() && t.id_token.is_none(), "{case}");
+        assert_eq!(t.expires_in, TTL_ACCESS, "{case}");
+        let seen = srv.oauth2.introspect(&t.access_token, "", "").await;
+        let seen = seen.unwrap();
+        assert!(seen.active, "{case}");
+        assert_eq!(seen.sub.as_deref(), Some("svc"), "{case}");
+        assert_eq!(seen.client_id.as_deref(), Some("svc"), "{case}");
+        assert_eq!(
+            seen.aud,
+            Some(crate::oauth2::split_spaces(audience)),
+            "{case}"
+        );
     }
-    // With `oauth2.client_credentials.default_grant_allowed_scope`, asking for nothing grants
-    // everything the client may have.
-    let generous = Server::start(&[(
-        "OAUTH2_CLIENT_CREDENTIALS_DEFAULT_GRANT_ALLOWED_SCOPE",
-        "true",
-    )])
-    .await;
-    generous
-        .client(json!({"client_id": "svc", "grant_types": ["client_credentials"], "scope": "photos.* api:read"}))
+}
+
+/// `oauth2.client_credentials.default_grant_allowed_scope`: asking for nothing grants every
+/// scope the client may have; asking for some still narrows.
+#[tokio::test]
+async fn client_credentials_may_default_to_every_allowed_scope() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("false", "", ""),
+        ("false", "api:read", "api:read"),
+        ("true", "", "photos.* api:read"),
+        ("true", "api:read", "api:read"),
+    ];
+    for (setting, asked, granted) in cases {
+        let srv = Server::start(&[(
+            "OAUTH2_CLIENT_CREDENTIALS_DEFAULT_GRANT_ALLOWED_SCOPE",
+            setting,
+        )])
         .await;
-    let t = generous
-        .token(&[("grant_type", "client_credentials")], &svc)
-        .await
-        .unwrap();
-    assert_eq!(t.scope, "photos.* api:read");
-    let t = generous
-        .token(
-            &[("grant_type", "client_credentials"), ("scope", "api:read")],
-            &svc,
-        )
-        .await
-        .unwrap();
-    assert_eq!(t.scope, "api:read");
+        srv.client(service_client()).await;
+        let t = srv
+            .token(
+                &[("grant_type", "client_credentials"), ("scope", asked)],
+                &basic("svc", CLIENT_SECRET),
+            )
+            .await
+            .unwrap();
+        assert_eq!(t.scope, *granted, "default {setting}, asked {asked:?}");
+    }
 }
 
 /// `ttl.access_token` on the injected clock: active through its last second, then inactive
