@@ -452,9 +452,12 @@ fn worker(rx: &Mutex<std::sync::mpsc::Receiver<Job>>) {
         let mut scratch = Scratch::default();
         loop {
             job(&mut scratch);
-            let next = match rx.lock() {
+            // `try_lock`: another worker waiting in `recv` holds the lock, and then nothing is
+            // queued; blocking on the lock here would keep this memory until the next job.
+            let next = match rx.try_lock() {
                 Ok(rx) => rx.try_recv(),
-                Err(_) => return,
+                Err(std::sync::TryLockError::WouldBlock) => break,
+                Err(std::sync::TryLockError::Poisoned(_)) => return,
             };
             match next {
                 Ok(waiting) => job = waiting,
