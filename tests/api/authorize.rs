@@ -52,11 +52,7 @@ async fn full_flow_redirects_cookies_and_admin_models() {
     assert!(!cookies[0].contains("Secure"));
 
     // 2. The login app reads the request.
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/login?login_challenge={login}"
-        )))
-        .await;
+    let res = flow_request(&app, "login", &format!("login_challenge={login}")).await;
     assert_eq!(res.status(), 200);
     let req = json(res).await;
     assert_eq!(req["challenge"], login);
@@ -117,11 +113,7 @@ async fn full_flow_redirects_cookies_and_admin_models() {
     );
 
     // 4. The consent app reads and accepts.
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await;
+    let res = flow_request(&app, "consent", &format!("consent_challenge={consent}")).await;
     assert_eq!(res.status(), 200);
     let req = json(res).await;
     assert_eq!(req["challenge"], consent);
@@ -148,26 +140,11 @@ async fn full_flow_redirects_cookies_and_admin_models() {
     assert_eq!(code.split('.').count(), 2);
 
     // 5. Spent challenges answer 409.
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/login?login_challenge={login}"
-        )))
-        .await;
+    let res = flow_request(&app, "login", &format!("login_challenge={login}")).await;
     assert_eq!(res.status(), 409);
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await;
+    let res = flow_request(&app, "consent", &format!("consent_challenge={consent}")).await;
     assert_eq!(res.status(), 409);
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/consent/accept?consent_challenge={consent}"
-            )),
-            &json!({}),
-        )
-        .await;
+    let res = flow_answer(&app, "consent", "accept", &consent, json!({})).await;
     assert_eq!(res.status(), 409);
     app.stop().await;
 }
@@ -179,64 +156,29 @@ async fn remembered_login_and_consent_are_skipped() {
     let first = run_flow(&app, &c.id, &[], &["openid", "offline"]).await;
     assert!(param(&first, "code").is_some());
 
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &c.id, &[]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], true);
     assert_eq!(req["subject"], "alice");
     // A skipped login must be accepted for the same subject.
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/login/accept?login_challenge={login}"
-            )),
-            &json!({"subject": "bob"}),
-        )
-        .await;
+    let res = flow_answer(&app, "login", "accept", &login, json!({"subject": "bob"})).await;
     assert_eq!(res.status(), 400);
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let res = browse(&app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
+    let consent = consent_challenge(&app, &to).await;
+    let req = consent_request(&app, &consent).await;
     assert_eq!(req["skip"], true);
 
     // prompt=consent forces the consent screen; prompt=login a fresh login.
-    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "login")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &c.id, &[("prompt", "login")]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], false);
     assert_eq!(req["subject"], "");
 
     // A scope beyond the remembered grant is not skipped.
-    let res = browse(
-        &app,
-        &auth_url(&app, &c.id, &[("scope", "openid offline read")]),
-    )
-    .await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[("scope", "openid offline read")]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
+    let consent = consent_challenge(&app, &to).await;
+    let req = consent_request(&app, &consent).await;
     assert_eq!(req["skip"], false);
     app.stop().await;
 }
@@ -310,8 +252,7 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
 async fn csrf_cookie_must_match() {
     let app = spawn().await;
     let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
     // Another browser (no CSRF cookie) follows the verifier link.
     let stranger = reqwest::Client::builder()
@@ -325,11 +266,10 @@ async fn csrf_cookie_must_match() {
     assert_eq!(param(&loc, "error").unwrap(), "request_forbidden");
     // The verifier is spent even so.
     let res = browse(&app, &to).await;
-    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_request");
+    assert_eq!(redirect_error(&res), "invalid_request");
 
     // A forged cookie value does not decrypt and counts as missing.
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
     let res = stranger
         .get(on_app(&app, &to))
@@ -337,10 +277,7 @@ async fn csrf_cookie_must_match() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        param(&location(&res), "error").unwrap(),
-        "request_forbidden"
-    );
+    assert_eq!(redirect_error(&res), "request_forbidden");
     app.stop().await;
 }
 
@@ -348,8 +285,7 @@ async fn csrf_cookie_must_match() {
 async fn expired_flow_is_refused() {
     let app = spawn_with(|c| c.ttl.login_consent_request = "10m".into()).await;
     let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
     app.clock.advance(11 * 60);
     let res = browse(&app, &to).await;
@@ -363,16 +299,10 @@ async fn expired_flow_is_refused() {
 async fn rejections_reach_the_client() {
     let app = spawn().await;
     let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let res = app
-        .put_json(
-            app.admin(&format!("/oauth2/auth/requests/login/reject?login_challenge={login}")),
-            &json!({"error": "access_denied", "error_description": "The user said no", "status_code": 403}),
-        )
-        .await;
+    let login = login_challenge(&app, &c.id, &[]).await;
+    let res = flow_answer(&app, "login", "reject", &login, json!({"error": "access_denied", "error_description": "The user said no", "status_code": 403})).await;
     assert_eq!(res.status(), 200);
-    let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
+    let to = redirect_to(res).await;
     let loc = location(&browse(&app, &to).await);
     assert_eq!(without_query(&loc), REDIRECT);
     assert_eq!(param(&loc, "error").unwrap(), "access_denied");
@@ -383,19 +313,18 @@ async fn rejections_reach_the_client() {
     assert_eq!(param(&loc, "state").unwrap(), "state-123456");
 
     // Consent rejection.
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/consent/reject?consent_challenge={consent}"
-            )),
-            &json!({"error": "access_denied"}),
-        )
-        .await;
-    let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
+    let consent = consent_challenge(&app, &to).await;
+    let res = flow_answer(
+        &app,
+        "consent",
+        "reject",
+        &consent,
+        json!({"error": "access_denied"}),
+    )
+    .await;
+    let to = redirect_to(res).await;
     let loc = location(&browse(&app, &to).await);
     assert_eq!(param(&loc, "error").unwrap(), "access_denied");
     app.stop().await;
@@ -424,8 +353,7 @@ async fn admin_flow_api_errors() {
             .await;
         assert_eq!(res.status(), 404);
     }
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let accept = app.admin(&format!(
         "/oauth2/auth/requests/login/accept?login_challenge={login}"
     ));
@@ -454,11 +382,7 @@ async fn admin_flow_api_errors() {
         .await;
     assert_eq!(res.status(), 409);
     assert_eq!(json(res).await["error"], "Conflict");
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/login?login_challenge={login}"
-        )))
-        .await;
+    let res = flow_request(&app, "login", &format!("login_challenge={login}")).await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -518,7 +442,7 @@ async fn implicit_and_hybrid_flows() {
     let id = claims(&param(&loc, "id_token").unwrap());
     assert_eq!(id["at_hash"], portcullis::crypto::jws::at_hash(&access));
     assert_eq!(id["nonce"], "nonce-abcdefgh");
-    assert_eq!(introspect(&app, &access).await["active"], true);
+    assert_active(&app, &access, true).await;
     // Hybrid: a code plus an ID token carrying c_hash; the code still redeems.
     let loc = run_flow(
         &app,
@@ -568,7 +492,7 @@ async fn implicit_and_hybrid_flows() {
         ),
     )
     .await;
-    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_grant");
+    assert_eq!(redirect_error(&res), "invalid_grant");
     app.stop().await;
 }
 
@@ -577,8 +501,7 @@ async fn consent_and_login_session_management() {
     let app = spawn().await;
     let c = client(&app, json!({})).await;
     let other = client(&app, json!({})).await;
-    let code_a = code(&app, &c.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &c, &code_a).await).await;
+    let t = tokens(&app, &c, &["openid", "offline"]).await;
     app.clock.advance(1);
     let _ = run_flow(&app, &other.id, &[], &["openid"]).await;
 
@@ -629,7 +552,7 @@ async fn consent_and_login_session_management() {
             .status(),
         204
     );
-    assert_eq!(introspect(&app, &s(&t)).await["active"], false);
+    assert_active(&app, &s(&t), false).await;
     let list = json(
         app.get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
             .await,
@@ -645,13 +568,8 @@ async fn consent_and_login_session_management() {
     assert_eq!(del("subject=alice&all=True").await.status(), 204);
 
     // Forgetting logins: the remembered session no longer skips login.
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &c.id, &[]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], true);
     assert_eq!(
         app.delete(app.admin("/oauth2/auth/sessions/login"))
@@ -665,13 +583,8 @@ async fn consent_and_login_session_management() {
             .status(),
         204
     );
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &c.id, &[]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], false);
     app.stop().await;
 }
@@ -685,10 +598,9 @@ async fn flush_purges_abandoned_flows_but_keeps_consents() {
     let app = spawn().await;
     let c = client(&app, json!({})).await;
     // A consent remembered forever (remember_for 0).
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
+    let consent = consent_challenge(&app, &to).await;
     let to = accept_consent(
         &app,
         &consent,
@@ -696,16 +608,11 @@ async fn flush_purges_abandoned_flows_but_keeps_consents() {
     )
     .await;
     assert_eq!(browse(&app, &to).await.status(), 302);
-    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "login")])).await;
-    let abandoned = challenge_of(&res, "login_challenge").await;
+    let abandoned = login_challenge(&app, &c.id, &[("prompt", "login")]).await;
     app.clock.advance(2 * 3600);
     let res = app.post_json(app.admin("/oauth2/flush"), &json!({})).await;
     assert_eq!(res.status(), 204);
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/login?challenge={abandoned}"
-        )))
-        .await;
+    let res = flow_request(&app, "login", &format!("challenge={abandoned}")).await;
     assert_eq!(res.status(), 404);
     let list = json(
         app.get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))

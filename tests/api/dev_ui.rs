@@ -2,7 +2,9 @@
 //! accept and deny paths, remembered sessions, logout, CSRF, escaping, and the refusal outside
 //! development mode.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-use crate::flow::{auth_url, browse, client, location, param, without_query, REDIRECT, VERIFIER};
+use crate::flow::{
+    auth_url, browse, client, flow_request, location, param, without_query, REDIRECT, VERIFIER,
+};
 use crate::harness::{json, TestApp};
 use serde_json::json;
 
@@ -451,11 +453,7 @@ async fn remembered_login_and_logout_with_confirmation() {
         .await
         .unwrap()
         .contains("<h1>You are still logged in</h1>"));
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/logout?logout_challenge={challenge}"
-        )))
-        .await;
+    let res = flow_request(&app, "logout", &format!("logout_challenge={challenge}")).await;
     assert_eq!(res.status(), 404);
 
     // "Yes" ends it: on to the logout endpoint, then to the post-logout page.

@@ -247,6 +247,24 @@ impl TestApp {
         self.http.put(url).json(body).send().await.unwrap()
     }
 
+    pub async fn post_form(&self, url: String, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(url).form(form).send().await.unwrap()
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_bearer(&self, url: String, token: &str) -> reqwest::Response {
+        self.http.get(url).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// How many access-token rows the store holds.
+    pub async fn access_tokens(&self) -> i64 {
+        self.state()
+            .store
+            .count_tokens(portcullis::domain::token::TokenKind::Access)
+            .await
+            .unwrap()
+    }
+
     pub fn state(&self) -> &portcullis::http::AppState {
         &self.running.as_ref().unwrap().state
     }
@@ -263,4 +281,16 @@ impl TestApp {
 pub async fn json(res: reqwest::Response) -> serde_json::Value {
     let text = res.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Sends a prepared request.
+pub async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
+    req.send().await.unwrap()
+}
+
+/// The sorted top-level keys of a JSON object.
+pub fn keys_of(v: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
 }

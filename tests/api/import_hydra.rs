@@ -5,8 +5,8 @@
 //! PostgreSQL only: without TEST_DATABASE_URL the test says so and passes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 use crate::flow::{
-    self, accept_login, assert_oauth_error, auth_url, browse, challenge_of, claims, introspect,
-    TestClient, CHALLENGE, REDIRECT,
+    self, accept_login, assert_oauth_error, claims, consent_challenge, flow_request, introspect,
+    login_challenge, userinfo, TestClient, CHALLENGE, REDIRECT,
 };
 use crate::harness::{base_config, json, shared_keys, TestApp, SECRET};
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
@@ -544,13 +544,7 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     );
 
     // Userinfo answers for Hydra's token.
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(&fx.access)
-        .send()
-        .await
-        .unwrap();
+    let res = userinfo(&app, &fx.access).await;
     assert_eq!(res.status(), 200);
     let u = json(res).await;
     assert_eq!(
@@ -586,32 +580,18 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     assert_oauth_error(res, 400, "invalid_grant").await;
 
     // Alice's remembered consent: the consent request comes with skip=true.
-    let res = browse(&app, &auth_url(&app, CLIENT, &[("scope", "openid read")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, CLIENT, &[("scope", "openid read")]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let res = browse(&app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
+    let consent = consent_challenge(&app, &to).await;
+    let req =
+        json(flow_request(&app, "consent", &format!("consent_challenge={consent}")).await).await;
     assert_eq!(req["skip"], true, "{req}");
     // Bob's consent had run out: he is asked again.
-    let res = browse(&app, &auth_url(&app, CLIENT, &[("scope", "openid read")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, CLIENT, &[("scope", "openid read")]).await;
     let to = accept_login(&app, &login, json!({"subject": "bob"})).await;
-    let res = browse(&app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
+    let consent = consent_challenge(&app, &to).await;
+    let req =
+        json(flow_request(&app, "consent", &format!("consent_challenge={consent}")).await).await;
     assert_eq!(req["skip"], false, "{req}");
 
     app.stop().await;

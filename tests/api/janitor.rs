@@ -447,8 +447,7 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
     let app = spawn().await;
     let store = app.state().store.clone();
     let c = client(&app, json!({})).await;
-    let code = code(&app, &c.id, &["openid", "offline"]).await;
-    let tokens = json(exchange(&app, &c, &code).await).await;
+    let tokens = tokens(&app, &c, &["openid", "offline"]).await;
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
     // Two hours later: the flow is past its lifespan, its remembered consent lapsed, the code
     // and the access token expired; the refresh token lives on and keeps the grant's flow.
@@ -478,7 +477,7 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(introspect(&app, &access).await["active"], true);
+    assert_active(&app, &access, true).await;
 
     // Every token expires, but a remembered consent that never lapses keeps the flow...
     store
@@ -739,7 +738,7 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
     );
     assert!(issued.len() > 10, "only {} tokens issued", issued.len());
     for tok in &issued {
-        assert_eq!(introspect(&app, tok).await["active"], true);
+        assert_active(&app, tok, true).await;
     }
     Arc::try_unwrap(app).ok().unwrap().stop().await;
 }

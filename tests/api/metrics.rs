@@ -157,8 +157,7 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
     let c = client(&app, json!({})).await;
     // One complete flow: authorization (login, consent, code), code exchange, a refresh,
     // an introspection and a client_credentials token.
-    let code = code(&app, &c.id, &["openid", "offline"]).await;
-    let tokens = json(exchange(&app, &c, &code).await).await;
+    let tokens = tokens(&app, &c, &["openid", "offline"]).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let res = token(
         &app,
@@ -171,8 +170,8 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(introspect(&app, &access).await["active"], true);
-    assert_eq!(introspect(&app, "not-a-token").await["active"], false);
+    assert_active(&app, &access, true).await;
+    assert_active(&app, "not-a-token", false).await;
     let res = token(
         &app,
         &c,
@@ -272,21 +271,19 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
 async fn a_rejected_consent_and_a_bad_request_are_counted_apart() {
     let app = spawn().await;
     let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "bob"})).await;
-    let res = browse(&app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/consent/reject?consent_challenge={consent}"
-            )),
-            &json!({"error": "access_denied", "error_description": "no"}),
-        )
-        .await;
+    let consent = consent_challenge(&app, &to).await;
+    let res = flow_answer(
+        &app,
+        "consent",
+        "reject",
+        &consent,
+        json!({"error": "access_denied", "error_description": "no"}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
-    let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
+    let to = redirect_to(res).await;
     let res = browse(&app, &to).await;
     assert_eq!(
         param(&location(&res), "error").as_deref(),

@@ -46,15 +46,9 @@ async fn through_login_and_consent(app: &TestApp, auth: &str) -> reqwest::Respon
     let res = browse(app, auth).await;
     let login = challenge_of(&res, "login_challenge").await;
     let to = accept_login(app, &login, json!({"subject": "alice"})).await;
-    let res = browse(app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
+    let consent = consent_challenge(app, &to).await;
+    let req =
+        json(flow_request(app, "consent", &format!("consent_challenge={consent}")).await).await;
     let to = accept_consent(
         app,
         &consent,
@@ -239,13 +233,7 @@ async fn request_objects_by_value_and_by_reference() {
     );
     let res = browse(&app, &url).await;
     let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/login?login_challenge={login}"
-        )))
-        .await,
-    )
-    .await;
+    let req = json(flow_request(&app, "login", &format!("login_challenge={login}")).await).await;
     assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
     let res = through_login_and_consent(&app, &url).await;
     let loc = location(&res);

@@ -109,8 +109,7 @@ fn max_age(cookie: &str) -> Option<i64> {
 
 /// Logs alice in with `remember_for`, finishes the flow; returns the session cookie as set.
 async fn remembered_login(app: &TestApp, client_id: &str, remember_for: i64) -> String {
-    let res = browse(app, &auth_url(app, client_id, &[("prompt", "login")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(app, client_id, &[("prompt", "login")]).await;
     let to = accept_login(
         app,
         &login,
@@ -127,13 +126,8 @@ async fn remembered_login(app: &TestApp, client_id: &str, remember_for: i64) -> 
 
 /// Starts a new authorization with the browser's cookies; returns the login request's `skip`.
 async fn login_skipped(app: &TestApp, client_id: &str) -> bool {
-    let res = browse(app, &auth_url(app, client_id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(app, client_id, &[]).await;
+    let req = login_request(app, &login).await;
     req["skip"].as_bool().unwrap()
 }
 
@@ -181,10 +175,9 @@ async fn remembered_logins_are_bounded_by_ttl_authentication_session() {
 
 /// An access token whose consent put ID-token-only claims into `session.id_token`.
 async fn token_with_claims(app: &TestApp, c: &TestClient) -> String {
-    let res = browse(app, &auth_url(app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(app, &c.id, &[]).await;
     let to = accept_login(app, &login, json!({"subject": "alice"})).await;
-    let consent = challenge_of(&browse(app, &to).await, "consent_challenge").await;
+    let consent = consent_challenge(app, &to).await;
     let to = accept_consent(
         app,
         &consent,
@@ -203,14 +196,9 @@ async fn token_with_claims(app: &TestApp, c: &TestClient) -> String {
     t["access_token"].as_str().unwrap().to_string()
 }
 
-async fn userinfo(app: &TestApp, token: &str) -> reqwest::Response {
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+/// Userinfo for `token`, asserting 200 and the no-cache headers.
+async fn userinfo_ok(app: &TestApp, token: &str) -> reqwest::Response {
+    let res = userinfo(app, token).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     assert_eq!(res.headers()["pragma"], "no-cache");
@@ -228,7 +216,7 @@ async fn userinfo_is_not_cached_and_drops_id_token_only_claims() {
     let app = spawn().await;
     let c = client(&app, json!({})).await;
     let token = token_with_claims(&app, &c).await;
-    let body = json(userinfo(&app, &token).await).await;
+    let body = json(userinfo_ok(&app, &token).await).await;
     assert_eq!(
         keys(&body),
         ["aud", "auth_time", "email", "iss", "rat", "sub"],
@@ -241,7 +229,7 @@ async fn userinfo_is_not_cached_and_drops_id_token_only_claims() {
     // The signed form: the same claims plus a fresh jti and iat, nothing from the consent.
     let signed = client(&app, json!({"userinfo_signed_response_alg": "RS256"})).await;
     let token = token_with_claims(&app, &signed).await;
-    let res = userinfo(&app, &token).await;
+    let res = userinfo_ok(&app, &token).await;
     assert_eq!(res.headers()["content-type"], "application/jwt");
     let claims = claims(&res.text().await.unwrap());
     assert_eq!(

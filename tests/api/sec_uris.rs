@@ -180,15 +180,8 @@ async fn a_legacy_script_uri_never_reaches_the_logout_page() {
     )
     .await;
     let challenge = param(&location(&res), "logout_challenge").unwrap();
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/logout/accept?logout_challenge={challenge}"
-            )),
-            &json!({}),
-        )
-        .await;
-    let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
+    let res = flow_answer(&app, "logout", "accept", &challenge, json!({})).await;
+    let to = redirect_to(res).await;
     let res = browse(&app, &to).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();

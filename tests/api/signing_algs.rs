@@ -94,13 +94,7 @@ async fn check_alg(wire: &str, alg: Algorithm) {
     assert_eq!(claims["aud"], json!([c.id]));
 
     // A client asking for signed userinfo gets a JWT under the same key.
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let res = userinfo(&app, &access).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/jwt");
     let jwt = res.text().await.unwrap();
@@ -124,13 +118,8 @@ async fn check_alg(wire: &str, alg: Algorithm) {
     let loc = location(&res);
     assert_eq!(without_query(&loc), LOGOUT_URL, "{loc}");
     let challenge = param(&loc, "logout_challenge").unwrap();
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/logout?logout_challenge={challenge}"
-        )))
-        .await,
-    )
-    .await;
+    let req =
+        json(flow_request(&app, "logout", &format!("logout_challenge={challenge}")).await).await;
     assert_eq!(req["subject"], "alice");
     assert_eq!(req["rp_initiated"], true);
 
@@ -148,7 +137,7 @@ async fn check_alg(wire: &str, alg: Algorithm) {
         ),
     )
     .await;
-    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_request");
+    assert_eq!(redirect_error(&res), "invalid_request");
 
     // Deleting the newest key brings RS256 back, on this replica at once.
     for kid in ["private:newest", "public:newest"] {
