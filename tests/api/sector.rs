@@ -5,11 +5,12 @@
 //! CA in `SSL_CERT_FILE`, and fetches from an https server in the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::harness::{json, TestApp, SECRET};
+use super::process::{free_port, serve_dev, wait_ready};
 use axum::routing::get;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const REDIRECT: &str = "https://rp.example/cb";
 
@@ -130,14 +131,6 @@ async fn sector_server(dir: &Path) -> String {
     format!("https://127.0.0.1:{port}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Server(std::process::Child, String);
 
 impl Drop for Server {
@@ -150,22 +143,10 @@ impl Drop for Server {
 /// The release binary on `dsn`, trusting only the test CA.
 async fn binary_on(dsn: &str, ca: &Path) -> Server {
     let (public, admin) = (free_port(), free_port());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SERVE_") || k.starts_with("SECRETS_") || k.starts_with("OIDC_") {
-            cmd.env_remove(k);
-        }
-    }
-    let child = cmd
-        .args(["serve", "all", "--dev"])
-        .env("DSN", dsn)
+    let child = serve_dev(dsn, public, admin)
         .env("SECRETS_SYSTEM", SECRET)
         .env("SSL_CERT_FILE", ca)
         .env("LOG_LEVEL", "warn")
-        .env("SERVE_PUBLIC_HOST", "127.0.0.1")
-        .env("SERVE_ADMIN_HOST", "127.0.0.1")
-        .env("SERVE_PUBLIC_PORT", public.to_string())
-        .env("SERVE_ADMIN_PORT", admin.to_string())
         .env(
             "OIDC_SUBJECT_IDENTIFIERS_SUPPORTED_TYPES",
             "public,pairwise",
@@ -174,25 +155,11 @@ async fn binary_on(dsn: &str, ca: &Path) -> Server {
             "OIDC_SUBJECT_IDENTIFIERS_PAIRWISE_SALT",
             "sector-test-salt-0123456789",
         )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let server = Server(child, format!("http://127.0.0.1:{admin}"));
-    let http = reqwest::Client::new();
-    let start = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{}/health/ready", server.1)).send().await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = format!("{}/health/ready", server.1);
+    wait_ready(&reqwest::Client::new(), &ready, Duration::from_secs(60)).await;
     server
 }
 
