@@ -346,10 +346,7 @@ async fn admin_flow_api_errors() {
             .await;
         assert_eq!(res.status(), 404);
         let res = app
-            .put_json(
-                app.admin(&format!("{path}/accept?challenge=unknown")),
-                &body,
-            )
+            .admin_put(&format!("{path}/accept?challenge=unknown"), &body)
             .await;
         assert_eq!(res.status(), 404);
     }
@@ -610,7 +607,7 @@ async fn flush_purges_abandoned_flows_but_keeps_consents() {
     assert_eq!(browse(&app, &to).await.status(), 302);
     let abandoned = login_challenge(&app, &c.id, &[("prompt", "login")]).await;
     app.clock.advance(2 * 3600);
-    let res = app.post_json(app.admin("/oauth2/flush"), &json!({})).await;
+    let res = app.admin_post("/oauth2/flush", &json!({})).await;
     assert_eq!(res.status(), 204);
     let res = flow_request(&app, "login", &format!("challenge={abandoned}")).await;
     assert_eq!(res.status(), 404);

@@ -207,7 +207,7 @@ async fn database_outage_is_bounded_and_recovers() {
     .await;
     assert!(app.dsn.contains(&proxied), "{}", app.dsn);
     let res = app
-        .post_json(app.admin("/clients"), &json!({"client_id": "fault"}))
+        .admin_post("/clients", &json!({"client_id": "fault"}))
         .await;
     assert_eq!(res.status(), 201);
     ready_within(&app, 200, Duration::from_secs(2)).await;

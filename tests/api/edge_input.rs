@@ -48,12 +48,7 @@ fn assert_refused(what: &str, status: u16, body: &Value) {
 #[tokio::test]
 async fn nul_bytes_never_reach_the_store() {
     let app = TestApp::spawn().await;
-    let created = app
-        .post_json(
-            app.admin("/clients"),
-            &json!({"client_id": "edge", "client_secret": "secret-secret", "grant_types": ["client_credentials"]}),
-        )
-        .await;
+    let created = app.admin_post("/clients", &json!({"client_id": "edge", "client_secret": "secret-secret", "grant_types": ["client_credentials"]})).await;
     assert_eq!(created.status(), 201);
     let admin: Vec<(&str, &str, Option<Value>)> = vec![
         ("GET", "/clients/a%00b", None),
@@ -335,8 +330,8 @@ async fn over_long_values_and_heads_get_json_errors() {
 async fn put_keys_refuses_malformed_jwks() {
     let app = TestApp::spawn().await;
     let res = app
-        .post_json(
-            app.admin("/keys/good"),
+        .admin_post(
+            "/keys/good",
             &json!({"alg": "ES256", "use": "sig", "kid": "a"}),
         )
         .await;
@@ -412,7 +407,7 @@ async fn put_keys_refuses_malformed_jwks() {
     // A well-formed key is still accepted.
     let mut k = public.clone();
     k["use"] = json!("enc");
-    let res = app.put_json(app.admin("/keys/good/public%3Aa"), &k).await;
+    let res = app.admin_put("/keys/good/public%3Aa", &k).await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -432,17 +427,14 @@ async fn client_metadata_must_be_an_object() {
         assert_eq!(v["error"], "invalid_client_metadata");
     }
     let res = app
-        .post_json(
-            app.admin("/clients"),
+        .admin_post(
+            "/clients",
             &json!({"client_id": "m", "metadata": {"a": [1]}}),
         )
         .await;
     assert_eq!(res.status(), 201);
     let res = app
-        .put_json(
-            app.admin("/clients/m"),
-            &json!({"client_id": "m", "metadata": "x"}),
-        )
+        .admin_put("/clients/m", &json!({"client_id": "m", "metadata": "x"}))
         .await;
     assert_eq!(res.status(), 400);
     let c = json(app.get(app.admin("/clients/m")).await).await;

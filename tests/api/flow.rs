@@ -64,7 +64,7 @@ pub async fn client(app: &TestApp, extra: Value) -> TestClient {
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let res = app.post_json(app.admin("/clients"), &body).await;
+    let res = app.admin_post("/clients", &body).await;
     assert_eq!(res.status(), 201);
     let c = json(res).await;
     TestClient {
@@ -404,4 +404,11 @@ pub async fn read_and_accept_logout(app: &TestApp, challenge: &str) -> (Value, S
     let res = flow_answer(app, "logout", "accept", challenge, json!({})).await;
     assert_eq!(res.status(), 200);
     (request, redirect_to(res).await)
+}
+
+/// POST /oauth2/revoke for `token`, authenticated as `who`.
+pub async fn revoke(app: &TestApp, who: &TestClient, token: &str) -> reqwest::Response {
+    let req = app.http.post(app.public("/oauth2/revoke"));
+    let req = req.basic_auth(&who.id, Some(&who.secret));
+    req.form(&[("token", token)]).send().await.unwrap()
 }

@@ -251,6 +251,16 @@ impl TestApp {
         self.http.post(url).form(form).send().await.unwrap()
     }
 
+    /// POST `body` as JSON to `path` on the admin API.
+    pub async fn admin_post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.post_json(self.admin(path), body).await
+    }
+
+    /// PUT `body` as JSON to `path` on the admin API.
+    pub async fn admin_put(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.put_json(self.admin(path), body).await
+    }
+
     /// GET with a bearer token.
     pub async fn get_bearer(&self, url: String, token: &str) -> reqwest::Response {
         self.http.get(url).bearer_auth(token).send().await.unwrap()

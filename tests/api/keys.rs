@@ -15,8 +15,8 @@ async fn generate_every_algorithm() {
         ("HS512", "oct", 1),
     ] {
         let res = app
-            .post_json(
-                app.admin(&format!("/keys/set-{alg}")),
+            .admin_post(
+                &format!("/keys/set-{alg}"),
                 &json!({"alg": alg, "use": "sig", "kid": "k1"}),
             )
             .await;
@@ -37,16 +37,13 @@ async fn generate_every_algorithm() {
         }
     }
     let res = app
-        .post_json(
-            app.admin("/keys/x"),
-            &json!({"alg": "XX1", "use": "sig", "kid": "a"}),
-        )
+        .admin_post("/keys/x", &json!({"alg": "XX1", "use": "sig", "kid": "a"}))
         .await;
     assert_eq!(res.status(), 400);
     assert_eq!(json(res).await["error"], "invalid_request");
     let res = app
-        .post_json(
-            app.admin("/keys/set-HS256"),
+        .admin_post(
+            "/keys/set-HS256",
             &json!({"alg": "HS256", "use": "sig", "kid": "k1"}),
         )
         .await;
@@ -60,8 +57,8 @@ async fn key_set_crud() {
     let res = app.get(app.admin("/keys/missing")).await;
     assert_eq!(res.status(), 404);
     assert_eq!(json(res).await["error"], "Not Found");
-    app.post_json(
-        app.admin("/keys/s"),
+    app.admin_post(
+        "/keys/s",
         &json!({"alg": "ES256", "use": "sig", "kid": "a"}),
     )
     .await;
@@ -79,19 +76,15 @@ async fn key_set_crud() {
     // PUT key stores the body under its own kid.
     let mut key = one["keys"][0].clone();
     key["use"] = json!("enc");
-    let res = app.put_json(app.admin("/keys/s/public%3Aa"), &key).await;
+    let res = app.admin_put("/keys/s/public%3Aa", &key).await;
     assert_eq!(res.status(), 200);
     let again = json(app.get(app.admin("/keys/s/public%3Aa")).await).await;
     assert_eq!(again["keys"][0]["use"], "enc");
-    let res = app
-        .put_json(app.admin("/keys/s/x"), &json!({"kid": "x"}))
-        .await;
+    let res = app.admin_put("/keys/s/x", &json!({"kid": "x"})).await;
     assert_eq!(res.status(), 400);
 
     // PUT set replaces all keys.
-    let res = app
-        .put_json(app.admin("/keys/s"), &json!({"keys": [key]}))
-        .await;
+    let res = app.admin_put("/keys/s", &json!({"keys": [key]})).await;
     assert_eq!(res.status(), 200);
     let set = json(app.get(app.admin("/keys/s")).await).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 1);
@@ -101,8 +94,8 @@ async fn key_set_crud() {
         204
     );
     assert_eq!(app.get(app.admin("/keys/s")).await.status(), 404);
-    app.post_json(
-        app.admin("/keys/t"),
+    app.admin_post(
+        "/keys/t",
         &json!({"alg": "HS256", "use": "sig", "kid": "h"}),
     )
     .await;
@@ -122,8 +115,8 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kid"], "public:shared");
     assert!(keys[0].get("d").is_none());
-    app.post_json(
-        app.admin("/keys/hydra.openid.id-token"),
+    app.admin_post(
+        "/keys/hydra.openid.id-token",
         &json!({"alg": "ES256", "use": "sig", "kid": "rot"}),
     )
     .await;
@@ -143,8 +136,8 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
 async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
     let app = TestApp::spawn().await;
     let created = json(
-        app.post_json(
-            app.admin("/keys/enc"),
+        app.admin_post(
+            "/keys/enc",
             &json!({"alg": "HS256", "use": "sig", "kid": "h"}),
         )
         .await,

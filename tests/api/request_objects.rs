@@ -279,8 +279,8 @@ async fn request_objects_by_value_and_by_reference() {
     )
     .await;
     let res = app
-        .put_json(
-            app.admin(&format!("/clients/{}", c.id)),
+        .admin_put(
+            &format!("/clients/{}", c.id),
             &json!({
                 "redirect_uris": [REDIRECT],
                 "grant_types": ["authorization_code", "refresh_token"],

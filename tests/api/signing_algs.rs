@@ -58,8 +58,8 @@ async fn check_alg(wire: &str, alg: Algorithm) {
     );
 
     let res = app
-        .post_json(
-            app.admin("/keys/hydra.openid.id-token"),
+        .admin_post(
+            "/keys/hydra.openid.id-token",
             &json!({"alg": wire, "use": "sig", "kid": "newest"}),
         )
         .await;

@@ -20,8 +20,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// A confidential code-flow client whose redirect URI is the CLI's callback on `port`.
 async fn client(app: &TestApp, port: u16, scheme: &str) -> String {
     let res = app
-        .post_json(
-            app.admin("/clients"),
+        .admin_post(
+            "/clients",
             &json!({
                 "client_name": "token user test",
                 "client_secret": SECRET,

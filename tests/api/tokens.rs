@@ -397,16 +397,6 @@ async fn join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<
     .await
 }
 
-/// POST /oauth2/revoke for `token`, authenticated as `who`.
-async fn revoke(app: &TestApp, who: &TestClient, token: &str) -> reqwest::Response {
-    let req = app.http.post(app.public("/oauth2/revoke"));
-    send(
-        req.basic_auth(&who.id, Some(&who.secret))
-            .form(&[("token", token)]),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn revocation_userinfo_errors_flush_and_delete() {
     let app = spawn().await;
@@ -465,7 +455,7 @@ async fn check_revocation(app: &TestApp, c: &TestClient, access: &str, refresh: 
 /// Flush removes access tokens older than the TTL; DELETE /oauth2/tokens a client's tokens.
 async fn check_flush_and_delete(app: &TestApp, c: &TestClient) {
     assert_eq!(app.access_tokens().await, 1);
-    let flush = |body: Value| async move { app.post_json(app.admin("/oauth2/flush"), &body).await };
+    let flush = |body: Value| async move { app.admin_post("/oauth2/flush", &body).await };
     assert_eq!(flush(json!({})).await.status(), 204);
     assert_eq!(app.access_tokens().await, 0);
     let res = flush(json!({"notAfter": "yesterday"})).await;
