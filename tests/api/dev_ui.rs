@@ -3,7 +3,8 @@
 //! development mode.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use crate::flow::{
-    auth_url, browse, client, flow_request, location, param, without_query, REDIRECT, VERIFIER,
+    auth_url, browse, client, exchange, flow_request, introspect, location, param, without_query,
+    REDIRECT,
 };
 use crate::harness::{json, TestApp};
 use serde_json::json;
@@ -74,6 +75,32 @@ pub fn assert_see_other(res: &reqwest::Response, path: &str, name: &str) -> url:
     to
 }
 
+/// A 302 to the demo `page` (login, consent, logout): its `<page>_challenge` and URL.
+fn fallback_redirect(res: &reqwest::Response, page: &str) -> (String, url::Url) {
+    assert_eq!(res.status(), 302);
+    let to = location(res);
+    assert_eq!(
+        without_query(&to),
+        format!("{ISSUER}oauth2/fallbacks/{page}")
+    );
+    let challenge = param(&to, &format!("{page}_challenge")).unwrap();
+    (challenge, to)
+}
+
+/// Submits the form of the demo `page` for `challenge` with `csrf` and then `fields`.
+pub async fn submit(
+    app: &TestApp,
+    page: &str,
+    challenge: &str,
+    csrf: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let name = format!("{page}_challenge");
+    let mut form = vec![(name.as_str(), challenge), ("csrf_token", csrf)];
+    form.extend_from_slice(fields);
+    post(app, &format!("/oauth2/fallbacks/{page}"), &form).await
+}
+
 /// From `/oauth2/auth` to the demo login page: its URL's challenge and the page.
 async fn start(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (String, String) {
     login_page_from(app, &auth_url(app, client_id, extra)).await
@@ -82,13 +109,7 @@ async fn start(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (Strin
 /// Opens an authorization URL and lands on the demo login page: its challenge and the page.
 pub async fn login_page_from(app: &TestApp, authorization_url: &str) -> (String, String) {
     let res = browse(app, authorization_url).await;
-    assert_eq!(res.status(), 302);
-    let to = location(&res);
-    assert_eq!(
-        without_query(&to),
-        format!("{ISSUER}oauth2/fallbacks/login")
-    );
-    let challenge = param(&to, "login_challenge").unwrap();
+    let (challenge, to) = fallback_redirect(&res, "login");
     (challenge, page(app, to.as_str()).await)
 }
 
@@ -101,25 +122,14 @@ pub async fn log_in(
     remember: bool,
 ) -> (String, String) {
     let csrf = input_value(login_page, "csrf_token");
-    let mut form = vec![
-        ("login_challenge", challenge),
-        ("csrf_token", csrf.as_str()),
-        ("username", user),
-        ("action", "accept"),
-    ];
+    let mut fields = vec![("username", user), ("action", "accept")];
     if remember {
-        form.push(("remember", "true"));
+        fields.push(("remember", "true"));
     }
-    let res = post(app, "/oauth2/fallbacks/login", &form).await;
+    let res = submit(app, "login", challenge, &csrf, &fields).await;
     let back = assert_see_other(&res, "oauth2/auth", "login_verifier");
     let res = browse(app, back.as_str()).await;
-    assert_eq!(res.status(), 302);
-    let to = location(&res);
-    assert_eq!(
-        without_query(&to),
-        format!("{ISSUER}oauth2/fallbacks/consent")
-    );
-    let consent = param(&to, "consent_challenge").unwrap();
+    let (consent, to) = fallback_redirect(&res, "consent");
     (consent, page(app, to.as_str()).await)
 }
 
@@ -132,13 +142,9 @@ pub async fn consent(
     action: &str,
 ) -> url::Url {
     let csrf = input_value(consent_page, "csrf_token");
-    let mut form = vec![
-        ("consent_challenge", challenge),
-        ("csrf_token", csrf.as_str()),
-        ("action", action),
-    ];
-    form.extend(scopes.iter().map(|s| ("grant_scope", *s)));
-    let res = post(app, "/oauth2/fallbacks/consent", &form).await;
+    let mut fields = vec![("action", action)];
+    fields.extend(scopes.iter().map(|s| ("grant_scope", *s)));
+    let res = submit(app, "consent", challenge, &csrf, &fields).await;
     let back = assert_see_other(&res, "oauth2/auth", "consent_verifier");
     let res = browse(app, back.as_str()).await;
     assert_eq!(res.status(), 302);
@@ -186,32 +192,12 @@ async fn accept_path_ends_with_tokens_for_the_typed_user() {
     assert_eq!(param(&cb, "scope").as_deref(), Some("openid offline"));
     let code = param(&cb, "code").unwrap();
 
-    let res = app
-        .http
-        .post(app.public("/oauth2/token"))
-        .basic_auth(&c.id, Some(&c.secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = exchange(&app, &c, &code).await;
     assert_eq!(res.status(), 200);
     let t = json(res).await;
     assert_eq!(t["scope"], "openid offline");
     assert!(t["refresh_token"].is_string() && t["id_token"].is_string());
-    let intro = json(
-        app.http
-            .post(app.admin("/oauth2/introspect"))
-            .form(&[("token", t["access_token"].as_str().unwrap())])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let intro = introspect(&app, t["access_token"].as_str().unwrap()).await;
     assert_eq!(intro["active"], true);
     assert_eq!(intro["sub"], "alice");
 
@@ -234,17 +220,8 @@ async fn deny_at_login_and_at_consent_reach_the_client_as_access_denied() {
     // Deny needs no username.
     let (login, body) = start(&app, &c.id, &[]).await;
     let csrf = input_value(&body, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/login",
-        &[
-            ("login_challenge", &login),
-            ("csrf_token", &csrf),
-            ("username", ""),
-            ("action", "deny"),
-        ],
-    )
-    .await;
+    let fields = [("username", ""), ("action", "deny")];
+    let res = submit(&app, "login", &login, &csrf, &fields).await;
     let back = assert_see_other(&res, "oauth2/auth", "login_verifier");
     let res = browse(&app, back.as_str()).await;
     assert_eq!(res.status(), 302);
@@ -303,16 +280,7 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
     let mut forged = base.to_vec();
     forged.push(("csrf_token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
     refused(post(&app, "/oauth2/fallbacks/login", &forged).await).await;
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/consent",
-        &[
-            ("consent_challenge", login.as_str()),
-            ("csrf_token", csrf.as_str()),
-            ("action", "accept"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "consent", &login, &csrf, &[("action", "accept")]).await;
     refused(res).await;
 
     // Bad input: 400 in Hydra's shape; the flow is still open afterwards.
@@ -333,12 +301,8 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
     let send = |form: Vec<(&'static str, String)>| {
         let app = &app;
         async move {
-            app.http
-                .post(app.public("/oauth2/fallbacks/login"))
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(app, "/oauth2/fallbacks/login", &form).await
         }
     };
     bad(
@@ -382,13 +346,7 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
 /// Starts a logout at the public endpoint: the demo page's challenge and URL.
 async fn logout_challenge(app: &TestApp) -> (String, url::Url) {
     let res = app.get(app.public("/oauth2/sessions/logout")).await;
-    assert_eq!(res.status(), 302);
-    let to = location(&res);
-    assert_eq!(
-        without_query(&to),
-        format!("{ISSUER}oauth2/fallbacks/logout")
-    );
-    (param(&to, "logout_challenge").unwrap(), to)
+    fallback_redirect(&res, "logout")
 }
 
 #[tokio::test]
@@ -411,17 +369,8 @@ async fn remembered_login_and_logout_with_confirmation() {
     let (login, body) = start(&app, &c.id, &[("state", "second-state")]).await;
     assert!(body.contains("value=\"carol\" readonly"), "{body}");
     let csrf = input_value(&body, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/login",
-        &[
-            ("login_challenge", &login),
-            ("csrf_token", &csrf),
-            ("username", "dave"),
-            ("action", "accept"),
-        ],
-    )
-    .await;
+    let fields = [("username", "dave"), ("action", "accept")];
+    let res = submit(&app, "login", &login, &csrf, &fields).await;
     assert_eq!(res.status(), 400);
     assert_eq!(
         json(res).await["error_description"],
@@ -436,16 +385,7 @@ async fn remembered_login_and_logout_with_confirmation() {
         "{body}"
     );
     let csrf = input_value(&body, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/logout",
-        &[
-            ("logout_challenge", &challenge),
-            ("csrf_token", &csrf),
-            ("action", "deny"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "logout", &challenge, &csrf, &[("action", "deny")]).await;
     assert_eq!(res.status(), 200);
     assert_protected(&res);
     assert!(res
@@ -460,16 +400,7 @@ async fn remembered_login_and_logout_with_confirmation() {
     let (challenge, to) = logout_challenge(&app).await;
     let body = page(&app, to.as_str()).await;
     let csrf = input_value(&body, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/logout",
-        &[
-            ("logout_challenge", &challenge),
-            ("csrf_token", &csrf),
-            ("action", "accept"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "logout", &challenge, &csrf, &[("action", "accept")]).await;
     let back = assert_see_other(&res, "oauth2/sessions/logout", "logout_verifier");
     let res = browse(&app, back.as_str()).await;
     assert_eq!(res.status(), 302);
@@ -478,16 +409,7 @@ async fn remembered_login_and_logout_with_confirmation() {
         format!("{ISSUER}oauth2/fallbacks/logout/callback")
     );
     // A logout token cannot be replayed, and the next login asks for a name again.
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/logout",
-        &[
-            ("logout_challenge", &challenge),
-            ("csrf_token", &csrf),
-            ("action", "accept"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "logout", &challenge, &csrf, &[("action", "accept")]).await;
     assert_eq!(res.status(), 409);
     let (_, body) = start(&app, &c.id, &[]).await;
     assert!(body.contains("value=\"\" autofocus"));
@@ -499,11 +421,7 @@ async fn outside_dev_mode_the_fallbacks_only_explain() {
     let app = TestApp::spawn().await;
     let c = client(&app, json!({})).await;
     let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let to = location(&res);
-    assert_eq!(
-        without_query(&to),
-        format!("{ISSUER}oauth2/fallbacks/login")
-    );
+    let (_, to) = fallback_redirect(&res, "login");
     let res = browse(&app, to.as_str()).await;
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
@@ -517,12 +435,8 @@ async fn outside_dev_mode_the_fallbacks_only_explain() {
         assert_eq!(res.status(), 200);
         assert!(!res.text().await.unwrap().contains("<form"));
         // Nothing accepts a form: the same answer as any GET-only route.
-        let res = post(
-            &app,
-            &format!("/oauth2/fallbacks/{page}"),
-            &[("action", "accept")],
-        )
-        .await;
+        let path = format!("/oauth2/fallbacks/{page}");
+        let res = post(&app, &path, &[("action", "accept")]).await;
         assert_eq!(res.status(), 405);
         assert_eq!(json(res).await["error"], "Method Not Allowed");
     }

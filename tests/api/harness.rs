@@ -304,3 +304,42 @@ pub fn keys_of(v: &serde_json::Value) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// Runs `portcullis <args>` in-process; returns (exit code, stdout, stderr).
+pub async fn cli(args: &[&str]) -> (i32, String, String) {
+    let mut argv = vec!["portcullis".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = portcullis::cli::execute(argv, &mut out, &mut err).await;
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// Runs the command line `line` in-process, as a shell would split it (words separated by
+/// spaces; single quotes keep a word with spaces together).
+pub async fn cli_line(line: &str) -> (i32, String, String) {
+    let words = words(line);
+    cli(&words.iter().map(String::as_str).collect::<Vec<_>>()).await
+}
+
+/// Splits a command line into words: spaces separate, single quotes group.
+pub fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for ch in line.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            ' ' if !quoted => words.extend(word.take()),
+            _ => word.get_or_insert_with(String::new).push(ch),
+        }
+    }
+    words.extend(word);
+    words
+}

@@ -3,26 +3,13 @@
 //! while tokens are being issued. Both backends (set `TEST_DATABASE_URL` for PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::json;
+use super::harness::{cli, cli_line, json};
 use portcullis::domain::flow::{ConsentResult, Flow, FlowState, LoginSession, LogoutRequest};
 use portcullis::domain::token::TokenKind;
 use portcullis::store::{Store, TokenRow};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Runs `portcullis <args>` in-process; returns (exit code, stdout, stderr).
-async fn cli(args: &[&str]) -> (i32, String, String) {
-    let mut argv = vec!["portcullis".to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = portcullis::cli::execute(argv, &mut out, &mut err).await;
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -151,7 +138,7 @@ async fn argument_errors_exit_2_without_touching_anything() {
         );
     }
     // Values clap refuses: a bad duration, an unknown flag.
-    let (code, out, err) = cli(&["janitor", "--tokens", "--keep-if-younger", "soon", "-e"]).await;
+    let (code, out, err) = cli_line("janitor --tokens --keep-if-younger soon -e").await;
     assert_eq!((code, out.as_str()), (2, ""));
     assert!(
         err.contains("invalid value 'soon' for '--keep-if-younger <KEEP_IF_YOUNGER>'"),
@@ -237,17 +224,12 @@ async fn database_errors_exit_1() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[tokio::test]
-async fn deletes_what_nothing_needs_and_keeps_the_rest() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+/// Token rows and jtis around `t`: expired ones (spent or not), and live ones.
+async fn seed_tokens(store: &Store, t: i64) {
     let (old, expired, live) = (t - 7200, t - 3600, t + 3600);
-
-    // Tokens: expired ones go (spent or not), live ones stay.
-    insert_many(&store, "old-access", TokenKind::Access, 120, old, expired).await;
-    insert_many(&store, "old-refresh", TokenKind::Refresh, 30, old, expired).await;
-    insert_many(&store, "old-code", TokenKind::Code, 20, old, expired).await;
+    insert_many(store, "old-access", TokenKind::Access, 120, old, expired).await;
+    insert_many(store, "old-refresh", TokenKind::Refresh, 30, old, expired).await;
+    insert_many(store, "old-code", TokenKind::Code, 20, old, expired).await;
     let mut spent = row(
         "spent-refresh",
         TokenKind::Refresh,
@@ -257,16 +239,17 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     );
     spent.active = false;
     store.insert_tokens(&[spent]).await.unwrap();
+    let live_refresh = row(
+        "live-refresh",
+        TokenKind::Refresh,
+        "kept-grant-cc",
+        old,
+        live,
+    );
     store
         .insert_tokens(&[
             row("live-access", TokenKind::Access, "live-grant", old, live),
-            row(
-                "live-refresh",
-                TokenKind::Refresh,
-                "kept-grant-cc",
-                old,
-                live,
-            ),
+            live_refresh,
             row("live-code", TokenKind::Code, "live-grant", t, live),
         ])
         .await
@@ -274,49 +257,44 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     // Client-assertion jtis: the expired one goes.
     assert!(store.spend_jti("old-jti", expired, old).await.unwrap());
     assert!(store.spend_jti("live-jti", live, old).await.unwrap());
+}
 
-    // Flows, all older than the request lifespan (1h) except the last.
-    let insert = |f: Flow, s: FlowState| {
-        let store = store.clone();
-        async move { store.insert_flow(&f, s).await.unwrap() }
-    };
+/// Flows, all older than the request lifespan (1h) except the last.
+async fn seed_flows(store: &Store, t: i64) {
+    let old = t - 7200;
     // Abandoned before the login app answered: the consent columns are still empty.
     let mut abandoned = flow("abandoned", old, false, 0);
     abandoned.consent_challenge.clear();
     abandoned.consent_verifier.clear();
     abandoned.consent = None;
-    insert(abandoned, FlowState::LoginUnhandled).await;
-    insert(
-        flow("consent-unanswered", old, false, 0),
-        FlowState::ConsentUnhandled,
-    )
-    .await;
-    insert(
-        flow("finished-forgotten", old, false, 0),
-        FlowState::ConsentUsed,
-    )
-    .await;
-    insert(
-        flow("remembered-expired", old, true, 60),
-        FlowState::ConsentUsed,
-    )
-    .await;
-    insert(
-        flow("remembered-forever", old, true, 0),
-        FlowState::ConsentUsed,
-    )
-    .await;
-    insert(
-        flow("remembered-live", old, true, 86400),
-        FlowState::ConsentUsed,
-    )
-    .await;
-    // A finished grant whose refresh token still lives: its flow must stay.
-    insert(flow("kept-grant", old, false, 0), FlowState::ConsentUsed).await;
-    insert(flow("fresh", t, false, 0), FlowState::LoginUnhandled).await;
+    store
+        .insert_flow(&abandoned, FlowState::LoginUnhandled)
+        .await
+        .unwrap();
+    let flows = [
+        ("consent-unanswered", false, 0, FlowState::ConsentUnhandled),
+        ("finished-forgotten", false, 0, FlowState::ConsentUsed),
+        ("remembered-expired", true, 60, FlowState::ConsentUsed),
+        ("remembered-forever", true, 0, FlowState::ConsentUsed),
+        ("remembered-live", true, 86400, FlowState::ConsentUsed),
+        // A finished grant whose refresh token still lives: its flow must stay.
+        ("kept-grant", false, 0, FlowState::ConsentUsed),
+    ];
+    for (challenge, remember, remember_for, state) in flows {
+        let f = flow(challenge, old, remember, remember_for);
+        store.insert_flow(&f, state).await.unwrap();
+    }
+    let fresh = flow("fresh", t, false, 0);
+    store
+        .insert_flow(&fresh, FlowState::LoginUnhandled)
+        .await
+        .unwrap();
+}
 
-    // Logout requests: an hour-old one goes, a fresh one stays.
-    for (challenge, at) in [("old-logout", old), ("new-logout", t)] {
+/// Logout requests (an hour-old one goes, a fresh one stays) and remembered login sessions
+/// (the expired one goes).
+async fn seed_logouts_and_sessions(store: &Store, t: i64) {
+    for (challenge, at) in [("old-logout", t - 7200), ("new-logout", t)] {
         let l = LogoutRequest {
             challenge: challenge.into(),
             verifier: format!("{challenge}-v"),
@@ -325,30 +303,22 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
         };
         store.insert_logout(&l, at).await.unwrap();
     }
-    // Remembered login sessions: the expired one goes.
-    for (id, exp) in [("expired-session", expired), ("live-session", live)] {
+    for (id, exp) in [("expired-session", t - 3600), ("live-session", t + 3600)] {
         store
             .insert_login_session(&LoginSession {
                 id: id.into(),
                 subject: "alice".into(),
-                authenticated_at: old,
+                authenticated_at: t - 7200,
                 remember: true,
                 expires_at: exp,
             })
             .await
             .unwrap();
     }
+}
 
-    let (code, out, err) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--requests",
-        "--batch-size",
-        "50",
-    ])
-    .await;
-    assert_eq!(code, 0, "{err}");
+/// The janitor's report of the run over the seeded rows, batch size 50.
+fn assert_report(out: &str, err: &str) {
     // A kind stops at its first batch that comes back short.
     let expected = [
         ("authorization codes", 20, 1),
@@ -364,7 +334,7 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
             out.contains(&format!("Successfully completed Janitor run on {title}\n")),
             "{out}"
         );
-        let cells = summary_row(&out, title);
+        let cells = summary_row(out, title);
         assert_eq!(cells[1], n.to_string(), "{title}:\n{out}");
         assert_eq!(cells[2], statements.to_string(), "{title}:\n{out}");
     }
@@ -378,27 +348,23 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     );
     assert!(out.contains("Deleted 178 rows in "), "{out}");
     assert!(err.starts_with("Cleaning up "), "{err}");
+}
 
+/// What is left of the seeded rows after the run.
+async fn assert_survivors(store: &Store, t: i64) {
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 1);
     assert_eq!(store.count_tokens(TokenKind::Refresh).await.unwrap(), 1);
     assert_eq!(store.count_tokens(TokenKind::Code).await.unwrap(), 1);
-    assert!(store
-        .get_token("live-access", TokenKind::Access)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_token("live-refresh", TokenKind::Refresh)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_token("spent-refresh", TokenKind::Refresh)
-        .await
-        .unwrap()
-        .is_none());
+    for (sig, kind, kept) in [
+        ("live-access", TokenKind::Access, true),
+        ("live-refresh", TokenKind::Refresh, true),
+        ("spent-refresh", TokenKind::Refresh, false),
+    ] {
+        let found = store.get_token(sig, kind).await.unwrap();
+        assert_eq!(found.is_some(), kept, "token {sig}");
+    }
     // The live jti is still spent; the expired one can be used again.
-    assert!(!store.spend_jti("live-jti", live, t).await.unwrap());
+    assert!(!store.spend_jti("live-jti", t + 3600, t).await.unwrap());
     for (challenge, kept) in [
         ("abandoned", false),
         ("consent-unanswered", false),
@@ -412,26 +378,30 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
         let found = store.flow_by_login_challenge(challenge).await.unwrap();
         assert_eq!(found.is_some(), kept, "flow {challenge}");
     }
-    assert!(store
-        .get_logout("old-logout", false)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_logout("new-logout", false)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_remembered_session("expired-session")
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_remembered_session("live-session")
-        .await
-        .unwrap()
-        .is_some());
+    for (challenge, kept) in [("old-logout", false), ("new-logout", true)] {
+        let found = store.get_logout(challenge, false).await.unwrap();
+        assert_eq!(found.is_some(), kept, "logout {challenge}");
+    }
+    for (id, kept) in [("expired-session", false), ("live-session", true)] {
+        let found = store.get_remembered_session(id).await.unwrap();
+        assert_eq!(found.is_some(), kept, "session {id}");
+    }
+}
+
+#[tokio::test]
+async fn deletes_what_nothing_needs_and_keeps_the_rest() {
+    let app = spawn().await;
+    let store = app.state().store.clone();
+    let t = now();
+    seed_tokens(&store, t).await;
+    seed_flows(&store, t).await;
+    seed_logouts_and_sessions(&store, t).await;
+
+    let line = format!("janitor {} --tokens --requests --batch-size 50", app.dsn);
+    let (code, out, err) = cli_line(&line).await;
+    assert_eq!(code, 0, "{err}");
+    assert_report(&out, &err);
+    assert_survivors(&store, t).await;
 
     // Only tokens: requests are left alone; a second run finds nothing.
     let (code, out, err) = cli(&["janitor", &app.dsn, "--tokens"]).await;
@@ -448,7 +418,7 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
     let store = app.state().store.clone();
     let c = client(&app, json!({})).await;
     let tokens = tokens(&app, &c, &["openid", "offline"]).await;
-    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let refresh_token = s(&tokens, "refresh_token");
     // Two hours later: the flow is past its lifespan, its remembered consent lapsed, the code
     // and the access token expired; the refresh token lives on and keeps the grant's flow.
     store
@@ -466,17 +436,9 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
     assert_eq!(deleted(&out, "authorization codes"), 1, "{out}");
     assert_eq!(deleted(&out, "access tokens"), 1, "{out}");
     assert_eq!(deleted(&out, "login-consent requests"), 0, "{out}");
-    let res = token(
-        &app,
-        &c,
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    )
-    .await;
+    let res = refresh(&app, &c, &refresh_token).await;
     assert_eq!(res.status(), 200);
-    let access = json(res).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let access = s(&json(res).await, "access_token");
     assert_active(&app, &access, true).await;
 
     // Every token expires, but a remembered consent that never lapses keeps the flow...
@@ -511,15 +473,10 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
     let t = now();
     // 250 expired access tokens: --limit 100 --batch-size 30 takes 100 in 4 statements.
     insert_many(&store, "a", TokenKind::Access, 250, t - 7200, t - 3600).await;
-    let (code, out, err) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--limit",
-        "100",
-        "--batch-size",
-        "30",
-    ])
+    let (code, out, err) = cli_line(&format!(
+        "janitor {} --tokens --limit 100 --batch-size 30",
+        app.dsn
+    ))
     .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(summary_row(&out, "access tokens")[1..3], ["100", "4"]);
@@ -527,15 +484,10 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
 
     // Requested 10 minutes ago, expired 5 minutes ago: --keep-if-younger 30m keeps them.
     insert_many(&store, "young", TokenKind::Access, 10, t - 600, t - 300).await;
-    let (code, out, _) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--keep-if-younger",
-        "30m",
-        "--limit",
-        "1000",
-    ])
+    let (code, out, _) = cli_line(&format!(
+        "janitor {} --tokens --keep-if-younger 30m --limit 1000",
+        app.dsn
+    ))
     .await;
     assert_eq!(code, 0);
     assert_eq!(deleted(&out, "access tokens"), 150);
@@ -545,15 +497,10 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
     // expiry. A 20-minute-old refresh token still valid for a day goes with --refresh-lifespan 15m.
     insert_many(&store, "r", TokenKind::Refresh, 5, t - 1200, t + 86400).await;
     insert_many(&store, "r-new", TokenKind::Refresh, 5, t - 60, t + 86400).await;
-    let (code, out, _) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--refresh-lifespan",
-        "15m",
-        "--access-lifespan",
-        "1h",
-    ])
+    let (code, out, _) = cli_line(&format!(
+        "janitor {} --tokens --refresh-lifespan 15m --access-lifespan 1h",
+        app.dsn
+    ))
     .await;
     assert_eq!(code, 0);
     assert_eq!(deleted(&out, "refresh tokens"), 5);
@@ -688,19 +635,9 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
         workers.push(tokio::spawn(async move {
             let mut issued = Vec::new();
             while !stop.load(Ordering::SeqCst) {
-                let res = token(
-                    &app,
-                    &c,
-                    &[("grant_type", "client_credentials"), ("scope", "read")],
-                )
-                .await;
+                let res = grant(&app, &c, "client_credentials", &[("scope", "read")]).await;
                 assert_eq!(res.status(), 200);
-                issued.push(
-                    json(res).await["access_token"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
-                );
+                issued.push(s(&json(res).await, "access_token"));
             }
             issued
         }));
@@ -709,16 +646,10 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
     while store.count_tokens(TokenKind::Access).await.unwrap() < 4010 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let (code, out, err) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--requests",
-        "--batch-size",
-        "100",
-        "--limit",
-        "100000",
-    ])
+    let (code, out, err) = cli_line(&format!(
+        "janitor {} --tokens --requests --batch-size 100 --limit 100000",
+        app.dsn
+    ))
     .await;
     let during = store.count_tokens(TokenKind::Access).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -3,7 +3,7 @@
 //! its exit codes on success and on each failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use crate::dev_ui::{
-    assert_see_other, consent, input_value, log_in, login_page_from, post, spawn_dev,
+    assert_see_other, consent, input_value, log_in, login_page_from, spawn_dev, submit,
 };
 use crate::flow::{location, param, without_query};
 use crate::harness::{json, TestApp};
@@ -256,16 +256,7 @@ async fn token_user_denied_login_and_failed_exchange_exit_1() {
     let (run, _, _) = launch(&app, "http", &args).await;
     let (login, page) = login_page_from(&app, &run.auth_url).await;
     let csrf = input_value(&page, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/login",
-        &[
-            ("login_challenge", &login),
-            ("csrf_token", &csrf),
-            ("action", "deny"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "login", &login, &csrf, &[("action", "deny")]).await;
     let back = assert_see_other(&res, "oauth2/auth", "login_verifier");
     let res = app
         .http
