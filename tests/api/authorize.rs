@@ -14,8 +14,7 @@ fn set_cookies(res: &reqwest::Response) -> Vec<String> {
 
 #[tokio::test]
 async fn full_flow_redirects_cookies_and_admin_models() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
 
     // 1. The browser arrives: CSRF cookie and redirect to the login app.
     let res = browse(
@@ -151,8 +150,7 @@ async fn full_flow_redirects_cookies_and_admin_models() {
 
 #[tokio::test]
 async fn remembered_login_and_consent_are_skipped() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let first = run_flow(&app, &c.id, &[], &["openid", "offline"]).await;
     assert!(param(&first, "code").is_some());
 
@@ -185,8 +183,7 @@ async fn remembered_login_and_consent_are_skipped() {
 
 #[tokio::test]
 async fn prompt_none_without_session_is_login_required() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "none")])).await;
     assert_eq!(res.status(), 302);
     let loc = location(&res);
@@ -201,8 +198,7 @@ async fn prompt_none_without_session_is_login_required() {
 
 #[tokio::test]
 async fn invalid_requests_redirect_to_client_or_error_page() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("state", "short")], "invalid_state"),
         (&[("scope", "openid admin")], "invalid_scope"),
@@ -250,8 +246,7 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
 
 #[tokio::test]
 async fn csrf_cookie_must_match() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
     // Another browser (no CSRF cookie) follows the verifier link.
@@ -297,8 +292,7 @@ async fn expired_flow_is_refused() {
 
 #[tokio::test]
 async fn rejections_reach_the_client() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let login = login_challenge(&app, &c.id, &[]).await;
     let res = flow_answer(&app, "login", "reject", &login, json!({"error": "access_denied", "error_description": "The user said no", "status_code": 403})).await;
     assert_eq!(res.status(), 200);
@@ -332,8 +326,7 @@ async fn rejections_reach_the_client() {
 
 #[tokio::test]
 async fn admin_flow_api_errors() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     for (path, body) in [
         ("/oauth2/auth/requests/login", json!({"subject": "a"})),
         ("/oauth2/auth/requests/consent", json!({})),
@@ -495,8 +488,7 @@ async fn implicit_and_hybrid_flows() {
 
 #[tokio::test]
 async fn consent_and_login_session_management() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let other = client(&app, json!({})).await;
     let t = tokens(&app, &c, &["openid", "offline"]).await;
     app.clock.advance(1);
@@ -592,8 +584,7 @@ fn s(t: &serde_json::Value) -> String {
 
 #[tokio::test]
 async fn flush_purges_abandoned_flows_but_keeps_consents() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     // A consent remembered forever (remember_for 0).
     let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;

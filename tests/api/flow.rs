@@ -48,6 +48,13 @@ pub fn logout_url(app: &TestApp, query: &str) -> String {
     format!("{}?{query}", app.public("/oauth2/sessions/logout"))
 }
 
+/// An app (as `spawn`) and a default client (as `client` with no extras).
+pub async fn app_and_client() -> (TestApp, TestClient) {
+    let app = spawn().await;
+    let c = client(&app, json!({})).await;
+    (app, c)
+}
+
 pub struct TestClient {
     pub id: String,
     pub secret: String,

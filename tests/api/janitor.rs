@@ -11,6 +11,13 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// An app, its store and the current time.
+async fn spawn_with_store() -> (super::harness::TestApp, Store, i64) {
+    let app = spawn().await;
+    let store = app.state().store.clone();
+    (app, store, now())
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -390,9 +397,7 @@ async fn assert_survivors(store: &Store, t: i64) {
 
 #[tokio::test]
 async fn deletes_what_nothing_needs_and_keeps_the_rest() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+    let (app, store, t) = spawn_with_store().await;
     seed_tokens(&store, t).await;
     seed_flows(&store, t).await;
     seed_logouts_and_sessions(&store, t).await;
@@ -468,9 +473,7 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
 
 #[tokio::test]
 async fn keep_if_younger_lifespans_limit_and_batch_size() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+    let (app, store, t) = spawn_with_store().await;
     // 250 expired access tokens: --limit 100 --batch-size 30 takes 100 in 4 statements.
     insert_many(&store, "a", TokenKind::Access, 250, t - 7200, t - 3600).await;
     let (code, out, err) = cli_line(&format!(
@@ -511,9 +514,7 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
 
 #[tokio::test]
 async fn configuration_file_and_environment_supply_the_dsn() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+    let (app, store, t) = spawn_with_store().await;
     insert_many(&store, "cfg", TokenKind::Access, 7, t - 7200, t - 3600).await;
     let file =
         std::env::temp_dir().join(format!("pc-janitor-{}.yaml", uuid::Uuid::new_v4().simple()));
@@ -559,9 +560,7 @@ async fn configuration_file_and_environment_supply_the_dsn() {
 
 #[tokio::test]
 async fn two_janitors_at_once_delete_each_row_once() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+    let (app, store, t) = spawn_with_store().await;
     insert_many(&store, "race", TokenKind::Access, 3000, t - 7200, t - 3600).await;
     insert_many(
         &store,

@@ -153,8 +153,7 @@ fn exposition(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 
 #[tokio::test]
 async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documented() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     // One complete flow: authorization (login, consent, code), code exchange, a refresh,
     // an introspection and a client_credentials token.
     let tokens = tokens(&app, &c, &["openid", "offline"]).await;
@@ -269,8 +268,7 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
 
 #[tokio::test]
 async fn a_rejected_consent_and_a_bad_request_are_counted_apart() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "bob"})).await;
     let consent = consent_challenge(&app, &to).await;

@@ -60,8 +60,7 @@ async fn through_login_and_consent(app: &TestApp, auth: &str) -> reqwest::Respon
 
 #[tokio::test]
 async fn form_post_delivers_codes_and_errors_in_an_auto_submitting_page() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let d = json(
         app.get(app.public("/.well-known/openid-configuration"))
             .await,

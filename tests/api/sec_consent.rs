@@ -28,8 +28,7 @@ async fn refresh(app: &super::harness::TestApp, c: &TestClient, token: &str) -> 
 
 #[tokio::test]
 async fn revoked_consent_takes_its_unredeemed_codes_along() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let other = client(&app, json!({})).await;
     // One grant already redeemed, one code still waiting in the browser, and a grant of
     // another client that must survive.
@@ -124,8 +123,7 @@ async fn revoking_all_consents_kills_implicit_tokens_and_cached_lookups() {
 async fn a_code_that_outlived_its_consent_does_not_redeem() {
     // A code written concurrently with a revocation (its row landed after the revocation's
     // DELETE) is left behind without its flow: redemption must refuse it and write nothing.
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let pending = code(&app, &c.id, &["openid", "offline"]).await;
     app.state()
         .store

@@ -133,8 +133,7 @@ async fn login_skipped(app: &TestApp, client_id: &str) -> bool {
 
 #[tokio::test]
 async fn remembered_logins_expire_on_the_server() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let cookie = remembered_login(&app, &c.id, 60).await;
     assert_eq!(max_age(&cookie), Some(60));
     assert!(login_skipped(&app, &c.id).await);
@@ -213,8 +212,7 @@ fn keys(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn userinfo_is_not_cached_and_drops_id_token_only_claims() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let token = token_with_claims(&app, &c).await;
     let body = json(userinfo_ok(&app, &token).await).await;
     assert_eq!(

@@ -6,8 +6,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn code_exchange_issues_verified_tokens() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let code = code(&app, &c.id, &["openid", "offline"]).await;
     let res = exchange(&app, &c, &code).await;
     assert_eq!(res.status(), 200);
@@ -129,8 +128,7 @@ async fn check_userinfo(app: &TestApp, c: &TestClient, access: &str) {
 
 #[tokio::test]
 async fn code_reuse_revokes_the_grant() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let code = code(&app, &c.id, &["openid", "offline"]).await;
     let t = json(exchange(&app, &c, &code).await).await;
     let res = exchange(&app, &c, &code).await;
@@ -146,8 +144,7 @@ async fn code_reuse_revokes_the_grant() {
 
 #[tokio::test]
 async fn code_binding_pkce_redirect_uri_and_client() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let other = client(&app, json!({})).await;
     let code_ = code(&app, &c.id, &["openid"]).await;
     let bad_verifier = "x".repeat(43);
@@ -308,8 +305,7 @@ async fn client_credentials_scopes_audience_and_disabled_grants() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let t1 = tokens(&app, &c, &["openid", "offline"]).await;
     let refresh1 = s(&t1, "refresh_token");
     let res = refresh(&app, &c, &refresh1).await;
@@ -355,8 +351,7 @@ fn assert_one_success(results: &[reqwest::Response]) {
 
 #[tokio::test]
 async fn parallel_redemptions_yield_exactly_one_success() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let code_ = code(&app, &c.id, &["openid", "offline"]).await;
     let attempts = (0..8).map(|_| exchange(&app, &c, &code_));
     let results = join_all(attempts).await;
@@ -479,8 +474,7 @@ async fn check_flush_and_delete(app: &TestApp, c: &TestClient) {
 
 #[tokio::test]
 async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let t = tokens(&app, &c, &["openid", "offline"]).await;
     let access = s(&t, "access_token");
     // Rows hold neither the token nor readable session data.
@@ -528,8 +522,7 @@ async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
 
 #[tokio::test]
 async fn max_age_and_id_token_hint() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let t = tokens(&app, &c, &["openid", "offline"]).await;
     let id_token = s(&t, "id_token");
 
@@ -682,8 +675,7 @@ async fn private_key_jwt_client_assertions() {
 
 #[tokio::test]
 async fn deleting_a_client_revokes_its_tokens() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let t = client_credentials(&app, &c, &[]).await;
     let access = s(&t, "access_token");
     assert_active(&app, &access, true).await;
