@@ -1,7 +1,7 @@
 //! The authorization endpoint and the login/consent state machine, driven like a browser.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::{json, TestApp};
+use super::harness::{assert_body_contains, json, TestApp};
 use serde_json::json;
 
 fn set_cookies(res: &reqwest::Response) -> Vec<String> {
@@ -388,8 +388,7 @@ async fn fallback_pages_when_urls_are_not_configured() {
         "http://127.0.0.1:4444/oauth2/fallbacks/login"
     );
     let res = app.get(app.public("/oauth2/fallbacks/login")).await;
-    assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("urls.login"));
+    assert_body_contains(res, 200, "urls.login").await;
     let res =
         app.get(app.public(
             "/oauth2/fallbacks/error?error=invalid_request&error_description=%3Cscript%3E",
@@ -542,11 +541,9 @@ async fn consent_and_login_session_management() {
         204
     );
     assert_active(&app, &s(&t), false).await;
-    let list = json(
-        app.get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
-            .await,
-    )
-    .await;
+    let list = app
+        .get_json(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
+        .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(
         del(&format!("subject=alice&client={}", c.id))
@@ -602,11 +599,9 @@ async fn flush_purges_abandoned_flows_but_keeps_consents() {
     assert_eq!(res.status(), 204);
     let res = flow_request(&app, "login", &format!("challenge={abandoned}")).await;
     assert_eq!(res.status(), 404);
-    let list = json(
-        app.get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
-            .await,
-    )
-    .await;
+    let list = app
+        .get_json(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
+        .await;
     assert_eq!(
         list.as_array().unwrap().len(),
         1,

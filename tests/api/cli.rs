@@ -17,7 +17,7 @@ async fn client_lifecycle_and_client_credentials_token() {
     .await;
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(out, format!("{WARNING}OAuth 2.0 Client ID: my-client\n"));
-    let stored = json(app.get(app.admin("/clients/my-client")).await).await;
+    let stored = app.get_json(app.admin("/clients/my-client")).await;
     assert_eq!(stored["grant_types"], json!(["client_credentials"]));
     assert_eq!(stored["response_types"], json!(["code"]));
     assert_eq!(stored["scope"], "read write");
@@ -79,7 +79,7 @@ async fn client_lifecycle_and_client_credentials_token() {
         out,
         format!("{WARNING}my-client OAuth 2.0 Client updated\nUpdated OAuth 2.0 Client Secret: n3w-secret\n")
     );
-    let stored = json(app.get(app.admin("/clients/my-client")).await).await;
+    let stored = app.get_json(app.admin("/clients/my-client")).await;
     assert_eq!(stored["client_name"], "renamed");
     assert_eq!(stored["scope"], "offline_access offline openid");
 
@@ -228,7 +228,7 @@ async fn keys_create_get_import_delete() {
             "Successfully loaded key from file: {path}\nJSON Web Key Set successfully imported!\n"
         )
     );
-    let set = json(app.get(app.admin("/keys/my-set")).await).await;
+    let set = app.get_json(app.admin("/keys/my-set")).await;
     let mut kids: Vec<&str> = set["keys"]
         .as_array()
         .unwrap()

@@ -24,7 +24,7 @@ async fn client_lifecycle() {
     assert_eq!(created["metadata"], json!({}));
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let got = json(app.get(app.admin("/clients/c1")).await).await;
+    let got = app.get_json(app.admin("/clients/c1")).await;
     assert!(
         got.get("client_secret").is_none(),
         "secret is returned only once"
@@ -206,7 +206,7 @@ async fn pagination() {
         .collect();
     assert_eq!(ids, ["p2", "p3"]);
     assert!(page[0].get("client_secret").is_none());
-    let all = json(app.get(app.admin("/clients")).await).await;
+    let all = app.get_json(app.admin("/clients")).await;
     assert_eq!(all.as_array().unwrap().len(), 5);
     for bad in ["limit=0", "limit=-1", "limit=abc", "offset=-3"] {
         let res = app.get(app.admin(&format!("/clients?{bad}"))).await;

@@ -563,12 +563,8 @@ async fn deploy_probe_paths_answer_200_with_the_manifest_settings() {
     let res = app.get(app.admin("/clients")).await;
     assert_eq!(res.status(), 502);
     let res = app
-        .http
-        .get(app.admin("/clients"))
-        .header("X-Forwarded-Proto", "https")
-        .send()
-        .await
-        .unwrap();
+        .get_with(app.admin("/clients"), &[("X-Forwarded-Proto", "https")])
+        .await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }

@@ -336,7 +336,7 @@ async fn put_keys_refuses_malformed_jwks() {
         )
         .await;
     assert_eq!(res.status(), 201);
-    let set = json(app.get(app.admin("/keys/good")).await).await;
+    let set = app.get_json(app.admin("/keys/good")).await;
     let public = set["keys"]
         .as_array()
         .unwrap()
@@ -402,7 +402,7 @@ async fn put_keys_refuses_malformed_jwks() {
     }
     // Nothing malformed was stored; the good key is unchanged and still parses.
     assert_eq!(app.get(app.admin("/keys/other")).await.status(), 404);
-    let again = json(app.get(app.admin("/keys/good/public%3Aa")).await).await;
+    let again = app.get_json(app.admin("/keys/good/public%3Aa")).await;
     assert_eq!(again["keys"][0], public);
     // A well-formed key is still accepted.
     let mut k = public.clone();
@@ -437,7 +437,7 @@ async fn client_metadata_must_be_an_object() {
         .admin_put("/clients/m", &json!({"client_id": "m", "metadata": "x"}))
         .await;
     assert_eq!(res.status(), 400);
-    let c = json(app.get(app.admin("/clients/m")).await).await;
+    let c = app.get_json(app.admin("/clients/m")).await;
     assert_eq!(c["metadata"], json!({"a": [1]}));
     app.stop().await;
 }

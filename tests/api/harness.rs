@@ -261,6 +261,37 @@ impl TestApp {
         self.put_json(self.admin(path), body).await
     }
 
+    /// GET `url` and its JSON body (whatever the status).
+    pub async fn get_json(&self, url: String) -> serde_json::Value {
+        json(self.get(url).await).await
+    }
+
+    /// GET `url` with the request `headers`.
+    pub async fn get_with(&self, url: String, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.http.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The Prometheus exposition of the admin API.
+    pub async fn metrics_text(&self) -> String {
+        let res = self.get(self.admin("/metrics/prometheus")).await;
+        res.text().await.unwrap()
+    }
+
+    /// The `kid`s of the public JWKS, in its order.
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        let jwks = self.get_json(self.public("/.well-known/jwks.json")).await;
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// GET with a bearer token.
     pub async fn get_bearer(&self, url: String, token: &str) -> reqwest::Response {
         self.http.get(url).bearer_auth(token).send().await.unwrap()
@@ -342,4 +373,11 @@ pub fn words(line: &str) -> Vec<String> {
     }
     words.extend(word);
     words
+}
+
+/// Asserts `res` has `status` and a body containing `needle`.
+pub async fn assert_body_contains(res: reqwest::Response, status: u16, needle: &str) {
+    assert_eq!(res.status(), status);
+    let body = res.text().await.unwrap();
+    assert!(body.contains(needle), "{body}");
 }

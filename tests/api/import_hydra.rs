@@ -454,7 +454,7 @@ async fn second_run_changes_nothing(fx: &Fixture, app: &TestApp, target: &Store,
 /// The imported client (every column, the old bcrypt secret) and Hydra's keys.
 async fn client_and_keys_survive(app: &TestApp, hydra: &TestClient) {
     // Clients: every column, and the old secret (bcrypt) still authenticates.
-    let c = json(app.get(app.admin(&format!("/clients/{CLIENT}"))).await).await;
+    let c = app.get_json(app.admin(&format!("/clients/{CLIENT}"))).await;
     assert_eq!(c["client_name"], "Hydra App");
     assert_eq!(
         c["grant_types"],
@@ -478,14 +478,7 @@ async fn client_and_keys_survive(app: &TestApp, hydra: &TestClient) {
     assert_oauth_error(res, 401, "invalid_client").await;
 
     // JWKS: exactly Hydra's kid.
-    let jwks = json(app.get(app.public("/.well-known/jwks.json")).await).await;
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert_eq!(kids, vec![format!("public:{KEY_ID}")]);
+    assert_eq!(app.jwks_kids().await, vec![format!("public:{KEY_ID}")]);
 }
 
 /// Hydra's tokens answer as Hydra answered them.

@@ -700,12 +700,7 @@ async fn in_process_janitor_runs_on_its_interval() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let metrics = app
-        .get(app.admin("/metrics/prometheus"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("portcullis_janitor_deleted_rows_total{kind=\"access_token\"} 40\n"),
         "{metrics}"

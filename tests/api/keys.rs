@@ -62,9 +62,9 @@ async fn key_set_crud() {
         &json!({"alg": "ES256", "use": "sig", "kid": "a"}),
     )
     .await;
-    let set = json(app.get(app.admin("/keys/s")).await).await;
+    let set = app.get_json(app.admin("/keys/s")).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 2);
-    let one = json(app.get(app.admin("/keys/s/public%3Aa")).await).await;
+    let one = app.get_json(app.admin("/keys/s/public%3Aa")).await;
     assert_eq!(one["keys"][0]["kid"], "public:a");
     let res = app.get(app.admin("/keys/s/nope")).await;
     assert_eq!(res.status(), 404);
@@ -78,7 +78,7 @@ async fn key_set_crud() {
     key["use"] = json!("enc");
     let res = app.admin_put("/keys/s/public%3Aa", &key).await;
     assert_eq!(res.status(), 200);
-    let again = json(app.get(app.admin("/keys/s/public%3Aa")).await).await;
+    let again = app.get_json(app.admin("/keys/s/public%3Aa")).await;
     assert_eq!(again["keys"][0]["use"], "enc");
     let res = app.admin_put("/keys/s/x", &json!({"kid": "x"})).await;
     assert_eq!(res.status(), 400);
@@ -86,7 +86,7 @@ async fn key_set_crud() {
     // PUT set replaces all keys.
     let res = app.admin_put("/keys/s", &json!({"keys": [key]})).await;
     assert_eq!(res.status(), 200);
-    let set = json(app.get(app.admin("/keys/s")).await).await;
+    let set = app.get_json(app.admin("/keys/s")).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 1);
 
     assert_eq!(
@@ -120,15 +120,9 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
         &json!({"alg": "ES256", "use": "sig", "kid": "rot"}),
     )
     .await;
-    let doc = json(app.get(app.public("/.well-known/jwks.json")).await).await;
-    let kids: Vec<&str> = doc["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids = app.jwks_kids().await;
     assert_eq!(kids.len(), 2);
-    assert!(kids.contains(&"public:rot"));
+    assert!(kids.contains(&"public:rot".to_string()));
     app.stop().await;
 }
 
@@ -158,7 +152,7 @@ async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
             ]
         })
         .await;
-    let got = json(app.get(app.admin("/keys/enc/h")).await).await;
+    let got = app.get_json(app.admin("/keys/enc/h")).await;
     assert_eq!(got["keys"][0]["k"], k.as_str());
     app.stop().await;
 }

@@ -290,12 +290,7 @@ async fn a_rejected_consent_and_a_bad_request_are_counted_apart() {
     // An unknown client goes to the error page.
     let res = browse(&app, &auth_url(&app, "no-such-client", &[])).await;
     assert_eq!(res.status(), 302);
-    let text = app
-        .get(app.admin("/metrics/prometheus"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     for line in [
         "portcullis_authorization_flows_total{outcome=\"login_requested\"} 1",
         "portcullis_authorization_flows_total{outcome=\"consent_requested\"} 1",

@@ -61,11 +61,9 @@ async fn through_login_and_consent(app: &TestApp, auth: &str) -> reqwest::Respon
 #[tokio::test]
 async fn form_post_delivers_codes_and_errors_in_an_auto_submitting_page() {
     let (app, c) = app_and_client().await;
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(
         d["response_modes_supported"],
         json!(["query", "fragment", "form_post"])
@@ -203,11 +201,9 @@ async fn serve_object(body: String) -> String {
 #[tokio::test]
 async fn request_objects_by_value_and_by_reference() {
     let app = spawn().await;
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(d["request_parameter_supported"], true);
     assert_eq!(d["request_uri_parameter_supported"], true);
 
@@ -312,7 +308,7 @@ async fn request_objects_by_value_and_by_reference() {
 
 /// The client's registered public key, read back (the update must keep it).
 async fn registered_key(app: &TestApp, id: &str) -> Value {
-    let c = json(app.get(app.admin(&format!("/clients/{id}"))).await).await;
+    let c = app.get_json(app.admin(&format!("/clients/{id}"))).await;
     c["jwks"]["keys"][0].clone()
 }
 

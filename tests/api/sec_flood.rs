@@ -22,12 +22,7 @@ async fn token(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
 
 /// `portcullis_secret_verifications_total{outcome=…}` from the admin metrics endpoint.
 async fn outcome(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .get(app.admin("/metrics/prometheus"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let prefix = format!("portcullis_secret_verifications_total{{outcome=\"{name}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))

@@ -98,7 +98,7 @@ async fn script_and_non_web_uris_are_refused_at_registration() {
         json(res).await,
         metadata_error("frontchannel_logout_uri", "javascript:alert(1)")
     );
-    let stored = json(app.get(app.admin(&format!("/clients/{id}"))).await).await;
+    let stored = app.get_json(app.admin(&format!("/clients/{id}"))).await;
     assert_eq!(stored["frontchannel_logout_uri"], "https://rp.example/fc");
     app.stop().await;
 }

@@ -116,12 +116,8 @@ async fn tls_termination_is_enforced() {
     assert_eq!(json(res).await["error"], "Bad Gateway");
     // Forwarded as HTTPS by a trusted peer: served.
     let res = app
-        .http
-        .get(discovery.clone())
-        .header("x-forwarded-proto", "https")
-        .send()
-        .await
-        .unwrap();
+        .get_with(discovery.clone(), &[("x-forwarded-proto", "https")])
+        .await;
     assert_eq!(res.status(), 200);
     // Health and metrics stay reachable for probes.
     assert_eq!(app.get(app.public("/health/alive")).await.status(), 200);
@@ -138,21 +134,18 @@ async fn tls_termination_is_enforced() {
     .await;
     let url = app.admin("/clients");
     let res = app
-        .http
-        .get(url.clone())
-        .header("x-forwarded-proto", "https")
-        .send()
-        .await
-        .unwrap();
+        .get_with(url.clone(), &[("x-forwarded-proto", "https")])
+        .await;
     assert_eq!(res.status(), 502);
     let res = app
-        .http
-        .get(url.clone())
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-for", "203.0.113.9, 10.1.2.3")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            url.clone(),
+            &[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-for", "203.0.113.9, 10.1.2.3"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }

@@ -18,7 +18,7 @@ async fn spawn_app() -> TestApp {
 
 /// The JWKS key named `kid` as a jsonwebtoken decoding key for `alg`.
 async fn published_key(app: &TestApp, kid: &str, alg: Algorithm) -> DecodingKey {
-    let jwks = json(app.get(app.public("/.well-known/jwks.json")).await).await;
+    let jwks = app.get_json(app.public("/.well-known/jwks.json")).await;
     let key = jwks["keys"]
         .as_array()
         .unwrap()
@@ -66,11 +66,9 @@ async fn check_alg(wire: &str, alg: Algorithm) {
     assert_eq!(res.status(), 201);
 
     // Discovery lists the algorithm in use first, then the older RSA key's.
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(
         d["id_token_signing_alg_values_supported"],
         json!([wire, "RS256"])
@@ -151,11 +149,9 @@ async fn check_alg(wire: &str, alg: Algorithm) {
         jsonwebtoken::decode_header(&after).unwrap().alg,
         Algorithm::RS256
     );
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
     app.stop().await;
 }

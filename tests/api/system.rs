@@ -55,11 +55,9 @@ async fn discovery_document() {
         c.webfinger.oidc_discovery.client_registration_url = "https://reg.example/".into();
     })
     .await;
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(d["registration_endpoint"], "https://reg.example/");
     app.stop().await;
@@ -75,7 +73,7 @@ async fn health_version_metrics() {
         let res = app.get(format!("{base}/health/ready")).await;
         assert_eq!(json(res).await, json!({"status": "ok"}));
     }
-    let v = json(app.get(app.admin("/version")).await).await;
+    let v = app.get_json(app.admin("/version")).await;
     assert_eq!(v, json!({"version": env!("CARGO_PKG_VERSION")}));
     assert_eq!(app.get(app.public("/version")).await.status(), 404);
     let res = app.get(app.admin("/metrics/prometheus")).await;
@@ -228,30 +226,27 @@ async fn cors_when_enabled() {
     );
     assert_eq!(res.headers()["access-control-allow-credentials"], "true");
     let res = app
-        .http
-        .get(app.public("/.well-known/jwks.json"))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            app.public("/.well-known/jwks.json"),
+            &[("origin", "https://evil.example")],
+        )
+        .await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
     // Health is not a CORS endpoint on the public listener.
     let res = app
-        .http
-        .get(app.public("/health/alive"))
-        .header("origin", "https://app.example")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            app.public("/health/alive"),
+            &[("origin", "https://app.example")],
+        )
+        .await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
     // Admin: any origin when the list is empty.
     let res = app
-        .http
-        .get(app.admin("/health/alive"))
-        .header("origin", "https://x.example")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            app.admin("/health/alive"),
+            &[("origin", "https://x.example")],
+        )
+        .await;
     assert_eq!(
         res.headers()["access-control-allow-origin"],
         "https://x.example"

@@ -6,7 +6,7 @@ use crate::dev_ui::{
     assert_see_other, consent, input_value, log_in, login_page_from, spawn_dev, submit,
 };
 use crate::flow::{location, param, without_query};
-use crate::harness::{json, TestApp};
+use crate::harness::{assert_body_contains, json, TestApp};
 use crate::process::free_port;
 use serde_json::json;
 use std::process::Stdio;
@@ -267,12 +267,7 @@ async fn token_user_denied_login_and_failed_exchange_exit_1() {
     let callback = location(&res);
     assert_eq!(param(&callback, "error").as_deref(), Some("access_denied"));
     let res = app.http.get(callback.as_str()).send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    assert!(res
-        .text()
-        .await
-        .unwrap()
-        .contains("<h1>An error occurred</h1><h2>access_denied</h2>"));
+    assert_body_contains(res, 400, "<h1>An error occurred</h1><h2>access_denied</h2>").await;
     let (code, out, err) = run.finish().await;
     assert_eq!(code, 1);
     assert_eq!(out, "");
@@ -336,12 +331,7 @@ async fn token_user_state_mismatch_over_https_and_startup_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
-    assert!(res
-        .text()
-        .await
-        .unwrap()
-        .contains("<h1>States do not match</h1>"));
+    assert_body_contains(res, 400, "<h1>States do not match</h1>").await;
     let (code, out, err) = run.finish().await;
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(

@@ -41,7 +41,7 @@ async fn code_exchange_issues_verified_tokens() {
 
 /// The ID token verifies against the published JWKS and carries Hydra's claims.
 async fn check_id_token(app: &TestApp, c: &TestClient, id_token: &str, access: &str) {
-    let jwks = json(app.get(app.public("/.well-known/jwks.json")).await).await;
+    let jwks = app.get_json(app.public("/.well-known/jwks.json")).await;
     let header = jsonwebtoken::decode_header(id_token).unwrap();
     let kid = header.kid.unwrap();
     assert!(kid.starts_with("public:"));
