@@ -148,8 +148,7 @@ async fn create_prints_generated_secret_and_list_draws_a_table() {
     assert!(out.lines().nth(2).unwrap().starts_with("| web "), "{out}");
 
     // Import: a file without secret gets one generated and printed.
-    let dir = std::env::temp_dir().join(format!("pc-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::harness::temp_dir("pc-cli");
     let (a, b) = (dir.join("a.json"), dir.join("b.json"));
     std::fs::write(
         &a,
@@ -209,8 +208,7 @@ async fn keys_create_get_import_delete() {
         "{out}"
     );
 
-    let dir = std::env::temp_dir().join(format!("pc-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::harness::temp_dir("pc-cli");
     let file = dir.join("pub.json");
     let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256",
         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",

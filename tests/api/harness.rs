@@ -381,3 +381,10 @@ pub async fn assert_body_contains(res: reqwest::Response, status: u16, needle: &
     let body = res.text().await.unwrap();
     assert!(body.contains(needle), "{body}");
 }
+
+/// A new, empty directory under the system's temporary directory.
+pub fn temp_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

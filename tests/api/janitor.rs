@@ -197,8 +197,7 @@ async fn database_errors_exit_1() {
     );
 
     // A configuration file without a dsn.
-    let dir = std::env::temp_dir().join(format!("pc-janitor-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::harness::temp_dir("pc-janitor");
     let file = dir.join("empty.yaml");
     std::fs::write(&file, "log:\n  level: error\n").unwrap();
     let (code, out, err) = cli(&["janitor", "--tokens", "-c", file.to_str().unwrap()]).await;

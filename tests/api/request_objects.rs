@@ -238,41 +238,24 @@ async fn request_objects_by_value_and_by_reference() {
     assert_eq!(claims_of(&t)["nonce"], "nonce-from-object");
 
     // The client's algorithm is enforced, signatures are checked, and so is expiry.
-    error_page_says(
-        &app,
-        &bare_url(&app, &c.id, &[("request", &unsigned(&claims))]),
-        "invalid_request_object",
-        "enforces signing algorithm 'ES256'",
-    )
-    .await;
-    error_page_says(
-        &app,
-        &bare_url(&app, &c.id, &[("request", &signed(&other_key, &claims))]),
-        "invalid_request_object",
-        "signature",
-    )
-    .await;
-    error_page_says(
-        &app,
-        &bare_url(
-            &app,
-            &c.id,
-            &[("request", &signed(&key, &object_claims(&c.id, -10)))],
-        ),
-        "invalid_request_object",
-        "expiry",
-    )
-    .await;
+    let refused = [
+        (unsigned(&claims), "enforces signing algorithm 'ES256'"),
+        (signed(&other_key, &claims), "signature"),
+        (signed(&key, &object_claims(&c.id, -10)), "expiry"),
+    ];
+    for (bad, hint) in refused {
+        let url = bare_url(&app, &c.id, &[("request", &bad)]);
+        error_page_says(&app, &url, "invalid_request_object", hint).await;
+    }
+    by_reference(&app, &c, &object).await;
+    app.stop().await;
+}
 
-    // By reference: only a registered request_uri is fetched.
-    let served = serve_object(object.clone()).await;
-    error_page_says(
-        &app,
-        &bare_url(&app, &c.id, &[("request_uri", &served)]),
-        "invalid_request_uri",
-        "is not whitelisted",
-    )
-    .await;
+/// By reference: only a registered request_uri is fetched, and never with `request` too.
+async fn by_reference(app: &TestApp, c: &TestClient, object: &str) {
+    let served = serve_object(object.to_string()).await;
+    let url = bare_url(app, &c.id, &[("request_uri", &served)]);
+    error_page_says(app, &url, "invalid_request_uri", "is not whitelisted").await;
     let res = app
         .admin_put(
             &format!("/clients/{}", c.id),
@@ -281,29 +264,18 @@ async fn request_objects_by_value_and_by_reference() {
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"],
                 "scope": "openid offline",
-                "jwks": {"keys": [registered_key(&app, &c.id).await]},
+                "jwks": {"keys": [registered_key(app, &c.id).await]},
                 "request_object_signing_alg": "ES256",
                 "request_uris": [served.clone()],
             }),
         )
         .await;
     assert_eq!(res.status(), 200);
-    let res =
-        through_login_and_consent(&app, &bare_url(&app, &c.id, &[("request_uri", &served)])).await;
+    let res = through_login_and_consent(app, &url).await;
     let loc = location(&res);
     assert_eq!(param(&loc, "state").as_deref(), Some("from-the-object-123"));
-    error_page_says(
-        &app,
-        &bare_url(
-            &app,
-            &c.id,
-            &[("request_uri", &served), ("request", &object)],
-        ),
-        "invalid_request",
-        "at most one",
-    )
-    .await;
-    app.stop().await;
+    let both = bare_url(app, &c.id, &[("request_uri", &served), ("request", object)]);
+    error_page_says(app, &both, "invalid_request", "at most one").await;
 }
 
 /// The client's registered public key, read back (the update must keep it).
@@ -348,22 +320,13 @@ async fn unsigned_objects_without_openid_or_keys() {
     // A NUL byte in a claim is refused before anything is stored (PostgreSQL refuses NUL).
     let mut nul = claims.clone();
     nul["state"] = json!("state\u{0}with-nul");
-    error_page_says(
-        &app,
-        &bare_url(&app, &c.id, &[("request", &unsigned(&nul))]),
-        "invalid_request_object",
-        "NUL byte",
-    )
-    .await;
+    let url = bare_url(&app, &c.id, &[("request", &unsigned(&nul))]);
+    error_page_says(&app, &url, "invalid_request_object", "NUL byte").await;
 
     // A client without keys cannot use request objects.
     let plain = client(&app, json!({})).await;
-    error_page_says(
-        &app,
-        &bare_url(&app, &plain.id, &[("request", &unsigned(&claims))]),
-        "invalid_request",
-        "does not have any JSON Web Keys registered",
-    )
-    .await;
+    let url = bare_url(&app, &plain.id, &[("request", &unsigned(&claims))]);
+    let hint = "does not have any JSON Web Keys registered";
+    error_page_says(&app, &url, "invalid_request", hint).await;
     app.stop().await;
 }

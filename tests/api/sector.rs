@@ -4,7 +4,7 @@
 //! The release binary runs against the test's fresh database (either backend), with a private
 //! CA in `SSL_CERT_FILE`, and fetches from an https server in the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-use super::harness::{json, TestApp, SECRET};
+use super::harness::{json, temp_dir, words, TestApp, SECRET};
 use super::process::{free_port, serve_dev, wait_ready};
 use axum::routing::get;
 use serde_json::{json, Value};
@@ -14,10 +14,12 @@ use std::time::Duration;
 
 const REDIRECT: &str = "https://rp.example/cb";
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Runs `openssl` with the arguments of the command line `line` in `dir`.
+fn openssl(dir: &Path, line: &str) {
+    let args = words(line);
     let out = Command::new("openssl")
         .current_dir(dir)
-        .args(args)
+        .args(&args)
         .output()
         .unwrap();
     assert!(
@@ -31,44 +33,11 @@ fn openssl(dir: &Path, args: &[&str]) {
 fn certificates(dir: &Path) {
     openssl(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=sector test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
+        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=sector test CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
     );
     openssl(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
+        "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr -subj /CN=127.0.0.1",
     );
     std::fs::write(
         dir.join("leaf.ext"),
@@ -77,23 +46,7 @@ fn certificates(dir: &Path) {
     .unwrap();
     openssl(
         dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-        ],
+        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile leaf.ext",
     );
 }
 
@@ -187,8 +140,7 @@ async fn refused(res: reqwest::Response, description: &str) {
 #[tokio::test]
 async fn sector_identifier_documents_are_fetched_and_checked() {
     let app = TestApp::spawn().await;
-    let dir = std::env::temp_dir().join(format!("sector-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("sector");
     certificates(&dir);
     let base = sector_server(&dir).await;
     let server = binary_on(&app.dsn, &dir.join("ca.pem")).await;
@@ -203,42 +155,43 @@ async fn sector_identifier_documents_are_fetched_and_checked() {
     );
 
     // Another RP's sector: refused, so it cannot receive that RP's pairwise subjects.
-    refused(
-        create(&http, &admin, "sector-thief", &format!("{base}/other.json")).await,
-        &format!("Redirect URL '{REDIRECT}' does not match values from sector_identifier_uri."),
-    )
-    .await;
-    refused(
-        create(&http, &admin, "sector-empty", &format!("{base}/empty.json")).await,
-        "Array from sector_identifier_uri contains no items",
-    )
-    .await;
-    refused(
-        create(&http, &admin, "sector-text", &format!("{base}/text")).await,
-        "Unable to decode values from sector_identifier_uri",
-    )
-    .await;
-    refused(
-        create(&http, &admin, "sector-big", &format!("{base}/big.json")).await,
-        "Unable to connect to URL set by sector_identifier_uri: the document is larger than",
-    )
-    .await;
-    refused(
-        create(&http, &admin, "sector-404", &format!("{base}/missing.json")).await,
-        "status code '200' was expected, but got '404'",
-    )
-    .await;
-    refused(
-        create(
-            &http,
-            &admin,
+    let mismatch =
+        format!("Redirect URL '{REDIRECT}' does not match values from sector_identifier_uri.");
+    let cases = [
+        (
+            "sector-thief",
+            format!("{base}/other.json"),
+            mismatch.as_str(),
+        ),
+        (
+            "sector-empty",
+            format!("{base}/empty.json"),
+            "Array from sector_identifier_uri contains no items",
+        ),
+        (
+            "sector-text",
+            format!("{base}/text"),
+            "Unable to decode values from sector_identifier_uri",
+        ),
+        (
+            "sector-big",
+            format!("{base}/big.json"),
+            "Unable to connect to URL set by sector_identifier_uri: the document is larger than",
+        ),
+        (
+            "sector-404",
+            format!("{base}/missing.json"),
+            "status code '200' was expected, but got '404'",
+        ),
+        (
             "sector-down",
-            "https://127.0.0.1:1/sector.json",
-        )
-        .await,
-        "Unable to connect to URL set by sector_identifier_uri",
-    )
-    .await;
+            "https://127.0.0.1:1/sector.json".into(),
+            "Unable to connect to URL set by sector_identifier_uri",
+        ),
+    ];
+    for (id, sector, description) in &cases {
+        refused(create(&http, &admin, id, sector).await, description).await;
+    }
     for id in [
         "sector-thief",
         "sector-empty",

@@ -1,6 +1,6 @@
 //! Listener selection, TLS, and graceful shutdown.
 #![allow(clippy::unwrap_used)]
-use crate::harness::{base_config, json, TestApp};
+use crate::harness::{base_config, json, words, TestApp};
 use portcullis::app::{self, Flags, Listeners};
 use serde_json::json;
 
@@ -30,21 +30,12 @@ async fn serve_public_or_admin_alone() {
 /// TLS from `serve.tls.{cert,key}.path`, with a self-signed certificate made by openssl.
 #[tokio::test]
 async fn serves_tls_from_pem_files() {
-    let dir = std::env::temp_dir().join(format!("pc-tls-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::harness::temp_dir("pc-tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
+        .args(words(
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1",
+        ))
         .args(["-subj", "/CN=127.0.0.1", "-keyout"])
         .arg(&key)
         .arg("-out")
