@@ -91,7 +91,6 @@ async fn full_flow_redirects_cookies_and_admin_models() {
     let to = accept_login(&app, &login, json!({"subject": "alice", "remember": true, "remember_for": 3600, "acr": "gold", "context": {"k": "v"}})).await;
     assert!(to.contains("login_verifier="), "{to}");
     // The redirect goes to the issuer; the test talks to the real port.
-    let to = to.replace("http://127.0.0.1:4444", &app.public);
     let res = browse(&app, &to).await;
     let loc = location(&res);
     assert_eq!(without_query(&loc), CONSENT_URL);
@@ -129,7 +128,7 @@ async fn full_flow_redirects_cookies_and_admin_models() {
     )
     .await;
     assert!(to.contains("consent_verifier="));
-    let res = browse(&app, &to.replace("http://127.0.0.1:4444", &app.public)).await;
+    let res = browse(&app, &to).await;
     assert_eq!(res.status(), 302);
     let loc = location(&res);
     assert_eq!(without_query(&loc), REDIRECT);
@@ -307,9 +306,7 @@ async fn rejections_reach_the_client() {
     assert_eq!(param(&loc, "state").unwrap(), "state-123456");
 
     // Consent rejection.
-    let login = login_challenge(&app, &c.id, &[]).await;
-    let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let consent = consent_challenge(&app, &to).await;
+    let consent = consent_for(&app, &c.id, json!({"subject": "alice"})).await;
     let res = flow_answer(
         &app,
         "consent",
@@ -409,20 +406,11 @@ async fn implicit_and_hybrid_flows() {
     let app = spawn().await;
     let c = client(
         &app,
-        json!({
-            "grant_types": ["authorization_code", "implicit", "refresh_token"],
-            "response_types": ["code", "token id_token", "code id_token", "id_token"],
-        }),
+        implicit_client(&["code", "token id_token", "code id_token", "id_token"]),
     )
     .await;
     // Implicit: tokens in the fragment, never in the query.
-    let loc = run_flow(
-        &app,
-        &c.id,
-        &[("response_type", "token id_token")],
-        &["openid"],
-    )
-    .await;
+    let loc = implicit_flow(&app, &c.id).await;
     assert!(loc.query().is_none(), "{loc}");
     assert_eq!(param(&loc, "token_type").unwrap(), "bearer");
     assert_eq!(param(&loc, "expires_in").unwrap(), "3600");
@@ -583,9 +571,7 @@ fn s(t: &serde_json::Value) -> String {
 async fn flush_purges_abandoned_flows_but_keeps_consents() {
     let (app, c) = app_and_client().await;
     // A consent remembered forever (remember_for 0).
-    let login = login_challenge(&app, &c.id, &[]).await;
-    let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let consent = consent_challenge(&app, &to).await;
+    let consent = consent_for(&app, &c.id, json!({"subject": "alice"})).await;
     let to = accept_consent(
         &app,
         &consent,

@@ -248,11 +248,8 @@ async fn deny_at_login_and_at_consent_reach_the_client_as_access_denied() {
 #[tokio::test]
 async fn csrf_escaping_and_bad_forms_are_refused() {
     let app = spawn_dev().await;
-    let c = client(
-        &app,
-        json!({"client_name": "<script>alert(1)</script>\"&'"}),
-    )
-    .await;
+    let name = "<script>alert(1)</script>\"&'";
+    let c = client(&app, json!({ "client_name": name })).await;
     let (login, body) = start(&app, &c.id, &[]).await;
     assert!(
         body.contains("<strong>&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;&#39;</strong>"),

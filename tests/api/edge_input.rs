@@ -293,12 +293,7 @@ async fn over_long_values_and_heads_get_json_errors() {
             "GET /clients/{} HTTP/1.1\r\nHost: x\r\n\r\n",
             "a".repeat(len)
         );
-        let answer = raw(&app.admin, req.as_bytes()).await;
-        assert!(
-            answer.starts_with("HTTP/1.1 414"),
-            "{len}: {}",
-            &answer[..answer.len().min(200)]
-        );
+        let answer = raw_status(&app, &req, 414, len).await;
         assert_eq!(body_of(&answer)["error"], "invalid_request");
     }
     // An over-long header line: ours (431 JSON), and one over hyper's buffer (also JSON).
@@ -307,12 +302,7 @@ async fn over_long_values_and_heads_get_json_errors() {
             "GET /health/alive HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n",
             "a".repeat(len)
         );
-        let answer = raw(&app.admin, req.as_bytes()).await;
-        assert!(
-            answer.starts_with("HTTP/1.1 431"),
-            "{len}: {}",
-            &answer[..answer.len().min(200)]
-        );
+        let answer = raw_status(&app, &req, 431, len).await;
         assert!(
             answer.contains("content-type: application/json"),
             "{answer}"
@@ -324,6 +314,18 @@ async fn over_long_values_and_heads_get_json_errors() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert_eq!(body_of(&answer)["error"], "invalid_request");
     app.stop().await;
+}
+
+/// Sends `req` to the admin listener as raw bytes; asserts the status line says `status`
+/// (an over-long request of `len` bytes) and returns the whole answer.
+async fn raw_status(app: &TestApp, req: &str, status: u16, len: usize) -> String {
+    let answer = raw(&app.admin, req.as_bytes()).await;
+    assert!(
+        answer.starts_with(&format!("HTTP/1.1 {status}")),
+        "{len}: {}",
+        &answer[..answer.len().min(200)]
+    );
+    answer
 }
 
 #[tokio::test]

@@ -136,8 +136,24 @@ pub fn auth_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> Strin
 
 /// GET `url` with the app's cookie-keeping, non-redirecting client.
 /// Redirects point at the configured issuer (port 4444); the app listens on another port.
+/// The issuer's origin is replaced wherever it stands as a whole origin (not followed by
+/// another digit, so a URL already on an app port such as 44441 is left alone).
 pub fn on_app(app: &TestApp, url: &str) -> String {
-    url.replace("http://127.0.0.1:4444", &app.public)
+    const ISSUER: &str = "http://127.0.0.1:4444";
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(i) = rest.find(ISSUER) {
+        let after = &rest[i + ISSUER.len()..];
+        out.push_str(&rest[..i]);
+        if after.starts_with(|c: char| c.is_ascii_digit()) {
+            out.push_str(ISSUER);
+        } else {
+            out.push_str(&app.public);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 pub async fn browse(app: &TestApp, url: &str) -> reqwest::Response {
@@ -418,4 +434,30 @@ pub async fn revoke(app: &TestApp, who: &TestClient, token: &str) -> reqwest::Re
     let req = app.http.post(app.public("/oauth2/revoke"));
     let req = req.basic_auth(&who.id, Some(&who.secret));
     req.form(&[("token", token)]).send().await.unwrap()
+}
+
+/// The implicit flow (`token id_token`) granting `openid`; returns the redirect to the client.
+pub async fn implicit_flow(app: &TestApp, client_id: &str) -> url::Url {
+    run_flow(
+        app,
+        client_id,
+        &[("response_type", "token id_token")],
+        &["openid"],
+    )
+    .await
+}
+
+/// Client metadata for a client with the implicit grant and `response_types`.
+pub fn implicit_client(response_types: &[&str]) -> Value {
+    json!({
+        "grant_types": ["authorization_code", "implicit", "refresh_token"],
+        "response_types": response_types,
+    })
+}
+
+/// A new authorization request, its login accepted with `login`; returns the consent challenge.
+pub async fn consent_for(app: &TestApp, client_id: &str, login: Value) -> String {
+    let challenge = login_challenge(app, client_id, &[]).await;
+    let to = accept_login(app, &challenge, login).await;
+    consent_challenge(app, &to).await
 }

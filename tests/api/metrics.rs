@@ -269,9 +269,7 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
 #[tokio::test]
 async fn a_rejected_consent_and_a_bad_request_are_counted_apart() {
     let (app, c) = app_and_client().await;
-    let login = login_challenge(&app, &c.id, &[]).await;
-    let to = accept_login(&app, &login, json!({"subject": "bob"})).await;
-    let consent = consent_challenge(&app, &to).await;
+    let consent = consent_for(&app, &c.id, json!({"subject": "bob"})).await;
     let res = flow_answer(
         &app,
         "consent",

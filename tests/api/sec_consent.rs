@@ -79,21 +79,8 @@ async fn revoked_consent_takes_its_unredeemed_codes_along() {
 #[tokio::test]
 async fn revoking_all_consents_kills_implicit_tokens_and_cached_lookups() {
     let app = spawn_with(|c| c.oauth2.introspection_cache_ttl = "1h".into()).await;
-    let c = client(
-        &app,
-        json!({
-            "grant_types": ["authorization_code", "implicit", "refresh_token"],
-            "response_types": ["code", "token id_token"],
-        }),
-    )
-    .await;
-    let loc = run_flow(
-        &app,
-        &c.id,
-        &[("response_type", "token id_token")],
-        &["openid"],
-    )
-    .await;
+    let c = client(&app, implicit_client(&["code", "token id_token"])).await;
+    let loc = implicit_flow(&app, &c.id).await;
     let implicit = param(&loc, "access_token").unwrap();
     let pending = code(&app, &c.id, &["openid", "offline"]).await;
     // Warm the cache: the revocation must void the cached lookup, not only the row.
