@@ -6,7 +6,7 @@ use crate::flow::{
     auth_url, browse, client, exchange, flow_request, introspect, location, param, without_query,
     REDIRECT,
 };
-use crate::harness::{json, TestApp};
+use crate::harness::{assert_error, json, TestApp};
 use serde_json::json;
 
 const ISSUER: &str = "http://127.0.0.1:4444/";
@@ -258,14 +258,10 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
     assert!(!body.contains("<script>"));
     let csrf = input_value(&body, "csrf_token");
 
-    let refused = |res: reqwest::Response| async move {
-        assert_eq!(res.status(), 403);
-        let e = json(res).await;
-        assert_eq!(e["error"], "request_forbidden");
-        assert_eq!(
-            e["error_description"],
-            "The form's CSRF token is missing or invalid. Go back, reload the page and try again."
-        );
+    let refused = |res: reqwest::Response| {
+        let why =
+            "The form's CSRF token is missing or invalid. Go back, reload the page and try again.";
+        assert_error(res, 403, "request_forbidden", why)
     };
     // Missing, forged, and minted for another page of the same challenge.
     let base = [
@@ -281,12 +277,7 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
     refused(res).await;
 
     // Bad input: 400 in Hydra's shape; the flow is still open afterwards.
-    let bad = |res: reqwest::Response, description: &'static str| async move {
-        assert_eq!(res.status(), 400);
-        let e = json(res).await;
-        assert_eq!(e["error"], "invalid_request");
-        assert_eq!(e["error_description"], description);
-    };
+    let bad = |res, description| assert_error(res, 400, "invalid_request", description);
     let with = |user: &'static str, action: &'static str| {
         vec![
             ("login_challenge", login.clone()),

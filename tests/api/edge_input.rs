@@ -316,6 +316,11 @@ async fn over_long_values_and_heads_get_json_errors() {
     app.stop().await;
 }
 
+/// PUT `body` to `path` on the admin API: (status, answer).
+async fn put(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    call(app, "PUT", app.admin(path), Some(Body::Json(body))).await
+}
+
 /// Sends `req` to the admin listener as raw bytes; asserts the status line says `status`
 /// (an over-long request of `len` bytes) and returns the whole answer.
 async fn raw_status(app: &TestApp, req: &str, status: u16, len: usize) -> String {
@@ -331,12 +336,7 @@ async fn raw_status(app: &TestApp, req: &str, status: u16, len: usize) -> String
 #[tokio::test]
 async fn put_keys_refuses_malformed_jwks() {
     let app = TestApp::spawn().await;
-    let res = app
-        .admin_post(
-            "/keys/good",
-            &json!({"alg": "ES256", "use": "sig", "kid": "a"}),
-        )
-        .await;
+    let res = app.generate_key("good", "ES256", "a").await;
     assert_eq!(res.status(), 201);
     let set = app.get_json(app.admin("/keys/good")).await;
     let public = set["keys"]
@@ -361,21 +361,9 @@ async fn put_keys_refuses_malformed_jwks() {
     for (member, value) in bad {
         let mut k = public.clone();
         k[member] = value.clone();
-        let (status, v) = call(
-            &app,
-            "PUT",
-            app.admin("/keys/good/public%3Aa"),
-            Some(Body::Json(k.clone())),
-        )
-        .await;
+        let (status, v) = put(&app, "/keys/good/public%3Aa", k.clone()).await;
         assert_eq!(status, 400, "{member}={value}: {v}");
-        let (status, v) = call(
-            &app,
-            "PUT",
-            app.admin("/keys/other"),
-            Some(Body::Json(json!({"keys": [k]}))),
-        )
-        .await;
+        let (status, v) = put(&app, "/keys/other", json!({"keys": [k]})).await;
         assert_eq!(status, 400, "set {member}={value}: {v}");
     }
     // The SDKs' JSONWebKey model requires `alg` and `use`.
@@ -393,13 +381,7 @@ async fn put_keys_refuses_malformed_jwks() {
         json!({"kty": "XYZ", "kid": "z"}),
         json!({"kid": "none"}),
     ] {
-        let (status, v) = call(
-            &app,
-            "PUT",
-            app.admin("/keys/other/x"),
-            Some(Body::Json(k.clone())),
-        )
-        .await;
+        let (status, v) = put(&app, "/keys/other/x", k.clone()).await;
         assert_eq!(status, 400, "{k}: {v}");
     }
     // Nothing malformed was stored; the good key is unchanged and still parses.

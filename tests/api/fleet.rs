@@ -202,11 +202,8 @@ async fn keys_rotated_through_one_replica_are_published_and_used_by_the_other() 
     let res = f.a.delete(f.a.admin("/keys/hydra.openid.id-token")).await;
     assert_eq!(res.status(), 204);
     let res =
-        f.a.admin_post(
-            "/keys/hydra.openid.id-token",
-            &json!({"alg": "RS256", "kid": "rotated", "use": "sig"}),
-        )
-        .await;
+        f.a.generate_key("hydra.openid.id-token", "RS256", "rotated")
+            .await;
     assert_eq!(res.status(), 201);
     let took =
         time_until(|| async { f.b.jwks_kids().await == vec!["public:rotated".to_string()] }).await;

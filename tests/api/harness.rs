@@ -292,6 +292,12 @@ impl TestApp {
             .collect()
     }
 
+    /// POST /keys/`set`: generates a signing key of `alg` named `kid`.
+    pub async fn generate_key(&self, set: &str, alg: &str, kid: &str) -> reqwest::Response {
+        let body = serde_json::json!({"alg": alg, "use": "sig", "kid": kid});
+        self.admin_post(&format!("/keys/{set}"), &body).await
+    }
+
     /// GET with a bearer token.
     pub async fn get_bearer(&self, url: String, token: &str) -> reqwest::Response {
         self.http.get(url).bearer_auth(token).send().await.unwrap()
@@ -387,4 +393,30 @@ pub fn temp_dir(prefix: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Asserts a JSON error answer: `status`, and exactly `error` and `error_description`.
+pub async fn assert_error(res: reqwest::Response, status: u16, error: &str, description: &str) {
+    assert_eq!(res.status(), status);
+    let e = json(res).await;
+    assert_eq!(e["error"], error, "{e}");
+    assert_eq!(e["error_description"], description, "{e}");
+}
+
+/// The text of `s` after the first `start` and before the next `end`.
+pub fn between(s: &str, start: &str, end: char) -> String {
+    let after = s.split_once(start).unwrap().1;
+    after.split(end).next().unwrap().to_string()
+}
+
+/// Asserts `status` and the JSON `error` of an answer; returns the body.
+pub async fn assert_error_is(
+    res: reqwest::Response,
+    status: u16,
+    error: &str,
+) -> serde_json::Value {
+    assert_eq!(res.status(), status);
+    let body = json(res).await;
+    assert_eq!(body["error"], error, "{body}");
+    body
 }

@@ -1,6 +1,6 @@
 //! `/keys` and `/.well-known/jwks.json`: generation, CRUD, encryption at rest, rotation.
 #![allow(clippy::unwrap_used)]
-use crate::harness::{json, TestApp, SECRET};
+use crate::harness::{assert_error_is, json, TestApp, SECRET};
 use portcullis::config::Secret;
 use serde_json::json;
 
@@ -36,17 +36,10 @@ async fn generate_every_algorithm() {
             assert_eq!(keys[0]["kid"], "k1");
         }
     }
-    let res = app
-        .admin_post("/keys/x", &json!({"alg": "XX1", "use": "sig", "kid": "a"}))
-        .await;
+    let res = app.generate_key("x", "XX1", "a").await;
     assert_eq!(res.status(), 400);
     assert_eq!(json(res).await["error"], "invalid_request");
-    let res = app
-        .admin_post(
-            "/keys/set-HS256",
-            &json!({"alg": "HS256", "use": "sig", "kid": "k1"}),
-        )
-        .await;
+    let res = app.generate_key("set-HS256", "HS256", "k1").await;
     assert_eq!(res.status(), 409);
     app.stop().await;
 }
@@ -54,14 +47,8 @@ async fn generate_every_algorithm() {
 #[tokio::test]
 async fn key_set_crud() {
     let app = TestApp::spawn().await;
-    let res = app.get(app.admin("/keys/missing")).await;
-    assert_eq!(res.status(), 404);
-    assert_eq!(json(res).await["error"], "Not Found");
-    app.admin_post(
-        "/keys/s",
-        &json!({"alg": "ES256", "use": "sig", "kid": "a"}),
-    )
-    .await;
+    assert_error_is(app.get(app.admin("/keys/missing")).await, 404, "Not Found").await;
+    app.generate_key("s", "ES256", "a").await;
     let set = app.get_json(app.admin("/keys/s")).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 2);
     let one = app.get_json(app.admin("/keys/s/public%3Aa")).await;
@@ -94,11 +81,7 @@ async fn key_set_crud() {
         204
     );
     assert_eq!(app.get(app.admin("/keys/s")).await.status(), 404);
-    app.admin_post(
-        "/keys/t",
-        &json!({"alg": "HS256", "use": "sig", "kid": "h"}),
-    )
-    .await;
+    app.generate_key("t", "HS256", "h").await;
     assert_eq!(app.delete(app.admin("/keys/t")).await.status(), 204);
     assert_eq!(app.get(app.admin("/keys/t")).await.status(), 404);
     app.stop().await;
@@ -115,11 +98,8 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kid"], "public:shared");
     assert!(keys[0].get("d").is_none());
-    app.admin_post(
-        "/keys/hydra.openid.id-token",
-        &json!({"alg": "ES256", "use": "sig", "kid": "rot"}),
-    )
-    .await;
+    app.generate_key("hydra.openid.id-token", "ES256", "rot")
+        .await;
     let kids = app.jwks_kids().await;
     assert_eq!(kids.len(), 2);
     assert!(kids.contains(&"public:rot".to_string()));
@@ -129,14 +109,7 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
 #[tokio::test]
 async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
     let app = TestApp::spawn().await;
-    let created = json(
-        app.admin_post(
-            "/keys/enc",
-            &json!({"alg": "HS256", "use": "sig", "kid": "h"}),
-        )
-        .await,
-    )
-    .await;
+    let created = json(app.generate_key("enc", "HS256", "h").await).await;
     let k = created["keys"][0]["k"].as_str().unwrap().to_string();
     let store = portcullis::store::Store::connect(&app.dsn).await.unwrap();
     for raw in store.raw_keydata("enc").await.unwrap() {

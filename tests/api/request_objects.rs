@@ -2,7 +2,7 @@
 //! fosite v0.36 answers them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::{json, TestApp};
+use super::harness::{between, json, TestApp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use p256::pkcs8::EncodePrivateKey;
@@ -10,12 +10,7 @@ use serde_json::{json, Value};
 
 /// The hidden fields of a form_post page, and its action.
 fn form_fields(page: &str) -> (String, Vec<(String, String)>) {
-    let action = page
-        .split("action=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_string();
+    let action = between(page, "action=\"", '"');
     let fields = page
         .split("<input type=\"hidden\" name=\"")
         .skip(1)

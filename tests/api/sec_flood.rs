@@ -149,13 +149,8 @@ async fn no_free_worker_in_time_is_a_quick_503() {
         let (http, url, id) = (app.http.clone(), app.public("/oauth2/token"), c.id.clone());
         set.spawn(async move {
             let started = std::time::Instant::now();
-            let res = http
-                .post(url)
-                .basic_auth(id, Some(format!("wrong-{i}")))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap();
+            let req = wrong_secret(&http, url, id, format!("wrong-{i}"));
+            let res = req.send().await.unwrap();
             let status = res.status().as_u16();
             let retry = res
                 .headers()
@@ -224,6 +219,17 @@ async fn hasher_settings_apply_to_new_secrets_and_are_validated() {
     }
 }
 
+/// A client-credentials request for `who` with a wrong `secret`.
+fn wrong_secret(
+    http: &reqwest::Client,
+    url: String,
+    who: String,
+    secret: String,
+) -> reqwest::RequestBuilder {
+    let req = http.post(url).basic_auth(who, Some(secret));
+    req.form(&[("grant_type", "client_credentials")])
+}
+
 fn vm_hwm_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -280,14 +286,8 @@ async fn the_release_binary_survives_a_wrong_secret_flood_in_bounded_memory() {
         };
         set.spawn(async move {
             let started = std::time::Instant::now();
-            let res = http
-                .post(url)
-                .basic_auth(who, Some(format!("wrong-secret-{i}")))
-                .form(&[("grant_type", "client_credentials")])
-                .timeout(Duration::from_secs(20))
-                .send()
-                .await
-                .unwrap();
+            let req = wrong_secret(&http, url, who, format!("wrong-secret-{i}"));
+            let res = req.timeout(Duration::from_secs(20)).send().await.unwrap();
             (res.status().as_u16(), started.elapsed())
         });
     }

@@ -1,6 +1,6 @@
 //! Discovery, health, readiness, version and metrics.
 #![allow(clippy::unwrap_used)]
-use crate::harness::{json, TestApp};
+use crate::harness::{between, json, TestApp};
 use serde_json::json;
 
 #[tokio::test]
@@ -97,12 +97,7 @@ async fn readiness_flips_with_the_database() {
         return;
     }
     let app = TestApp::spawn().await;
-    let target = url
-        .split('@')
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap()
-        .to_string();
+    let target = between(&url, "@", '/');
     let relay = Relay::start(target.clone()).await;
     let port = relay.port;
     let db_name = app.dsn.rsplit('/').next().unwrap().to_string();

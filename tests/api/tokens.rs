@@ -523,8 +523,7 @@ async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
 #[tokio::test]
 async fn max_age_and_id_token_hint() {
     let (app, c) = app_and_client().await;
-    let t = tokens(&app, &c, &["openid", "offline"]).await;
-    let id_token = s(&t, "id_token");
+    let id_token = s(&tokens(&app, &c, &["openid", "offline"]).await, "id_token");
 
     // A hint for the session's subject keeps the remembered login.
     let extra = [("id_token_hint", id_token.as_str()), ("prompt", "none")];
