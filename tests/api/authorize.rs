@@ -404,11 +404,8 @@ async fn fallback_pages_when_urls_are_not_configured() {
 #[tokio::test]
 async fn implicit_and_hybrid_flows() {
     let app = spawn().await;
-    let c = client(
-        &app,
-        implicit_client(&["code", "token id_token", "code id_token", "id_token"]),
-    )
-    .await;
+    let kinds = ["code", "token id_token", "code id_token", "id_token"];
+    let c = client(&app, implicit_client(&kinds)).await;
     // Implicit: tokens in the fragment, never in the query.
     let loc = implicit_flow(&app, &c.id).await;
     assert!(loc.query().is_none(), "{loc}");
@@ -567,18 +564,18 @@ fn s(t: &serde_json::Value) -> String {
     t["access_token"].as_str().unwrap().to_string()
 }
 
+/// A consent of alice's remembered forever (remember_for 0).
+async fn remember_consent_forever(app: &TestApp, client_id: &str) {
+    let consent = consent_for(app, client_id, json!({"subject": "alice"})).await;
+    let answer = json!({"grant_scope": ["openid"], "remember": true, "remember_for": 0});
+    let to = accept_consent(app, &consent, answer).await;
+    assert_eq!(browse(app, &to).await.status(), 302);
+}
+
 #[tokio::test]
 async fn flush_purges_abandoned_flows_but_keeps_consents() {
     let (app, c) = app_and_client().await;
-    // A consent remembered forever (remember_for 0).
-    let consent = consent_for(&app, &c.id, json!({"subject": "alice"})).await;
-    let to = accept_consent(
-        &app,
-        &consent,
-        json!({"grant_scope": ["openid"], "remember": true, "remember_for": 0}),
-    )
-    .await;
-    assert_eq!(browse(&app, &to).await.status(), 302);
+    remember_consent_forever(&app, &c.id).await;
     let abandoned = login_challenge(&app, &c.id, &[("prompt", "login")]).await;
     app.clock.advance(2 * 3600);
     let res = app.admin_post("/oauth2/flush", &json!({})).await;

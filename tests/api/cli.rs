@@ -186,14 +186,15 @@ async fn create_prints_generated_secret_and_list_draws_a_table() {
     app.stop().await;
 }
 
+/// `portcullis keys <args> --endpoint <admin API>`, in-process.
+async fn keys_cmd(app: &TestApp, args: &str) -> (i32, String, String) {
+    cli_line(&format!("keys {args} --endpoint {}", app.admin)).await
+}
+
 #[tokio::test]
 async fn keys_create_get_import_delete() {
     let app = TestApp::spawn().await;
-    let admin = app.admin.as_str();
-    let (code, out, _) = cli_line(&format!(
-        "keys create my-set k1 -a HS256 --endpoint {admin}"
-    ))
-    .await;
+    let (code, out, _) = keys_cmd(&app, "create my-set k1 -a HS256").await;
     assert_eq!(code, 0);
     assert!(
         out.starts_with("{\n\t\"keys\": [\n\t\t{\n\t\t\t\"alg\": \"HS256\",\n\t\t\t\"k\": \""),
@@ -201,7 +202,7 @@ async fn keys_create_get_import_delete() {
     );
     assert!(out.ends_with("\t\t\t\"kid\": \"k1\",\n\t\t\t\"kty\": \"oct\",\n\t\t\t\"use\": \"sig\",\n\t\t\t\"x5c\": null\n\t\t}\n\t]\n}\n"), "{out}");
 
-    let (code, out, _) = cli_line(&format!("keys get my-set --endpoint {admin}")).await;
+    let (code, out, _) = keys_cmd(&app, "get my-set").await;
     assert_eq!(code, 0);
     assert!(
         out.starts_with("{\n\t\"Payload\": {\n\t\t\"keys\": [\n"),
@@ -215,9 +216,10 @@ async fn keys_create_get_import_delete() {
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
     std::fs::write(&file, jwk.to_string()).unwrap();
     let path = file.to_str().unwrap();
-    let (code, out, err) = cli_line(&format!(
-        "keys import my-set {path} --default-key-id imported --endpoint {admin}"
-    ))
+    let (code, out, err) = keys_cmd(
+        &app,
+        &format!("import my-set {path} --default-key-id imported"),
+    )
     .await;
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(
@@ -237,7 +239,7 @@ async fn keys_create_get_import_delete() {
     assert_eq!(kids, vec!["k1", "public:imported"]);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let (code, out, _) = cli_line(&format!("keys delete my-set --endpoint {admin}")).await;
+    let (code, out, _) = keys_cmd(&app, "delete my-set").await;
     assert_eq!(
         (code, out.as_str()),
         (0, "JSON Web Key Set deleted: my-set\n")

@@ -31,6 +31,18 @@ async fn call(app: &TestApp, method: &str, url: String, body: Option<Body>) -> (
     (status, json(res).await)
 }
 
+/// POST the already encoded `form` to `path` on the public API with Basic credentials.
+async fn post_raw_form(
+    app: &TestApp,
+    path: &str,
+    (id, secret): (&str, &str),
+    form: &str,
+) -> reqwest::Response {
+    let req = app.http.post(app.public(path)).basic_auth(id, Some(secret));
+    let req = req.header("content-type", "application/x-www-form-urlencoded");
+    req.body(form.to_string()).send().await.unwrap()
+}
+
 enum Body {
     Json(Value),
     Form(String),
@@ -45,12 +57,9 @@ fn assert_refused(what: &str, status: u16, body: &Value) {
     assert!(body.get("error_description").is_some(), "{what}: {body}");
 }
 
-#[tokio::test]
-async fn nul_bytes_never_reach_the_store() {
-    let app = TestApp::spawn().await;
-    let created = app.admin_post("/clients", &json!({"client_id": "edge", "client_secret": "secret-secret", "grant_types": ["client_credentials"]})).await;
-    assert_eq!(created.status(), 201);
-    let admin: Vec<(&str, &str, Option<Value>)> = vec![
+/// Admin requests carrying a NUL byte in the path, the query or a JSON string.
+fn admin_requests_with_nul() -> Vec<(&'static str, &'static str, Option<Value>)> {
+    vec![
         ("GET", "/clients/a%00b", None),
         ("DELETE", "/clients/a%00b", None),
         ("PUT", "/clients/a%00b", Some(json!({"client_id": "a"}))),
@@ -136,8 +145,15 @@ async fn nul_bytes_never_reach_the_store() {
             "/keys/set/k",
             Some(json!({"kty": "oct", "kid": "k\u{0}", "k": "AAAA"})),
         ),
-    ];
-    for (method, path, body) in admin {
+    ]
+}
+
+#[tokio::test]
+async fn nul_bytes_never_reach_the_store() {
+    let app = TestApp::spawn().await;
+    let created = app.admin_post("/clients", &json!({"client_id": "edge", "client_secret": "secret-secret", "grant_types": ["client_credentials"]})).await;
+    assert_eq!(created.status(), 201);
+    for (method, path, body) in admin_requests_with_nul() {
         let (status, v) = call(&app, method, app.admin(path), body.map(Body::Json)).await;
         assert_refused(&format!("{method} {path}"), status, &v);
     }
@@ -156,15 +172,7 @@ async fn nul_bytes_never_reach_the_store() {
         ("/oauth2/token", "grant_type=client_credentials&scope=%00"),
         ("/oauth2/token", "grant_type=%00"),
     ] {
-        let res = app
-            .http
-            .post(app.public(path))
-            .basic_auth("edge", Some("secret-secret"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .unwrap();
+        let res = post_raw_form(&app, path, ("edge", "secret-secret"), form).await;
         let status = res.status().as_u16();
         let v = json(res).await;
         assert_refused(&format!("POST {path} {form}"), status, &v);
@@ -213,15 +221,7 @@ async fn bad_percent_encoding_and_invalid_utf8_are_json_400() {
     }
     // Form bodies: invalid UTF-8 and escapes are refused, not replaced by U+FFFD.
     for form in ["token=%ff", "token=%zz", "token=%"] {
-        let res = app
-            .http
-            .post(app.public("/oauth2/revoke"))
-            .basic_auth("x", Some("y"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .unwrap();
+        let res = post_raw_form(&app, "/oauth2/revoke", ("x", "y"), form).await;
         assert_eq!(res.status(), 400, "{form}");
         assert_eq!(json(res).await["error"], "invalid_request", "{form}");
     }

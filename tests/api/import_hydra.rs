@@ -374,6 +374,12 @@ fn binary(args: &[&str], dsn: &str, secret: &str) -> (i32, String, String) {
     )
 }
 
+/// `portcullis migrate from-hydra <fixture> <flags>` into the app's database, with `secret`.
+fn from_hydra(fx: &Fixture, app: &TestApp, flags: &[&str], secret: &str) -> (i32, String, String) {
+    let args = [&["migrate", "from-hydra", fx.dsn.as_str()], flags].concat();
+    binary(&args, &app.dsn, secret)
+}
+
 async fn spawn_target(app: Option<TestApp>) -> TestApp {
     let edit = |c: &mut portcullis::config::Config| {
         c.urls.login = flow::LOGIN_URL.into();
@@ -389,35 +395,23 @@ async fn spawn_target(app: Option<TestApp>) -> TestApp {
 /// The binary's dry run, its refusals, and the import itself.
 async fn import_through_the_binary(fx: &Fixture, app: &TestApp, target: &Store) {
     // Rehearsal: counts, writes nothing.
-    let (code, out, err) = binary(
-        &["migrate", "from-hydra", &fx.dsn, "--dry-run"],
-        &app.dsn,
-        SECRET,
-    );
+    let (code, out, err) = from_hydra(fx, app, &["--dry-run"], SECRET);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("Dry run: nothing was written."), "{out}");
     assert!(out.contains("access tokens"), "{out}");
     assert_eq!(target.count_tokens(TokenKind::Access).await.unwrap(), 0);
     // Without --yes and without an answer nothing happens.
-    let (code, _, err) = binary(&["migrate", "from-hydra", &fx.dsn], &app.dsn, SECRET);
+    let (code, _, err) = from_hydra(fx, app, &[], SECRET);
     assert_eq!(code, 1);
     assert!(err.contains("Aborted"), "{err}");
     // Another secret cannot open Hydra's keys: refused before anything is written.
-    let (code, _, err) = binary(
-        &["migrate", "from-hydra", &fx.dsn, "--yes"],
-        &app.dsn,
-        "some-other-secret-0123456789",
-    );
+    let (code, _, err) = from_hydra(fx, app, &["--yes"], "some-other-secret-0123456789");
     assert_eq!(code, 1);
     assert!(err.contains("SECRETS_SYSTEM does not decrypt"), "{err}");
     assert!(target.get_client(CLIENT).await.is_err());
 
     // The import itself, through the binary.
-    let (code, out, err) = binary(
-        &["migrate", "from-hydra", &fx.dsn, "--yes"],
-        &app.dsn,
-        SECRET,
-    );
+    let (code, out, err) = from_hydra(fx, app, &["--yes"], SECRET);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("clients"), "{out}");
     assert!(

@@ -3,7 +3,7 @@
 //! while tokens are being issued. Both backends (set `TEST_DATABASE_URL` for PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::{cli, cli_line, json};
+use super::harness::{cli, cli_line, json, TestApp};
 use portcullis::domain::flow::{ConsentResult, Flow, FlowState, LoginSession, LogoutRequest};
 use portcullis::domain::token::TokenKind;
 use portcullis::store::{Store, TokenRow};
@@ -12,10 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// An app, its store and the current time.
-async fn spawn_with_store() -> (super::harness::TestApp, Store, i64) {
+async fn spawn_with_store() -> (TestApp, Store, i64) {
     let app = spawn().await;
     let store = app.state().store.clone();
     (app, store, now())
+}
+
+/// `portcullis janitor <app's DSN> <flags>`, in-process.
+async fn janitor_on(app: &TestApp, flags: &str) -> (i32, String, String) {
+    cli_line(&format!("janitor {} {flags}", app.dsn)).await
 }
 
 fn now() -> i64 {
@@ -401,8 +406,7 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     seed_flows(&store, t).await;
     seed_logouts_and_sessions(&store, t).await;
 
-    let line = format!("janitor {} --tokens --requests --batch-size 50", app.dsn);
-    let (code, out, err) = cli_line(&line).await;
+    let (code, out, err) = janitor_on(&app, "--tokens --requests --batch-size 50").await;
     assert_eq!(code, 0, "{err}");
     assert_report(&out, &err);
     assert_survivors(&store, t).await;
@@ -475,22 +479,14 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
     let (app, store, t) = spawn_with_store().await;
     // 250 expired access tokens: --limit 100 --batch-size 30 takes 100 in 4 statements.
     insert_many(&store, "a", TokenKind::Access, 250, t - 7200, t - 3600).await;
-    let (code, out, err) = cli_line(&format!(
-        "janitor {} --tokens --limit 100 --batch-size 30",
-        app.dsn
-    ))
-    .await;
+    let (code, out, err) = janitor_on(&app, "--tokens --limit 100 --batch-size 30").await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(summary_row(&out, "access tokens")[1..3], ["100", "4"]);
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 150);
 
     // Requested 10 minutes ago, expired 5 minutes ago: --keep-if-younger 30m keeps them.
     insert_many(&store, "young", TokenKind::Access, 10, t - 600, t - 300).await;
-    let (code, out, _) = cli_line(&format!(
-        "janitor {} --tokens --keep-if-younger 30m --limit 1000",
-        app.dsn
-    ))
-    .await;
+    let (code, out, _) = janitor_on(&app, "--tokens --keep-if-younger 30m --limit 1000").await;
     assert_eq!(code, 0);
     assert_eq!(deleted(&out, "access tokens"), 150);
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 10);
@@ -499,11 +495,8 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
     // expiry. A 20-minute-old refresh token still valid for a day goes with --refresh-lifespan 15m.
     insert_many(&store, "r", TokenKind::Refresh, 5, t - 1200, t + 86400).await;
     insert_many(&store, "r-new", TokenKind::Refresh, 5, t - 60, t + 86400).await;
-    let (code, out, _) = cli_line(&format!(
-        "janitor {} --tokens --refresh-lifespan 15m --access-lifespan 1h",
-        app.dsn
-    ))
-    .await;
+    let (code, out, _) =
+        janitor_on(&app, "--tokens --refresh-lifespan 15m --access-lifespan 1h").await;
     assert_eq!(code, 0);
     assert_eq!(deleted(&out, "refresh tokens"), 5);
     assert_eq!(deleted(&out, "access tokens"), 0);
@@ -644,11 +637,8 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
     while store.count_tokens(TokenKind::Access).await.unwrap() < 4010 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let (code, out, err) = cli_line(&format!(
-        "janitor {} --tokens --requests --batch-size 100 --limit 100000",
-        app.dsn
-    ))
-    .await;
+    let (code, out, err) =
+        janitor_on(&app, "--tokens --requests --batch-size 100 --limit 100000").await;
     let during = store.count_tokens(TokenKind::Access).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     stop.store(true, Ordering::SeqCst);
