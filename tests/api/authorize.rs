@@ -17,18 +17,15 @@ async fn full_flow_redirects_cookies_and_admin_models() {
     let (app, c) = app_and_client().await;
 
     // 1. The browser arrives: CSRF cookie and redirect to the login app.
-    let res = browse(
+    let res = authorize(
         &app,
-        &auth_url(
-            &app,
-            &c.id,
-            &[
-                ("login_hint", "alice"),
-                ("acr_values", "gold silver"),
-                ("ui_locales", "de en"),
-                ("display", "page"),
-            ],
-        ),
+        &c.id,
+        &[
+            ("login_hint", "alice"),
+            ("acr_values", "gold silver"),
+            ("ui_locales", "de en"),
+            ("display", "page"),
+        ],
     )
     .await;
     assert_eq!(res.status(), 302);
@@ -183,7 +180,7 @@ async fn remembered_login_and_consent_are_skipped() {
 #[tokio::test]
 async fn prompt_none_without_session_is_login_required() {
     let (app, c) = app_and_client().await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "none")])).await;
+    let res = authorize(&app, &c.id, &[("prompt", "none")]).await;
     assert_eq!(res.status(), 302);
     let loc = location(&res);
     assert_eq!(without_query(&loc), REDIRECT);
@@ -210,7 +207,7 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
         ),
     ];
     for (extra, error) in cases {
-        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        let res = authorize(&app, &c.id, extra).await;
         assert_eq!(res.status(), 302);
         let loc = location(&res);
         assert_eq!(without_query(&loc), REDIRECT, "{extra:?}");
@@ -226,7 +223,7 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
         &[("redirect_uri", "https://evil.example/cb")][..],
         &[("client_id", "nope")][..],
     ] {
-        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        let res = authorize(&app, &c.id, extra).await;
         assert_eq!(res.status(), 302);
         let loc = location(&res);
         assert_eq!(without_query(&loc), ERROR_URL, "{extra:?}");
@@ -234,11 +231,7 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
         assert!(param(&loc, "state").is_none());
     }
     // Loopback redirect URIs match on any port (RFC 8252 §7.3).
-    let res = browse(
-        &app,
-        &auth_url(&app, &c.id, &[("redirect_uri", "http://127.0.0.1:7777/cb")]),
-    )
-    .await;
+    let res = authorize(&app, &c.id, &[("redirect_uri", "http://127.0.0.1:7777/cb")]).await;
     assert_eq!(without_query(&location(&res)), LOGIN_URL);
     app.stop().await;
 }
@@ -293,7 +286,7 @@ async fn expired_flow_is_refused() {
 async fn rejections_reach_the_client() {
     let (app, c) = app_and_client().await;
     let login = login_challenge(&app, &c.id, &[]).await;
-    let res = flow_answer(&app, "login", "reject", &login, json!({"error": "access_denied", "error_description": "The user said no", "status_code": 403})).await;
+    let res = reject(&app, "login", &login, json!({"error": "access_denied", "error_description": "The user said no", "status_code": 403})).await;
     assert_eq!(res.status(), 200);
     let to = redirect_to(res).await;
     let loc = location(&browse(&app, &to).await);
@@ -307,14 +300,7 @@ async fn rejections_reach_the_client() {
 
     // Consent rejection.
     let consent = consent_for(&app, &c.id, json!({"subject": "alice"})).await;
-    let res = flow_answer(
-        &app,
-        "consent",
-        "reject",
-        &consent,
-        json!({"error": "access_denied"}),
-    )
-    .await;
+    let res = reject(&app, "consent", &consent, json!({"error": "access_denied"})).await;
     let to = redirect_to(res).await;
     let loc = location(&browse(&app, &to).await);
     assert_eq!(param(&loc, "error").unwrap(), "access_denied");
@@ -378,7 +364,7 @@ async fn admin_flow_api_errors() {
 async fn fallback_pages_when_urls_are_not_configured() {
     let app = TestApp::spawn().await;
     let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
+    let res = authorize(&app, &c.id, &[]).await;
     let loc = location(&res);
     assert_eq!(
         without_query(&loc),
@@ -448,7 +434,7 @@ async fn implicit_and_hybrid_flows() {
             "unsupported_response_mode",
         ),
     ] {
-        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        let res = authorize(&app, &c.id, extra).await;
         assert_eq!(
             param(&location(&res), "error").as_deref(),
             Some(error),
@@ -457,13 +443,10 @@ async fn implicit_and_hybrid_flows() {
     }
     // `token` needs the implicit grant.
     let no_implicit = client(&app, json!({"response_types": ["token id_token"]})).await;
-    let res = browse(
+    let res = authorize(
         &app,
-        &auth_url(
-            &app,
-            &no_implicit.id,
-            &[("response_type", "token id_token")],
-        ),
+        &no_implicit.id,
+        &[("response_type", "token id_token")],
     )
     .await;
     assert_eq!(redirect_error(&res), "invalid_grant");

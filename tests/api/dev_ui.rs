@@ -3,8 +3,8 @@
 //! development mode.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use crate::flow::{
-    auth_url, browse, client, exchange, flow_request, introspect, location, param, without_query,
-    REDIRECT,
+    auth_url, authorize, browse, client, exchange, flow_request, introspect, location, param,
+    without_query, REDIRECT,
 };
 use crate::harness::{assert_error, json, TestApp};
 use serde_json::json;
@@ -113,6 +113,24 @@ pub async fn login_page_from(app: &TestApp, authorization_url: &str) -> (String,
     (challenge, page(app, to.as_str()).await)
 }
 
+/// Submits the consent page with the given scopes ticked; returns the client's redirect.
+pub async fn consent(
+    app: &TestApp,
+    challenge: &str,
+    consent_page: &str,
+    scopes: &[&str],
+    action: &str,
+) -> url::Url {
+    let csrf = input_value(consent_page, "csrf_token");
+    let mut fields = vec![("action", action)];
+    fields.extend(scopes.iter().map(|s| ("grant_scope", *s)));
+    let res = submit(app, "consent", challenge, &csrf, &fields).await;
+    let back = assert_see_other(&res, "oauth2/auth", "consent_verifier");
+    let res = browse(app, back.as_str()).await;
+    assert_eq!(res.status(), 302);
+    location(&res)
+}
+
 /// Logs in as `user` and lands on the consent page: its challenge and the page.
 pub async fn log_in(
     app: &TestApp,
@@ -131,24 +149,6 @@ pub async fn log_in(
     let res = browse(app, back.as_str()).await;
     let (consent, to) = fallback_redirect(&res, "consent");
     (consent, page(app, to.as_str()).await)
-}
-
-/// Submits the consent page with the given scopes ticked; returns the client's redirect.
-pub async fn consent(
-    app: &TestApp,
-    challenge: &str,
-    consent_page: &str,
-    scopes: &[&str],
-    action: &str,
-) -> url::Url {
-    let csrf = input_value(consent_page, "csrf_token");
-    let mut fields = vec![("action", action)];
-    fields.extend(scopes.iter().map(|s| ("grant_scope", *s)));
-    let res = submit(app, "consent", challenge, &csrf, &fields).await;
-    let back = assert_see_other(&res, "oauth2/auth", "consent_verifier");
-    let res = browse(app, back.as_str()).await;
-    assert_eq!(res.status(), 302);
-    location(&res)
 }
 
 #[tokio::test]
@@ -407,15 +407,6 @@ async fn remembered_login_and_logout_with_confirmation() {
 #[tokio::test]
 async fn outside_dev_mode_the_fallbacks_only_explain() {
     let app = TestApp::spawn().await;
-    let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let (_, to) = fallback_redirect(&res, "login");
-    let res = browse(&app, to.as_str()).await;
-    assert_eq!(res.status(), 200);
-    let body = res.text().await.unwrap();
-    assert!(body.contains("The login provider is not configured"));
-    assert!(body.contains("<code>portcullis serve all --dev</code>"));
-    assert!(!body.contains("<form") && !body.contains("csrf_token"));
     for page in ["login", "consent", "logout"] {
         let res = app
             .get(app.public(&format!("/oauth2/fallbacks/{page}")))
@@ -428,5 +419,15 @@ async fn outside_dev_mode_the_fallbacks_only_explain() {
         assert_eq!(res.status(), 405);
         assert_eq!(json(res).await["error"], "Method Not Allowed");
     }
+    // The authorization endpoint sends the browser to a page that only explains.
+    let c = client(&app, json!({})).await;
+    let res = authorize(&app, &c.id, &[]).await;
+    let (_, to) = fallback_redirect(&res, "login");
+    let res = browse(&app, to.as_str()).await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("The login provider is not configured"));
+    assert!(body.contains("<code>portcullis serve all --dev</code>"));
+    assert!(!body.contains("<form") && !body.contains("csrf_token"));
     app.stop().await;
 }

@@ -275,7 +275,7 @@ pub fn s(v: &Value, k: &str) -> String {
 
 /// Starts an authorization request with `extra` and returns the login challenge.
 pub async fn login_challenge(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
-    let res = browse(app, &auth_url(app, client_id, extra)).await;
+    let res = authorize(app, client_id, extra).await;
     challenge_of(&res, "login_challenge").await
 }
 
@@ -460,4 +460,18 @@ pub async fn consent_for(app: &TestApp, client_id: &str, login: Value) -> String
     let challenge = login_challenge(app, client_id, &[]).await;
     let to = accept_login(app, &challenge, login).await;
     consent_challenge(app, &to).await
+}
+
+/// The browser opens the authorization URL for `client_id` with `extra` (see `auth_url`).
+pub async fn authorize(
+    app: &TestApp,
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    browse(app, &auth_url(app, client_id, extra)).await
+}
+
+/// Rejects the `kind` (login, consent, logout) request `challenge` with `body`.
+pub async fn reject(app: &TestApp, kind: &str, challenge: &str, body: Value) -> reqwest::Response {
+    flow_answer(app, kind, "reject", challenge, body).await
 }

@@ -23,6 +23,10 @@ async fn janitor_on(app: &TestApp, flags: &str) -> (i32, String, String) {
     cli_line(&format!("janitor {} {flags}", app.dsn)).await
 }
 
+async fn exec(store: &Store, sql: &str) {
+    store.execute_raw(sql).await.unwrap();
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -435,10 +439,11 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
         )
         .await
         .unwrap();
-    store
-        .execute_raw("UPDATE portcullis_token SET expires_at = 1 WHERE kind IN ('code', 'access')")
-        .await
-        .unwrap();
+    exec(
+        &store,
+        "UPDATE portcullis_token SET expires_at = 1 WHERE kind IN ('code', 'access')",
+    )
+    .await;
     let (status, out, err) = cli(&["janitor", &app.dsn, "--tokens", "--requests"]).await;
     assert_eq!(status, 0, "{err}");
     assert_eq!(deleted(&out, "authorization codes"), 1, "{out}");
@@ -450,24 +455,15 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
     assert_active(&app, &access, true).await;
 
     // Every token expires, but a remembered consent that never lapses keeps the flow...
-    store
-        .execute_raw("UPDATE portcullis_token SET expires_at = 1")
-        .await
-        .unwrap();
-    store
-        .execute_raw("UPDATE portcullis_flow SET consent_expires_at = 0")
-        .await
-        .unwrap();
+    exec(&store, "UPDATE portcullis_token SET expires_at = 1").await;
+    exec(&store, "UPDATE portcullis_flow SET consent_expires_at = 0").await;
     let (status, out, _) = cli(&["janitor", &app.dsn, "--tokens", "--requests"]).await;
     assert_eq!(status, 0);
     assert_eq!(deleted(&out, "access tokens"), 1, "{out}");
     assert_eq!(deleted(&out, "refresh tokens"), 2, "{out}");
     assert_eq!(deleted(&out, "login-consent requests"), 0, "{out}");
     // ...until the remembered consent lapses too.
-    store
-        .execute_raw("UPDATE portcullis_flow SET consent_expires_at = 2")
-        .await
-        .unwrap();
+    exec(&store, "UPDATE portcullis_flow SET consent_expires_at = 2").await;
     let (status, out, _) = cli(&["janitor", &app.dsn, "--requests"]).await;
     assert_eq!(status, 0);
     assert_eq!(deleted(&out, "login-consent requests"), 1, "{out}");

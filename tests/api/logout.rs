@@ -119,7 +119,7 @@ async fn rejected_and_unknown_logout_requests() {
     let _ = run_flow(&app, &c.id, &[], &["openid"]).await;
     let res = browse(&app, &app.public("/oauth2/sessions/logout")).await;
     let challenge = param(&location(&res), "logout_challenge").unwrap();
-    let res = flow_answer(&app, "logout", "reject", &challenge, json!({})).await;
+    let res = reject(&app, "logout", &challenge, json!({})).await;
     assert_eq!(res.status(), 204);
     let res = flow_request(&app, "logout", &format!("logout_challenge={challenge}")).await;
     assert_eq!(res.status(), 404);
@@ -127,7 +127,7 @@ async fn rejected_and_unknown_logout_requests() {
         json(res).await,
         json!({"error": "Unable to locate the resource", "error_description": ""})
     );
-    let res = flow_answer(&app, "logout", "reject", "unknown", json!({})).await;
+    let res = reject(&app, "logout", "unknown", json!({})).await;
     assert_eq!(res.status(), 204);
     let res = flow_answer(&app, "logout", "accept", "unknown", json!({})).await;
     assert_eq!(res.status(), 404);

@@ -270,10 +270,9 @@ async fn the_dashboard_queries_only_served_metrics_and_every_metric_is_documente
 async fn a_rejected_consent_and_a_bad_request_are_counted_apart() {
     let (app, c) = app_and_client().await;
     let consent = consent_for(&app, &c.id, json!({"subject": "bob"})).await;
-    let res = flow_answer(
+    let res = reject(
         &app,
         "consent",
-        "reject",
         &consent,
         json!({"error": "access_denied", "error_description": "no"}),
     )
@@ -286,7 +285,7 @@ async fn a_rejected_consent_and_a_bad_request_are_counted_apart() {
         Some("access_denied")
     );
     // An unknown client goes to the error page.
-    let res = browse(&app, &auth_url(&app, "no-such-client", &[])).await;
+    let res = authorize(&app, "no-such-client", &[]).await;
     assert_eq!(res.status(), 302);
     let text = app.metrics_text().await;
     for line in [

@@ -83,13 +83,10 @@ async fn form_post_delivers_codes_and_errors_in_an_auto_submitting_page() {
     assert_eq!(exchange(&app, &c, &code).await.status(), 200);
 
     // Errors for the client come the same way.
-    let res = browse(
+    let res = authorize(
         &app,
-        &auth_url(
-            &app,
-            &c.id,
-            &[("response_mode", "form_post"), ("scope", "openid admin")],
-        ),
+        &c.id,
+        &[("response_mode", "form_post"), ("scope", "openid admin")],
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -99,17 +96,14 @@ async fn form_post_delivers_codes_and_errors_in_an_auto_submitting_page() {
     assert_eq!(field(&fields, "state"), Some("state-123456"));
 
     // Values are escaped: a state cannot break out of its attribute.
-    let res = browse(
+    let res = authorize(
         &app,
-        &auth_url(
-            &app,
-            &c.id,
-            &[
-                ("response_mode", "form_post"),
-                ("scope", "openid admin"),
-                ("state", "\"><script>alert(1)</script>"),
-            ],
-        ),
+        &c.id,
+        &[
+            ("response_mode", "form_post"),
+            ("scope", "openid admin"),
+            ("state", "\"><script>alert(1)</script>"),
+        ],
     )
     .await;
     let page = res.text().await.unwrap();

@@ -20,7 +20,7 @@ async fn a_defaulted_plaintext_redirect_uri_is_refused() {
     let c = client(&app, json!({"redirect_uris": [plain]})).await;
     // The attack: omit redirect_uri so the single registered plaintext URI is used.
     for extra in [&[("redirect_uri", "")][..], &[("redirect_uri", plain)][..]] {
-        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        let res = authorize(&app, &c.id, extra).await;
         assert_eq!(res.status(), 302);
         let loc = location(&res);
         assert_eq!(without_query(&loc), ERROR_URL, "{extra:?}");
@@ -36,7 +36,7 @@ async fn a_defaulted_plaintext_redirect_uri_is_refused() {
     }
     // Loopback and localhost http URIs may still be defaulted.
     let local = client(&app, json!({"redirect_uris": ["http://localhost:9000/cb"]})).await;
-    let res = browse(&app, &auth_url(&app, &local.id, &[("redirect_uri", "")])).await;
+    let res = authorize(&app, &local.id, &[("redirect_uri", "")]).await;
     assert_eq!(without_query(&location(&res)), LOGIN_URL);
     app.stop().await;
 }
@@ -56,7 +56,7 @@ async fn id_tokens_in_the_front_channel_need_the_implicit_grant() {
     .await;
     // The attack: ask for an ID token in the fragment without the implicit grant.
     for rt in ["id_token", "id_token token", "token id_token"] {
-        let res = browse(&app, &auth_url(&app, &c.id, &[("response_type", rt)])).await;
+        let res = authorize(&app, &c.id, &[("response_type", rt)]).await;
         assert_eq!(res.status(), 302);
         let loc = location(&res);
         assert_eq!(without_query(&loc), REDIRECT, "{rt}");
@@ -80,11 +80,7 @@ async fn id_tokens_in_the_front_channel_need_the_implicit_grant() {
     }
     // Hybrid `code id_token` needs only authorization_code (fosite flow_hybrid.go): it goes on
     // to the login app.
-    let res = browse(
-        &app,
-        &auth_url(&app, &c.id, &[("response_type", "code id_token")]),
-    )
-    .await;
+    let res = authorize(&app, &c.id, &[("response_type", "code id_token")]).await;
     assert_eq!(without_query(&location(&res)), LOGIN_URL);
     app.stop().await;
 }
@@ -141,7 +137,7 @@ async fn remembered_logins_expire_on_the_server() {
     app.clock.advance(61);
     assert!(!login_skipped(&app, &c.id).await);
     // prompt=none finds no session either.
-    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "none")])).await;
+    let res = authorize(&app, &c.id, &[("prompt", "none")]).await;
     assert_eq!(
         param(&location(&res), "error").as_deref(),
         Some("login_required")
