@@ -1,7 +1,7 @@
 //! The authorization endpoint and the login/consent state machine, driven like a browser.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::{assert_body_contains, json, TestApp};
+use super::harness::{assert_body_contains, json, keys_of, TestApp};
 use serde_json::json;
 
 fn set_cookies(res: &reqwest::Response) -> Vec<String> {
@@ -10,6 +10,124 @@ fn set_cookies(res: &reqwest::Response) -> Vec<String> {
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect()
+}
+
+/// The browser's arrival: CSRF cookie and redirect to the login app; returns the challenge.
+fn check_arrival(res: &reqwest::Response) -> String {
+    assert_eq!(res.status(), 302);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let loc = location(res);
+    assert_eq!(without_query(&loc), LOGIN_URL);
+    let login = param(&loc, "login_challenge").unwrap();
+    assert_eq!(login.len(), 32);
+    let cookies = set_cookies(res);
+    assert_eq!(cookies.len(), 1);
+    assert!(
+        cookies[0].starts_with("oauth2_authentication_csrf_insecure="),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies[0].contains("HttpOnly")
+            && cookies[0].contains("Path=/")
+            && cookies[0].contains("SameSite=Lax")
+    );
+    assert!(!cookies[0].contains("Secure"));
+    login
+}
+
+/// The `kind` (login, consent) request for `challenge`, read as its app reads it (200).
+async fn read_request(app: &TestApp, kind: &str, challenge: &str) -> serde_json::Value {
+    let res = flow_request(app, kind, &format!("{kind}_challenge={challenge}")).await;
+    assert_eq!(res.status(), 200);
+    let req = json(res).await;
+    assert_eq!(req["challenge"], challenge);
+    req
+}
+
+/// The login app reads the request: every field of the model.
+async fn check_login_request(app: &TestApp, login: &str, client_id: &str) {
+    let req = read_request(app, "login", login).await;
+    assert_eq!(
+        keys_of(&req),
+        [
+            "challenge",
+            "client",
+            "oidc_context",
+            "request_url",
+            "requested_access_token_audience",
+            "requested_scope",
+            "session_id",
+            "skip",
+            "subject"
+        ]
+    );
+    assert_eq!(req["skip"], false);
+    assert_eq!(req["subject"], "");
+    assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
+    assert_eq!(req["requested_access_token_audience"], json!([]));
+    assert_eq!(req["client"]["client_id"], client_id);
+    assert!(req["client"].get("client_secret").is_none());
+    assert_eq!(
+        req["oidc_context"],
+        json!({"acr_values": ["gold", "silver"], "display": "page", "login_hint": "alice", "ui_locales": ["de", "en"]})
+    );
+    assert!(req["request_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:4444/oauth2/auth?client_id="));
+    assert_eq!(req["session_id"].as_str().unwrap().len(), 36);
+}
+
+/// Accept; the browser returns with the verifier and is sent to consent; returns its challenge.
+async fn login_to_consent(app: &TestApp, login: &str) -> String {
+    let to = accept_login(app, &login, json!({"subject": "alice", "remember": true, "remember_for": 3600, "acr": "gold", "context": {"k": "v"}})).await;
+    assert!(to.contains("login_verifier="), "{to}");
+    // The redirect goes to the issuer; the test talks to the real port.
+    let res = browse(app, &to).await;
+    let loc = location(&res);
+    assert_eq!(without_query(&loc), CONSENT_URL);
+    let consent = param(&loc, "consent_challenge").unwrap();
+    let cookies = set_cookies(&res);
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("oauth2_authentication_session_insecure=")
+                && c.contains("Max-Age=3600")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("oauth2_consent_csrf_insecure=")),
+        "{cookies:?}"
+    );
+    consent
+}
+
+/// The consent app reads and accepts; the browser lands at the client with a code.
+async fn consent_to_client(app: &TestApp, consent: &str, login: &str) {
+    let req = read_request(app, "consent", consent).await;
+    assert_eq!(req["subject"], "alice");
+    assert_eq!(req["acr"], "gold");
+    assert_eq!(req["context"], json!({"k": "v"}));
+    assert_eq!(req["login_challenge"], login);
+    assert_eq!(req["skip"], false);
+    assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
+    let to = accept_consent(
+        app,
+        &consent,
+        json!({"grant_scope": ["openid", "offline"], "remember": true}),
+    )
+    .await;
+    assert!(to.contains("consent_verifier="));
+    let res = browse(app, &to).await;
+    assert_eq!(res.status(), 302);
+    let loc = location(&res);
+    assert_eq!(without_query(&loc), REDIRECT);
+    assert_eq!(param(&loc, "state").unwrap(), "state-123456");
+    assert_eq!(param(&loc, "scope").unwrap(), "openid offline");
+    let code = param(&loc, "code").unwrap();
+    assert_eq!(code.split('.').count(), 2);
 }
 
 #[tokio::test]
@@ -28,111 +146,16 @@ async fn full_flow_redirects_cookies_and_admin_models() {
         ],
     )
     .await;
-    assert_eq!(res.status(), 302);
-    assert_eq!(res.headers()["cache-control"], "no-store");
-    let loc = location(&res);
-    assert_eq!(without_query(&loc), LOGIN_URL);
-    let login = param(&loc, "login_challenge").unwrap();
-    assert_eq!(login.len(), 32);
-    let cookies = set_cookies(&res);
-    assert_eq!(cookies.len(), 1);
-    assert!(
-        cookies[0].starts_with("oauth2_authentication_csrf_insecure="),
-        "{cookies:?}"
-    );
-    assert!(
-        cookies[0].contains("HttpOnly")
-            && cookies[0].contains("Path=/")
-            && cookies[0].contains("SameSite=Lax")
-    );
-    assert!(!cookies[0].contains("Secure"));
+    let login = check_arrival(&res);
 
     // 2. The login app reads the request.
-    let res = flow_request(&app, "login", &format!("login_challenge={login}")).await;
-    assert_eq!(res.status(), 200);
-    let req = json(res).await;
-    assert_eq!(req["challenge"], login);
-    assert_eq!(req["skip"], false);
-    assert_eq!(req["subject"], "");
-    assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
-    assert_eq!(req["requested_access_token_audience"], json!([]));
-    assert_eq!(req["client"]["client_id"], c.id.as_str());
-    assert!(req["client"].get("client_secret").is_none());
-    assert_eq!(
-        req["oidc_context"],
-        json!({"acr_values": ["gold", "silver"], "display": "page", "login_hint": "alice", "ui_locales": ["de", "en"]})
-    );
-    assert!(req["request_url"]
-        .as_str()
-        .unwrap()
-        .starts_with("http://127.0.0.1:4444/oauth2/auth?client_id="));
-    assert_eq!(req["session_id"].as_str().unwrap().len(), 36);
-    let mut keys: Vec<_> = req.as_object().unwrap().keys().cloned().collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "challenge",
-            "client",
-            "oidc_context",
-            "request_url",
-            "requested_access_token_audience",
-            "requested_scope",
-            "session_id",
-            "skip",
-            "subject"
-        ]
-    );
+    check_login_request(&app, &login, &c.id).await;
 
     // 3. Accept; the browser returns with the verifier and is sent to consent.
-    let to = accept_login(&app, &login, json!({"subject": "alice", "remember": true, "remember_for": 3600, "acr": "gold", "context": {"k": "v"}})).await;
-    assert!(to.contains("login_verifier="), "{to}");
-    // The redirect goes to the issuer; the test talks to the real port.
-    let res = browse(&app, &to).await;
-    let loc = location(&res);
-    assert_eq!(without_query(&loc), CONSENT_URL);
-    let consent = param(&loc, "consent_challenge").unwrap();
-    let cookies = set_cookies(&res);
-    assert!(
-        cookies
-            .iter()
-            .any(|c| c.starts_with("oauth2_authentication_session_insecure=")
-                && c.contains("Max-Age=3600")),
-        "{cookies:?}"
-    );
-    assert!(
-        cookies
-            .iter()
-            .any(|c| c.starts_with("oauth2_consent_csrf_insecure=")),
-        "{cookies:?}"
-    );
+    let consent = login_to_consent(&app, &login).await;
 
     // 4. The consent app reads and accepts.
-    let res = flow_request(&app, "consent", &format!("consent_challenge={consent}")).await;
-    assert_eq!(res.status(), 200);
-    let req = json(res).await;
-    assert_eq!(req["challenge"], consent);
-    assert_eq!(req["subject"], "alice");
-    assert_eq!(req["acr"], "gold");
-    assert_eq!(req["context"], json!({"k": "v"}));
-    assert_eq!(req["login_challenge"], login);
-    assert_eq!(req["skip"], false);
-    assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
-    let to = accept_consent(
-        &app,
-        &consent,
-        json!({"grant_scope": ["openid", "offline"], "remember": true}),
-    )
-    .await;
-    assert!(to.contains("consent_verifier="));
-    let res = browse(&app, &to).await;
-    assert_eq!(res.status(), 302);
-    let loc = location(&res);
-    assert_eq!(without_query(&loc), REDIRECT);
-    assert_eq!(param(&loc, "state").unwrap(), "state-123456");
-    assert_eq!(param(&loc, "scope").unwrap(), "openid offline");
-    let code = param(&loc, "code").unwrap();
-    assert_eq!(code.split('.').count(), 2);
+    consent_to_client(&app, &consent, &login).await;
 
     // 5. Spent challenges answer 409.
     let res = flow_request(&app, "login", &format!("login_challenge={login}")).await;

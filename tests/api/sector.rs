@@ -4,7 +4,7 @@
 //! The release binary runs against the test's fresh database (either backend), with a private
 //! CA in `SSL_CERT_FILE`, and fetches from an https server in the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-use super::harness::{json, temp_dir, words, TestApp, SECRET};
+use super::harness::{json, send, temp_dir, words, TestApp, SECRET};
 use super::process::{free_port, serve_dev, wait_ready};
 use axum::routing::get;
 use serde_json::{json, Value};
@@ -137,6 +137,31 @@ async fn refused(res: reqwest::Response, description: &str) {
     assert!(got.contains(description), "{got}");
 }
 
+/// Updates are checked the same way, and a refused update changes nothing.
+async fn updates_are_checked_too(http: &reqwest::Client, admin: &str, base: &str) {
+    let update = |sector: String| {
+        http.put(format!("{admin}/clients/sector-ok"))
+            .json(&json!({
+                "redirect_uris": [REDIRECT],
+                "subject_type": "pairwise",
+                "sector_identifier_uri": sector,
+            }))
+            .send()
+    };
+    refused(
+        update(format!("{base}/other.json")).await.unwrap(),
+        "does not match values from sector_identifier_uri",
+    )
+    .await;
+    let stored = json(send(http.get(format!("{admin}/clients/sector-ok"))).await).await;
+    assert_eq!(
+        stored["sector_identifier_uri"],
+        format!("{base}/sector.json")
+    );
+    let res = update(format!("{base}/sector.json")).await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 #[tokio::test]
 async fn sector_identifier_documents_are_fetched_and_checked() {
     let app = TestApp::spawn().await;
@@ -199,42 +224,11 @@ async fn sector_identifier_documents_are_fetched_and_checked() {
         "sector-big",
         "sector-down",
     ] {
-        let res = http
-            .get(format!("{admin}/clients/{id}"))
-            .send()
-            .await
-            .unwrap();
+        let res = send(http.get(format!("{admin}/clients/{id}"))).await;
         assert_eq!(res.status(), 404, "{id} was stored");
     }
 
-    // Updates are checked the same way, and a refused update changes nothing.
-    let update = |sector: String| {
-        http.put(format!("{admin}/clients/sector-ok"))
-            .json(&json!({
-                "redirect_uris": [REDIRECT],
-                "subject_type": "pairwise",
-                "sector_identifier_uri": sector,
-            }))
-            .send()
-    };
-    refused(
-        update(format!("{base}/other.json")).await.unwrap(),
-        "does not match values from sector_identifier_uri",
-    )
-    .await;
-    let stored = json(
-        http.get(format!("{admin}/clients/sector-ok"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        stored["sector_identifier_uri"],
-        format!("{base}/sector.json")
-    );
-    let res = update(format!("{base}/sector.json")).await.unwrap();
-    assert_eq!(res.status(), 200);
+    updates_are_checked_too(&http, &admin, &base).await;
 
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
