@@ -80,7 +80,7 @@ async fn check_login_request(app: &TestApp, login: &str, client_id: &str) {
 
 /// Accept; the browser returns with the verifier and is sent to consent; returns its challenge.
 async fn login_to_consent(app: &TestApp, login: &str) -> String {
-    let to = accept_login(app, &login, json!({"subject": "alice", "remember": true, "remember_for": 3600, "acr": "gold", "context": {"k": "v"}})).await;
+    let to = accept_login(app, login, json!({"subject": "alice", "remember": true, "remember_for": 3600, "acr": "gold", "context": {"k": "v"}})).await;
     assert!(to.contains("login_verifier="), "{to}");
     // The redirect goes to the issuer; the test talks to the real port.
     let res = browse(app, &to).await;
@@ -115,7 +115,7 @@ async fn consent_to_client(app: &TestApp, consent: &str, login: &str) {
     assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
     let to = accept_consent(
         app,
-        &consent,
+        consent,
         json!({"grant_scope": ["openid", "offline"], "remember": true}),
     )
     .await;

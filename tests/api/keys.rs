@@ -112,7 +112,9 @@ async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
     let created = json(app.generate_key("enc", "HS256", "h").await).await;
     let k = created["keys"][0]["k"].as_str().unwrap().to_string();
     let store = portcullis::store::Store::connect(&app.dsn).await.unwrap();
-    for raw in store.raw_keydata("enc").await.unwrap() {
+    let rows = store.raw_keydata("enc").await.unwrap();
+    assert_eq!(rows.len(), 1, "one sealed row for the HS256 key");
+    for raw in &rows {
         assert!(!raw.contains(&k), "key material stored in plaintext");
         assert!(!raw.contains("\"kty\""));
     }

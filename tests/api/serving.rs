@@ -3,6 +3,7 @@
 use crate::harness::{base_config, json, words, TestApp};
 use portcullis::app::{self, Flags, Listeners};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn serve_public_or_admin_alone() {
@@ -71,6 +72,50 @@ async fn serves_tls_from_pem_files() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Waits until the request is in the server's hands: a connection to `port` has received
+/// bytes and the server has read them all (`ss`: receive queue empty, bytes_received > 0).
+/// Panics after `limit`.
+async fn wait_for_request_read(port: u16, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let filter = format!("( sport = :{port} )");
+        let out = tokio::process::Command::new("ss")
+            .args(["-tniH", "state", "established", &filter])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ss: {stderr}");
+        if request_read(&String::from_utf8_lossy(&out.stdout)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no request was read on port {port} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// In `ss -tniH state established` output (per socket a line starting with Recv-Q, then an
+/// indented line of details): a socket that received bytes and has none left unread.
+fn request_read(ss: &str) -> bool {
+    let mut lines = ss.lines();
+    while let Some(socket) = lines.next() {
+        let unread = socket.split_whitespace().next();
+        let details = lines.next().unwrap_or("");
+        let received = details
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("bytes_received:"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        if unread == Some("0") && received > 0 {
+            return true;
+        }
+    }
+    false
+}
+
 /// A request in flight when shutdown starts still completes (RSA-4096 generation takes seconds).
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight() {
@@ -83,7 +128,8 @@ async fn shutdown_finishes_requests_in_flight() {
             .send()
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let port = url::Url::parse(&app.admin).unwrap().port().unwrap();
+    wait_for_request_read(port, Duration::from_secs(10)).await;
     let admin = app.admin.clone();
     app.stop().await;
     let res = inflight.await.unwrap().unwrap();

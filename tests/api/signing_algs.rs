@@ -55,7 +55,7 @@ async fn check_signed_with_newest(
     access: &str,
     alg: Algorithm,
 ) {
-    let header = jsonwebtoken::decode_header(&id_token).unwrap();
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
     assert_eq!(header.alg, alg);
     assert_eq!(header.kid.as_deref(), Some("public:newest"));
     let mut v = Validation::new(alg);
@@ -67,7 +67,7 @@ async fn check_signed_with_newest(
     assert_eq!(claims["aud"], json!([c.id]));
 
     // A client asking for signed userinfo gets a JWT under the same key.
-    let res = userinfo(app, &access).await;
+    let res = userinfo(app, access).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/jwt");
     let jwt = res.text().await.unwrap();
