@@ -284,11 +284,6 @@ pub async fn consent_challenge(app: &TestApp, to: &str) -> String {
     challenge_of(&browse(app, to).await, "consent_challenge").await
 }
 
-/// Follows the redirect `to` and returns the `error` parameter of where it leads.
-pub async fn error_after(app: &TestApp, to: &str) -> String {
-    redirect_error(&browse(app, to).await)
-}
-
 /// The `error` parameter of a redirect.
 pub fn redirect_error(res: &reqwest::Response) -> String {
     param(&location(res), "error").unwrap_or_else(|| panic!("no error in {}", location(res)))
@@ -325,21 +320,6 @@ pub async fn flow_answer(
 /// The `redirect_to` of an accept or reject answer.
 pub async fn redirect_to(res: reqwest::Response) -> String {
     json(res).await["redirect_to"].as_str().unwrap().to_string()
-}
-
-/// A fresh login for a new authorization request, then consent granting `scopes`; returns
-/// the final redirect to the client.
-pub async fn login_and_consent(
-    app: &TestApp,
-    client_id: &str,
-    login: Value,
-    consent: Value,
-) -> url::Url {
-    let challenge = login_challenge(app, client_id, &[]).await;
-    let to = accept_login(app, &challenge, login).await;
-    let consent_ = consent_challenge(app, &to).await;
-    let to = accept_consent(app, &consent_, consent).await;
-    location(&browse(app, &to).await)
 }
 
 /// The refresh-token grant.
