@@ -1,7 +1,7 @@
 //! The authorization endpoint and the login/consent state machine, driven like a browser.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::{json, TestApp};
+use super::harness::{assert_body_contains, json, keys_of, TestApp};
 use serde_json::json;
 
 fn set_cookies(res: &reqwest::Response) -> Vec<String> {
@@ -12,33 +12,15 @@ fn set_cookies(res: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn full_flow_redirects_cookies_and_admin_models() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-
-    // 1. The browser arrives: CSRF cookie and redirect to the login app.
-    let res = browse(
-        &app,
-        &auth_url(
-            &app,
-            &c.id,
-            &[
-                ("login_hint", "alice"),
-                ("acr_values", "gold silver"),
-                ("ui_locales", "de en"),
-                ("display", "page"),
-            ],
-        ),
-    )
-    .await;
+/// The browser's arrival: CSRF cookie and redirect to the login app; returns the challenge.
+fn check_arrival(res: &reqwest::Response) -> String {
     assert_eq!(res.status(), 302);
     assert_eq!(res.headers()["cache-control"], "no-store");
-    let loc = location(&res);
+    let loc = location(res);
     assert_eq!(without_query(&loc), LOGIN_URL);
     let login = param(&loc, "login_challenge").unwrap();
     assert_eq!(login.len(), 32);
-    let cookies = set_cookies(&res);
+    let cookies = set_cookies(res);
     assert_eq!(cookies.len(), 1);
     assert!(
         cookies[0].starts_with("oauth2_authentication_csrf_insecure="),
@@ -50,35 +32,23 @@ async fn full_flow_redirects_cookies_and_admin_models() {
             && cookies[0].contains("SameSite=Lax")
     );
     assert!(!cookies[0].contains("Secure"));
+    login
+}
 
-    // 2. The login app reads the request.
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/login?login_challenge={login}"
-        )))
-        .await;
+/// The `kind` (login, consent) request for `challenge`, read as its app reads it (200).
+async fn read_request(app: &TestApp, kind: &str, challenge: &str) -> serde_json::Value {
+    let res = flow_request(app, kind, &format!("{kind}_challenge={challenge}")).await;
     assert_eq!(res.status(), 200);
     let req = json(res).await;
-    assert_eq!(req["challenge"], login);
-    assert_eq!(req["skip"], false);
-    assert_eq!(req["subject"], "");
-    assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
-    assert_eq!(req["requested_access_token_audience"], json!([]));
-    assert_eq!(req["client"]["client_id"], c.id.as_str());
-    assert!(req["client"].get("client_secret").is_none());
+    assert_eq!(req["challenge"], challenge);
+    req
+}
+
+/// The login app reads the request: every field of the model.
+async fn check_login_request(app: &TestApp, login: &str, client_id: &str) {
+    let req = read_request(app, "login", login).await;
     assert_eq!(
-        req["oidc_context"],
-        json!({"acr_values": ["gold", "silver"], "display": "page", "login_hint": "alice", "ui_locales": ["de", "en"]})
-    );
-    assert!(req["request_url"]
-        .as_str()
-        .unwrap()
-        .starts_with("http://127.0.0.1:4444/oauth2/auth?client_id="));
-    assert_eq!(req["session_id"].as_str().unwrap().len(), 36);
-    let mut keys: Vec<_> = req.as_object().unwrap().keys().cloned().collect();
-    keys.sort();
-    assert_eq!(
-        keys,
+        keys_of(&req),
         [
             "challenge",
             "client",
@@ -91,13 +61,29 @@ async fn full_flow_redirects_cookies_and_admin_models() {
             "subject"
         ]
     );
+    assert_eq!(req["skip"], false);
+    assert_eq!(req["subject"], "");
+    assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
+    assert_eq!(req["requested_access_token_audience"], json!([]));
+    assert_eq!(req["client"]["client_id"], client_id);
+    assert!(req["client"].get("client_secret").is_none());
+    assert_eq!(
+        req["oidc_context"],
+        json!({"acr_values": ["gold", "silver"], "display": "page", "login_hint": "alice", "ui_locales": ["de", "en"]})
+    );
+    assert!(req["request_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:4444/oauth2/auth?client_id="));
+    assert_eq!(req["session_id"].as_str().unwrap().len(), 36);
+}
 
-    // 3. Accept; the browser returns with the verifier and is sent to consent.
-    let to = accept_login(&app, &login, json!({"subject": "alice", "remember": true, "remember_for": 3600, "acr": "gold", "context": {"k": "v"}})).await;
+/// Accept; the browser returns with the verifier and is sent to consent; returns its challenge.
+async fn login_to_consent(app: &TestApp, login: &str) -> String {
+    let to = accept_login(app, login, json!({"subject": "alice", "remember": true, "remember_for": 3600, "acr": "gold", "context": {"k": "v"}})).await;
     assert!(to.contains("login_verifier="), "{to}");
     // The redirect goes to the issuer; the test talks to the real port.
-    let to = to.replace("http://127.0.0.1:4444", &app.public);
-    let res = browse(&app, &to).await;
+    let res = browse(app, &to).await;
     let loc = location(&res);
     assert_eq!(without_query(&loc), CONSENT_URL);
     let consent = param(&loc, "consent_challenge").unwrap();
@@ -115,16 +101,12 @@ async fn full_flow_redirects_cookies_and_admin_models() {
             .any(|c| c.starts_with("oauth2_consent_csrf_insecure=")),
         "{cookies:?}"
     );
+    consent
+}
 
-    // 4. The consent app reads and accepts.
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await;
-    assert_eq!(res.status(), 200);
-    let req = json(res).await;
-    assert_eq!(req["challenge"], consent);
+/// The consent app reads and accepts; the browser lands at the client with a code.
+async fn consent_to_client(app: &TestApp, consent: &str, login: &str) {
+    let req = read_request(app, "consent", consent).await;
     assert_eq!(req["subject"], "alice");
     assert_eq!(req["acr"], "gold");
     assert_eq!(req["context"], json!({"k": "v"}));
@@ -132,13 +114,13 @@ async fn full_flow_redirects_cookies_and_admin_models() {
     assert_eq!(req["skip"], false);
     assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
     let to = accept_consent(
-        &app,
-        &consent,
+        app,
+        consent,
         json!({"grant_scope": ["openid", "offline"], "remember": true}),
     )
     .await;
     assert!(to.contains("consent_verifier="));
-    let res = browse(&app, &to.replace("http://127.0.0.1:4444", &app.public)).await;
+    let res = browse(app, &to).await;
     assert_eq!(res.status(), 302);
     let loc = location(&res);
     assert_eq!(without_query(&loc), REDIRECT);
@@ -146,106 +128,82 @@ async fn full_flow_redirects_cookies_and_admin_models() {
     assert_eq!(param(&loc, "scope").unwrap(), "openid offline");
     let code = param(&loc, "code").unwrap();
     assert_eq!(code.split('.').count(), 2);
+}
+
+#[tokio::test]
+async fn full_flow_redirects_cookies_and_admin_models() {
+    let (app, c) = app_and_client().await;
+
+    // 1. The browser arrives: CSRF cookie and redirect to the login app.
+    let res = authorize(
+        &app,
+        &c.id,
+        &[
+            ("login_hint", "alice"),
+            ("acr_values", "gold silver"),
+            ("ui_locales", "de en"),
+            ("display", "page"),
+        ],
+    )
+    .await;
+    let login = check_arrival(&res);
+
+    // 2. The login app reads the request.
+    check_login_request(&app, &login, &c.id).await;
+
+    // 3. Accept; the browser returns with the verifier and is sent to consent.
+    let consent = login_to_consent(&app, &login).await;
+
+    // 4. The consent app reads and accepts.
+    consent_to_client(&app, &consent, &login).await;
 
     // 5. Spent challenges answer 409.
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/login?login_challenge={login}"
-        )))
-        .await;
+    let res = flow_request(&app, "login", &format!("login_challenge={login}")).await;
     assert_eq!(res.status(), 409);
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await;
+    let res = flow_request(&app, "consent", &format!("consent_challenge={consent}")).await;
     assert_eq!(res.status(), 409);
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/consent/accept?consent_challenge={consent}"
-            )),
-            &json!({}),
-        )
-        .await;
+    let res = flow_answer(&app, "consent", "accept", &consent, json!({})).await;
     assert_eq!(res.status(), 409);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn remembered_login_and_consent_are_skipped() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let first = run_flow(&app, &c.id, &[], &["openid", "offline"]).await;
     assert!(param(&first, "code").is_some());
 
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &c.id, &[]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], true);
     assert_eq!(req["subject"], "alice");
     // A skipped login must be accepted for the same subject.
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/login/accept?login_challenge={login}"
-            )),
-            &json!({"subject": "bob"}),
-        )
-        .await;
+    let res = flow_answer(&app, "login", "accept", &login, json!({"subject": "bob"})).await;
     assert_eq!(res.status(), 400);
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let res = browse(&app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
+    let consent = consent_challenge(&app, &to).await;
+    let req = consent_request(&app, &consent).await;
     assert_eq!(req["skip"], true);
 
     // prompt=consent forces the consent screen; prompt=login a fresh login.
-    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "login")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &c.id, &[("prompt", "login")]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], false);
     assert_eq!(req["subject"], "");
 
     // A scope beyond the remembered grant is not skipped.
-    let res = browse(
-        &app,
-        &auth_url(&app, &c.id, &[("scope", "openid offline read")]),
-    )
-    .await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[("scope", "openid offline read")]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
+    let consent = consent_challenge(&app, &to).await;
+    let req = consent_request(&app, &consent).await;
     assert_eq!(req["skip"], false);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn prompt_none_without_session_is_login_required() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "none")])).await;
+    let (app, c) = app_and_client().await;
+    let res = authorize(&app, &c.id, &[("prompt", "none")]).await;
     assert_eq!(res.status(), 302);
     let loc = location(&res);
     assert_eq!(without_query(&loc), REDIRECT);
@@ -259,8 +217,7 @@ async fn prompt_none_without_session_is_login_required() {
 
 #[tokio::test]
 async fn invalid_requests_redirect_to_client_or_error_page() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("state", "short")], "invalid_state"),
         (&[("scope", "openid admin")], "invalid_scope"),
@@ -273,7 +230,7 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
         ),
     ];
     for (extra, error) in cases {
-        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        let res = authorize(&app, &c.id, extra).await;
         assert_eq!(res.status(), 302);
         let loc = location(&res);
         assert_eq!(without_query(&loc), REDIRECT, "{extra:?}");
@@ -289,7 +246,7 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
         &[("redirect_uri", "https://evil.example/cb")][..],
         &[("client_id", "nope")][..],
     ] {
-        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        let res = authorize(&app, &c.id, extra).await;
         assert_eq!(res.status(), 302);
         let loc = location(&res);
         assert_eq!(without_query(&loc), ERROR_URL, "{extra:?}");
@@ -297,21 +254,15 @@ async fn invalid_requests_redirect_to_client_or_error_page() {
         assert!(param(&loc, "state").is_none());
     }
     // Loopback redirect URIs match on any port (RFC 8252 §7.3).
-    let res = browse(
-        &app,
-        &auth_url(&app, &c.id, &[("redirect_uri", "http://127.0.0.1:7777/cb")]),
-    )
-    .await;
+    let res = authorize(&app, &c.id, &[("redirect_uri", "http://127.0.0.1:7777/cb")]).await;
     assert_eq!(without_query(&location(&res)), LOGIN_URL);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn csrf_cookie_must_match() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let (app, c) = app_and_client().await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
     // Another browser (no CSRF cookie) follows the verifier link.
     let stranger = reqwest::Client::builder()
@@ -325,11 +276,10 @@ async fn csrf_cookie_must_match() {
     assert_eq!(param(&loc, "error").unwrap(), "request_forbidden");
     // The verifier is spent even so.
     let res = browse(&app, &to).await;
-    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_request");
+    assert_eq!(redirect_error(&res), "invalid_request");
 
     // A forged cookie value does not decrypt and counts as missing.
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
     let res = stranger
         .get(on_app(&app, &to))
@@ -337,10 +287,7 @@ async fn csrf_cookie_must_match() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        param(&location(&res), "error").unwrap(),
-        "request_forbidden"
-    );
+    assert_eq!(redirect_error(&res), "request_forbidden");
     app.stop().await;
 }
 
@@ -348,8 +295,7 @@ async fn csrf_cookie_must_match() {
 async fn expired_flow_is_refused() {
     let app = spawn_with(|c| c.ttl.login_consent_request = "10m".into()).await;
     let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
     app.clock.advance(11 * 60);
     let res = browse(&app, &to).await;
@@ -361,18 +307,11 @@ async fn expired_flow_is_refused() {
 
 #[tokio::test]
 async fn rejections_reach_the_client() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let res = app
-        .put_json(
-            app.admin(&format!("/oauth2/auth/requests/login/reject?login_challenge={login}")),
-            &json!({"error": "access_denied", "error_description": "The user said no", "status_code": 403}),
-        )
-        .await;
+    let (app, c) = app_and_client().await;
+    let login = login_challenge(&app, &c.id, &[]).await;
+    let res = reject(&app, "login", &login, json!({"error": "access_denied", "error_description": "The user said no", "status_code": 403})).await;
     assert_eq!(res.status(), 200);
-    let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
+    let to = redirect_to(res).await;
     let loc = location(&browse(&app, &to).await);
     assert_eq!(without_query(&loc), REDIRECT);
     assert_eq!(param(&loc, "error").unwrap(), "access_denied");
@@ -383,19 +322,9 @@ async fn rejections_reach_the_client() {
     assert_eq!(param(&loc, "state").unwrap(), "state-123456");
 
     // Consent rejection.
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/consent/reject?consent_challenge={consent}"
-            )),
-            &json!({"error": "access_denied"}),
-        )
-        .await;
-    let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
+    let consent = consent_for(&app, &c.id, json!({"subject": "alice"})).await;
+    let res = reject(&app, "consent", &consent, json!({"error": "access_denied"})).await;
+    let to = redirect_to(res).await;
     let loc = location(&browse(&app, &to).await);
     assert_eq!(param(&loc, "error").unwrap(), "access_denied");
     app.stop().await;
@@ -403,8 +332,7 @@ async fn rejections_reach_the_client() {
 
 #[tokio::test]
 async fn admin_flow_api_errors() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     for (path, body) in [
         ("/oauth2/auth/requests/login", json!({"subject": "a"})),
         ("/oauth2/auth/requests/consent", json!({})),
@@ -417,15 +345,11 @@ async fn admin_flow_api_errors() {
             .await;
         assert_eq!(res.status(), 404);
         let res = app
-            .put_json(
-                app.admin(&format!("{path}/accept?challenge=unknown")),
-                &body,
-            )
+            .admin_put(&format!("{path}/accept?challenge=unknown"), &body)
             .await;
         assert_eq!(res.status(), 404);
     }
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let accept = app.admin(&format!(
         "/oauth2/auth/requests/login/accept?login_challenge={login}"
     ));
@@ -454,11 +378,7 @@ async fn admin_flow_api_errors() {
         .await;
     assert_eq!(res.status(), 409);
     assert_eq!(json(res).await["error"], "Conflict");
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/login?login_challenge={login}"
-        )))
-        .await;
+    let res = flow_request(&app, "login", &format!("login_challenge={login}")).await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -467,15 +387,14 @@ async fn admin_flow_api_errors() {
 async fn fallback_pages_when_urls_are_not_configured() {
     let app = TestApp::spawn().await;
     let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
+    let res = authorize(&app, &c.id, &[]).await;
     let loc = location(&res);
     assert_eq!(
         without_query(&loc),
         "http://127.0.0.1:4444/oauth2/fallbacks/login"
     );
     let res = app.get(app.public("/oauth2/fallbacks/login")).await;
-    assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("urls.login"));
+    assert_body_contains(res, 200, "urls.login").await;
     let res =
         app.get(app.public(
             "/oauth2/fallbacks/error?error=invalid_request&error_description=%3Cscript%3E",
@@ -494,22 +413,10 @@ async fn fallback_pages_when_urls_are_not_configured() {
 #[tokio::test]
 async fn implicit_and_hybrid_flows() {
     let app = spawn().await;
-    let c = client(
-        &app,
-        json!({
-            "grant_types": ["authorization_code", "implicit", "refresh_token"],
-            "response_types": ["code", "token id_token", "code id_token", "id_token"],
-        }),
-    )
-    .await;
+    let kinds = ["code", "token id_token", "code id_token", "id_token"];
+    let c = client(&app, implicit_client(&kinds)).await;
     // Implicit: tokens in the fragment, never in the query.
-    let loc = run_flow(
-        &app,
-        &c.id,
-        &[("response_type", "token id_token")],
-        &["openid"],
-    )
-    .await;
+    let loc = implicit_flow(&app, &c.id).await;
     assert!(loc.query().is_none(), "{loc}");
     assert_eq!(param(&loc, "token_type").unwrap(), "bearer");
     assert_eq!(param(&loc, "expires_in").unwrap(), "3600");
@@ -518,7 +425,7 @@ async fn implicit_and_hybrid_flows() {
     let id = claims(&param(&loc, "id_token").unwrap());
     assert_eq!(id["at_hash"], portcullis::crypto::jws::at_hash(&access));
     assert_eq!(id["nonce"], "nonce-abcdefgh");
-    assert_eq!(introspect(&app, &access).await["active"], true);
+    assert_active(&app, &access, true).await;
     // Hybrid: a code plus an ID token carrying c_hash; the code still redeems.
     let loc = run_flow(
         &app,
@@ -550,7 +457,7 @@ async fn implicit_and_hybrid_flows() {
             "unsupported_response_mode",
         ),
     ] {
-        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        let res = authorize(&app, &c.id, extra).await;
         assert_eq!(
             param(&location(&res), "error").as_deref(),
             Some(error),
@@ -559,26 +466,21 @@ async fn implicit_and_hybrid_flows() {
     }
     // `token` needs the implicit grant.
     let no_implicit = client(&app, json!({"response_types": ["token id_token"]})).await;
-    let res = browse(
+    let res = authorize(
         &app,
-        &auth_url(
-            &app,
-            &no_implicit.id,
-            &[("response_type", "token id_token")],
-        ),
+        &no_implicit.id,
+        &[("response_type", "token id_token")],
     )
     .await;
-    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_grant");
+    assert_eq!(redirect_error(&res), "invalid_grant");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn consent_and_login_session_management() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let other = client(&app, json!({})).await;
-    let code_a = code(&app, &c.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &c, &code_a).await).await;
+    let t = tokens(&app, &c, &["openid", "offline"]).await;
     app.clock.advance(1);
     let _ = run_flow(&app, &other.id, &[], &["openid"]).await;
 
@@ -629,12 +531,10 @@ async fn consent_and_login_session_management() {
             .status(),
         204
     );
-    assert_eq!(introspect(&app, &s(&t)).await["active"], false);
-    let list = json(
-        app.get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
-            .await,
-    )
-    .await;
+    assert_active(&app, &s(&t), false).await;
+    let list = app
+        .get_json(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
+        .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(
         del(&format!("subject=alice&client={}", c.id))
@@ -645,13 +545,8 @@ async fn consent_and_login_session_management() {
     assert_eq!(del("subject=alice&all=True").await.status(), 204);
 
     // Forgetting logins: the remembered session no longer skips login.
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &c.id, &[]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], true);
     assert_eq!(
         app.delete(app.admin("/oauth2/auth/sessions/login"))
@@ -665,13 +560,8 @@ async fn consent_and_login_session_management() {
             .status(),
         204
     );
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &c.id, &[]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], false);
     app.stop().await;
 }
@@ -680,38 +570,27 @@ fn s(t: &serde_json::Value) -> String {
     t["access_token"].as_str().unwrap().to_string()
 }
 
+/// A consent of alice's remembered forever (remember_for 0).
+async fn remember_consent_forever(app: &TestApp, client_id: &str) {
+    let consent = consent_for(app, client_id, json!({"subject": "alice"})).await;
+    let answer = json!({"grant_scope": ["openid"], "remember": true, "remember_for": 0});
+    let to = accept_consent(app, &consent, answer).await;
+    assert_eq!(browse(app, &to).await.status(), 302);
+}
+
 #[tokio::test]
 async fn flush_purges_abandoned_flows_but_keeps_consents() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    // A consent remembered forever (remember_for 0).
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
-    let to = accept_consent(
-        &app,
-        &consent,
-        json!({"grant_scope": ["openid"], "remember": true, "remember_for": 0}),
-    )
-    .await;
-    assert_eq!(browse(&app, &to).await.status(), 302);
-    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "login")])).await;
-    let abandoned = challenge_of(&res, "login_challenge").await;
+    let (app, c) = app_and_client().await;
+    remember_consent_forever(&app, &c.id).await;
+    let abandoned = login_challenge(&app, &c.id, &[("prompt", "login")]).await;
     app.clock.advance(2 * 3600);
-    let res = app.post_json(app.admin("/oauth2/flush"), &json!({})).await;
+    let res = app.admin_post("/oauth2/flush", &json!({})).await;
     assert_eq!(res.status(), 204);
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/login?challenge={abandoned}"
-        )))
-        .await;
+    let res = flow_request(&app, "login", &format!("challenge={abandoned}")).await;
     assert_eq!(res.status(), 404);
-    let list = json(
-        app.get(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
-            .await,
-    )
-    .await;
+    let list = app
+        .get_json(app.admin("/oauth2/auth/sessions/consent?subject=alice"))
+        .await;
     assert_eq!(
         list.as_array().unwrap().len(),
         1,

@@ -1,21 +1,8 @@
 //! The Hydra-compatible remote CLI (`clients`, `keys`, `token`) against a running app: exact
 //! output lines and the effects on the server.
 #![allow(clippy::unwrap_used)]
-use crate::harness::{json, TestApp};
+use crate::harness::{cli, cli_line, json, TestApp};
 use serde_json::json;
-
-/// Runs `portcullis <args>` in-process; returns (exit code, stdout, stderr).
-async fn cli(args: &[&str]) -> (i32, String, String) {
-    let mut argv = vec!["portcullis".to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = portcullis::cli::execute(argv, &mut out, &mut err).await;
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
 
 const WARNING: &str =
     "Warning: a secret given on the command line can end up in shell history and process lists.\n";
@@ -26,26 +13,11 @@ async fn client_lifecycle_and_client_credentials_token() {
     let admin = app.admin.as_str();
     let public = app.public.as_str();
 
-    let (code, out, err) = cli(&[
-        "clients",
-        "create",
-        "--endpoint",
-        admin,
-        "--id",
-        "my-client",
-        "--secret",
-        "s3cret",
-        "-g",
-        "client_credentials",
-        "-a",
-        "read write",
-        "--audience",
-        "api-a,api-b",
-    ])
+    let (code, out, err) = cli_line(&format!("clients create --endpoint {admin} --id my-client --secret s3cret -g client_credentials -a 'read write' --audience api-a,api-b"))
     .await;
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(out, format!("{WARNING}OAuth 2.0 Client ID: my-client\n"));
-    let stored = json(app.get(app.admin("/clients/my-client")).await).await;
+    let stored = app.get_json(app.admin("/clients/my-client")).await;
     assert_eq!(stored["grant_types"], json!(["client_credentials"]));
     assert_eq!(stored["response_types"], json!(["code"]));
     assert_eq!(stored["scope"], "read write");
@@ -53,20 +25,7 @@ async fn client_lifecycle_and_client_credentials_token() {
     assert_eq!(stored["token_endpoint_auth_method"], "client_secret_basic");
 
     // `token client` prints the bare access token, which introspects active.
-    let (code, token, err) = cli(&[
-        "token",
-        "client",
-        "--endpoint",
-        public,
-        "--client-id",
-        "my-client",
-        "--client-secret",
-        "s3cret",
-        "--scope",
-        "read",
-        "--audience",
-        "api-a",
-    ])
+    let (code, token, err) = cli_line(&format!("token client --endpoint {public} --client-id my-client --client-secret s3cret --scope read --audience api-a"))
     .await;
     assert_eq!((code, err.as_str()), (0, ""));
     let token = token.strip_suffix('\n').unwrap().to_string();
@@ -85,41 +44,26 @@ async fn client_lifecycle_and_client_credentials_token() {
     assert_eq!(intro["aud"], json!(["api-a"]));
 
     // `token introspect` prints Go's model: alphabetical, tab-indented, empty members dropped.
-    let (code, out, _) = cli(&["token", "introspect", "--endpoint", admin, &token]).await;
+    let (code, out, _) = cli_line(&format!("token introspect --endpoint {admin} {token}")).await;
     assert_eq!(code, 0);
     assert!(out.starts_with("{\n\t\"active\": true,\n\t\"aud\": [\n\t\t\"api-a\"\n\t],\n\t\"client_id\": \"my-client\",\n\t\"exp\": "), "{out}");
     assert!(out.contains("\n\t\"scope\": \"read\",\n\t\"sub\": \"my-client\",\n\t\"token_type\": \"Bearer\",\n\t\"token_use\": \"access_token\"\n}\n"), "{out}");
 
     // `token revoke` authenticates as the client; the token then introspects inactive.
-    let (code, out, _) = cli(&[
-        "token",
-        "revoke",
-        "--endpoint",
-        public,
-        "--client-id",
-        "my-client",
-        "--client-secret",
-        "s3cret",
-        &token,
-    ])
+    let (code, out, _) = cli_line(&format!(
+        "token revoke --endpoint {public} --client-id my-client --client-secret s3cret {token}"
+    ))
     .await;
     assert_eq!(code, 0);
     assert_eq!(out, format!("Revoked OAuth 2.0 Access Token: {token}\n"));
-    let (code, out, _) = cli(&["token", "introspect", "--endpoint", admin, &token]).await;
+    let (code, out, _) = cli_line(&format!("token introspect --endpoint {admin} {token}")).await;
     assert_eq!(code, 0);
     assert_eq!(out, "{\n\t\"active\": false,\n\t\"aud\": null\n}\n");
 
     // Wrong secret: exit 1 and the server's answer on stderr.
-    let (code, out, err) = cli(&[
-        "token",
-        "client",
-        "--endpoint",
-        public,
-        "--client-id",
-        "my-client",
-        "--client-secret",
-        "wrong1",
-    ])
+    let (code, out, err) = cli_line(&format!(
+        "token client --endpoint {public} --client-id my-client --client-secret wrong1"
+    ))
     .await;
     assert_eq!((code, out.as_str()), (1, ""));
     assert!(
@@ -128,31 +72,19 @@ async fn client_lifecycle_and_client_credentials_token() {
     );
 
     // `update` replaces the client; a new secret is echoed.
-    let (code, out, _) = cli(&[
-        "clients",
-        "update",
-        "my-client",
-        "--endpoint",
-        admin,
-        "-n",
-        "renamed",
-        "-g",
-        "client_credentials",
-        "--secret",
-        "n3w-secret",
-    ])
+    let (code, out, _) = cli_line(&format!("clients update my-client --endpoint {admin} -n renamed -g client_credentials --secret n3w-secret"))
     .await;
     assert_eq!(code, 0);
     assert_eq!(
         out,
         format!("{WARNING}my-client OAuth 2.0 Client updated\nUpdated OAuth 2.0 Client Secret: n3w-secret\n")
     );
-    let stored = json(app.get(app.admin("/clients/my-client")).await).await;
+    let stored = app.get_json(app.admin("/clients/my-client")).await;
     assert_eq!(stored["client_name"], "renamed");
     assert_eq!(stored["scope"], "offline_access offline openid");
 
     // `get` prints the client as Hydra's Go model.
-    let (code, out, _) = cli(&["clients", "get", "my-client", "--endpoint", admin]).await;
+    let (code, out, _) = cli_line(&format!("clients get my-client --endpoint {admin}")).await;
     assert_eq!(code, 0);
     assert!(out.starts_with("{\n\t\"client_id\": \"my-client\",\n\t\"client_name\": \"renamed\",\n\t\"created_at\": \""), "{out}");
     assert!(
@@ -163,10 +95,10 @@ async fn client_lifecycle_and_client_credentials_token() {
     let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(parsed["updated_at"].as_str().unwrap().ends_with(".000Z"));
 
-    let (code, out, _) = cli(&["clients", "delete", "my-client", "--endpoint", admin]).await;
+    let (code, out, _) = cli_line(&format!("clients delete my-client --endpoint {admin}")).await;
     assert_eq!((code, out.as_str()), (0, "OAuth 2.0 Client(s) deleted\n"));
     assert_eq!(app.get(app.admin("/clients/my-client")).await.status(), 404);
-    let (code, out, err) = cli(&["clients", "get", "my-client", "--endpoint", admin]).await;
+    let (code, out, err) = cli_line(&format!("clients get my-client --endpoint {admin}")).await;
     assert_eq!((code, out.as_str()), (1, ""));
     assert!(err.contains("404 Not Found"), "{err}");
     app.stop().await;
@@ -176,24 +108,7 @@ async fn client_lifecycle_and_client_credentials_token() {
 async fn create_prints_generated_secret_and_list_draws_a_table() {
     let app = TestApp::spawn().await;
     let admin = app.admin.as_str();
-    let (code, out, _) = cli(&[
-        "clients",
-        "create",
-        "--endpoint",
-        admin,
-        "--id",
-        "web",
-        "-n",
-        "Web App",
-        "-c",
-        "https://rp.example/cb,https://rp.example/cb2",
-        "-g",
-        "authorization_code,refresh_token",
-        "-r",
-        "code",
-        "-a",
-        "openid,offline",
-    ])
+    let (code, out, _) = cli_line(&format!("clients create --endpoint {admin} --id web -n 'Web App' -c https://rp.example/cb,https://rp.example/cb2 -g authorization_code,refresh_token -r code -a openid,offline"))
     .await;
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
@@ -202,16 +117,9 @@ async fn create_prints_generated_secret_and_list_draws_a_table() {
     let secret = lines[1].strip_prefix("OAuth 2.0 Client Secret: ").unwrap();
     assert_eq!(secret.len(), 26);
 
-    let (code, out, _) = cli(&[
-        "clients",
-        "create",
-        "--endpoint",
-        admin,
-        "--id",
-        "spa",
-        "--token-endpoint-auth-method",
-        "none",
-    ])
+    let (code, out, _) = cli_line(&format!(
+        "clients create --endpoint {admin} --id spa --token-endpoint-auth-method none"
+    ))
     .await;
     assert_eq!(code, 0);
     assert_eq!(
@@ -231,24 +139,16 @@ async fn create_prints_generated_secret_and_list_draws_a_table() {
     );
     assert_eq!(out, expected);
 
-    let (code, out, _) = cli(&[
-        "clients",
-        "list",
-        "--endpoint",
-        admin,
-        "--limit",
-        "1",
-        "--page",
-        "2",
-    ])
+    let (code, out, _) = cli_line(&format!(
+        "clients list --endpoint {admin} --limit 1 --page 2"
+    ))
     .await;
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 4, "{out}");
     assert!(out.lines().nth(2).unwrap().starts_with("| web "), "{out}");
 
     // Import: a file without secret gets one generated and printed.
-    let dir = std::env::temp_dir().join(format!("pc-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::harness::temp_dir("pc-cli");
     let (a, b) = (dir.join("a.json"), dir.join("b.json"));
     std::fs::write(
         &a,
@@ -261,7 +161,7 @@ async fn create_prints_generated_secret_and_list_draws_a_table() {
     )
     .unwrap();
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let (code, out, _) = cli(&["clients", "import", "--endpoint", admin, a, b]).await;
+    let (code, out, _) = cli_line(&format!("clients import --endpoint {admin} {a} {b}")).await;
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
     assert!(
@@ -277,35 +177,24 @@ async fn create_prints_generated_secret_and_list_draws_a_table() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // PGP/Keybase encryption is refused up front.
-    let (code, out, err) = cli(&[
-        "clients",
-        "create",
-        "--endpoint",
-        admin,
-        "--keybase",
-        "someone",
-    ])
+    let (code, out, err) = cli_line(&format!(
+        "clients create --endpoint {admin} --keybase someone"
+    ))
     .await;
     assert_eq!((code, out.as_str()), (1, ""));
     assert!(err.contains("--keybase is not supported"), "{err}");
     app.stop().await;
 }
 
+/// `portcullis keys <args> --endpoint <admin API>`, in-process.
+async fn keys_cmd(app: &TestApp, args: &str) -> (i32, String, String) {
+    cli_line(&format!("keys {args} --endpoint {}", app.admin)).await
+}
+
 #[tokio::test]
 async fn keys_create_get_import_delete() {
     let app = TestApp::spawn().await;
-    let admin = app.admin.as_str();
-    let (code, out, _) = cli(&[
-        "keys",
-        "create",
-        "my-set",
-        "k1",
-        "-a",
-        "HS256",
-        "--endpoint",
-        admin,
-    ])
-    .await;
+    let (code, out, _) = keys_cmd(&app, "create my-set k1 -a HS256").await;
     assert_eq!(code, 0);
     assert!(
         out.starts_with("{\n\t\"keys\": [\n\t\t{\n\t\t\t\"alg\": \"HS256\",\n\t\t\t\"k\": \""),
@@ -313,31 +202,24 @@ async fn keys_create_get_import_delete() {
     );
     assert!(out.ends_with("\t\t\t\"kid\": \"k1\",\n\t\t\t\"kty\": \"oct\",\n\t\t\t\"use\": \"sig\",\n\t\t\t\"x5c\": null\n\t\t}\n\t]\n}\n"), "{out}");
 
-    let (code, out, _) = cli(&["keys", "get", "my-set", "--endpoint", admin]).await;
+    let (code, out, _) = keys_cmd(&app, "get my-set").await;
     assert_eq!(code, 0);
     assert!(
         out.starts_with("{\n\t\"Payload\": {\n\t\t\"keys\": [\n"),
         "{out}"
     );
 
-    let dir = std::env::temp_dir().join(format!("pc-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::harness::temp_dir("pc-cli");
     let file = dir.join("pub.json");
     let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256",
         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
     std::fs::write(&file, jwk.to_string()).unwrap();
     let path = file.to_str().unwrap();
-    let (code, out, err) = cli(&[
-        "keys",
-        "import",
-        "my-set",
-        path,
-        "--default-key-id",
-        "imported",
-        "--endpoint",
-        admin,
-    ])
+    let (code, out, err) = keys_cmd(
+        &app,
+        &format!("import my-set {path} --default-key-id imported"),
+    )
     .await;
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(
@@ -346,7 +228,7 @@ async fn keys_create_get_import_delete() {
             "Successfully loaded key from file: {path}\nJSON Web Key Set successfully imported!\n"
         )
     );
-    let set = json(app.get(app.admin("/keys/my-set")).await).await;
+    let set = app.get_json(app.admin("/keys/my-set")).await;
     let mut kids: Vec<&str> = set["keys"]
         .as_array()
         .unwrap()
@@ -357,7 +239,7 @@ async fn keys_create_get_import_delete() {
     assert_eq!(kids, vec!["k1", "public:imported"]);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let (code, out, _) = cli(&["keys", "delete", "my-set", "--endpoint", admin]).await;
+    let (code, out, _) = keys_cmd(&app, "delete my-set").await;
     assert_eq!(
         (code, out.as_str()),
         (0, "JSON Web Key Set deleted: my-set\n")
@@ -370,46 +252,31 @@ async fn keys_create_get_import_delete() {
 async fn token_flush_and_delete() {
     let app = TestApp::spawn().await;
     let (admin, public) = (app.admin.as_str(), app.public.as_str());
-    let (code, _, _) = cli(&[
-        "clients",
-        "create",
-        "--endpoint",
-        admin,
-        "--id",
-        "svc",
-        "--secret",
-        "svc-secret",
-        "-g",
-        "client_credentials",
-    ])
+    let (code, _, _) = cli_line(&format!(
+        "clients create --endpoint {admin} --id svc --secret svc-secret -g client_credentials"
+    ))
     .await;
     assert_eq!(code, 0);
-    let (code, token, _) = cli(&[
-        "token",
-        "client",
-        "--endpoint",
-        public,
-        "--client-id",
-        "svc",
-        "--client-secret",
-        "svc-secret",
-    ])
+    let (code, token, _) = cli_line(&format!(
+        "token client --endpoint {public} --client-id svc --client-secret svc-secret"
+    ))
     .await;
     assert_eq!(code, 0);
     let token = token.trim_end().to_string();
 
-    let (code, out, _) = cli(&["token", "flush", "--endpoint", admin, "--min-age", "1h"]).await;
+    let (code, out, _) = cli_line(&format!("token flush --endpoint {admin} --min-age 1h")).await;
     assert_eq!(
         (code, out.as_str()),
         (0, "Successfully flushed inactive access tokens\n")
     );
 
-    let (code, out, _) = cli(&["token", "delete", "--endpoint", admin, "--client-id", "svc"]).await;
+    let (code, out, _) =
+        cli_line(&format!("token delete --endpoint {admin} --client-id svc")).await;
     assert_eq!(
         (code, out.as_str()),
         (0, "Successfully deleted access tokens for client svc\n")
     );
-    let (_, out, _) = cli(&["token", "introspect", "--endpoint", admin, &token]).await;
+    let (_, out, _) = cli_line(&format!("token introspect --endpoint {admin} {token}")).await;
     assert_eq!(out, "{\n\t\"active\": false,\n\t\"aud\": null\n}\n");
 
     let (code, _, err) = cli(&["token", "user", "--endpoint", public]).await;
@@ -418,7 +285,7 @@ async fn token_flush_and_delete() {
         err.starts_with("client ID missing: pass --client-id"),
         "{err}"
     );
-    let (code, _, err) = cli(&["token", "revoke", "--endpoint", public, &token]).await;
+    let (code, _, err) = cli_line(&format!("token revoke --endpoint {public} {token}")).await;
     assert_eq!(code, 1);
     assert!(err.contains("--client-id"), "{err}");
     app.stop().await;

@@ -6,7 +6,7 @@ use serde_json::json;
 #[tokio::test]
 async fn client_lifecycle() {
     let app = TestApp::spawn().await;
-    let res = app.post_json(app.admin("/clients"), &json!({"client_id": "c1", "redirect_uris": ["https://rp.example/cb"], "grant_types": ["authorization_code"]})).await;
+    let res = app.admin_post("/clients", &json!({"client_id": "c1", "redirect_uris": ["https://rp.example/cb"], "grant_types": ["authorization_code"]})).await;
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["location"], "/clients/c1");
     let created = json(res).await;
@@ -24,7 +24,7 @@ async fn client_lifecycle() {
     assert_eq!(created["metadata"], json!({}));
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let got = json(app.get(app.admin("/clients/c1")).await).await;
+    let got = app.get_json(app.admin("/clients/c1")).await;
     assert!(
         got.get("client_secret").is_none(),
         "secret is returned only once"
@@ -34,8 +34,8 @@ async fn client_lifecycle() {
 
     // Update without secret keeps it and does not echo one.
     let res = app
-        .put_json(
-            app.admin("/clients/c1"),
+        .admin_put(
+            "/clients/c1",
             &json!({"client_name": "renamed", "redirect_uris": ["https://rp.example/cb2"]}),
         )
         .await;
@@ -45,10 +45,7 @@ async fn client_lifecycle() {
     assert_eq!(updated["client_id"], "c1");
     assert!(updated.get("client_secret").is_none());
     let res = app
-        .put_json(
-            app.admin("/clients/c1"),
-            &json!({"client_secret": "new-secret"}),
-        )
+        .admin_put("/clients/c1", &json!({"client_secret": "new-secret"}))
         .await;
     assert_eq!(json(res).await["client_secret"], "new-secret");
 
@@ -60,19 +57,14 @@ async fn client_lifecycle() {
         json!({"error": "Not Found", "error_description": "Unable to locate the resource"})
     );
     assert_eq!(app.delete(app.admin("/clients/c1")).await.status(), 404);
-    assert_eq!(
-        app.put_json(app.admin("/clients/c1"), &json!({}))
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(app.admin_put("/clients/c1", &json!({})).await.status(), 404);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn generated_ids_duplicates_and_public_clients() {
     let app = TestApp::spawn().await;
-    let a = json(app.post_json(app.admin("/clients"), &json!({})).await).await;
+    let a = json(app.admin_post("/clients", &json!({})).await).await;
     assert_eq!(
         uuid::Uuid::parse_str(a["client_id"].as_str().unwrap())
             .unwrap()
@@ -80,15 +72,12 @@ async fn generated_ids_duplicates_and_public_clients() {
         4
     );
     let res = app
-        .post_json(app.admin("/clients"), &json!({"client_id": a["client_id"]}))
+        .admin_post("/clients", &json!({"client_id": a["client_id"]}))
         .await;
     assert_eq!(res.status(), 409);
     let public = json(
-        app.post_json(
-            app.admin("/clients"),
-            &json!({"token_endpoint_auth_method": "none"}),
-        )
-        .await,
+        app.admin_post("/clients", &json!({"token_endpoint_auth_method": "none"}))
+            .await,
     )
     .await;
     assert!(public.get("client_secret").is_none());
@@ -134,7 +123,7 @@ async fn validation_errors() {
         ),
     ];
     for (body, code) in cases {
-        let res = app.post_json(app.admin("/clients"), &body).await;
+        let res = app.admin_post("/clients", &body).await;
         assert_eq!(res.status(), 400, "{body}");
         assert_eq!(json(res).await["error"], code, "{body}");
     }
@@ -197,10 +186,7 @@ async fn pagination() {
     let app = TestApp::spawn().await;
     for i in 0..5 {
         let res = app
-            .post_json(
-                app.admin("/clients"),
-                &json!({"client_id": format!("p{i}")}),
-            )
+            .admin_post("/clients", &json!({"client_id": format!("p{i}")}))
             .await;
         assert_eq!(res.status(), 201);
     }
@@ -220,7 +206,7 @@ async fn pagination() {
         .collect();
     assert_eq!(ids, ["p2", "p3"]);
     assert!(page[0].get("client_secret").is_none());
-    let all = json(app.get(app.admin("/clients")).await).await;
+    let all = app.get_json(app.admin("/clients")).await;
     assert_eq!(all.as_array().unwrap().len(), 5);
     for bad in ["limit=0", "limit=-1", "limit=abc", "offset=-3"] {
         let res = app.get(app.admin(&format!("/clients?{bad}"))).await;

@@ -226,45 +226,10 @@ fn labels_match(selector: &Yaml, labels: &Yaml) -> bool {
         .all(|(k, v)| labels.get(k) == Some(v))
 }
 
-#[tokio::test]
-async fn deploy_kubernetes_manifests_match_the_server() {
-    let defaults = Config::default();
-    assert_eq!(defaults.serve.public.port, PUBLIC_PORT);
-    assert_eq!(defaults.serve.admin.port, ADMIN_PORT);
-
-    let objects = kubernetes_objects();
-    let secrets = secrets(&objects);
-    let pods = pods(&objects);
-    let deployment = pods.deployment;
-    let pod_spec = at(deployment, &["spec", "template", "spec"]).unwrap();
-    let pod_labels = at(deployment, &["spec", "template", "metadata", "labels"]).unwrap();
-
-    assert_eq!(
-        at(deployment, &["spec", "replicas"]).unwrap().as_u64(),
-        Some(2)
-    );
-    // The shutdown deadline (finishing requests in flight) must fit in the grace period.
-    let grace = at(pod_spec, &["terminationGracePeriodSeconds"])
-        .and_then(Yaml::as_u64)
-        .unwrap();
-    assert!(grace >= 30, "terminationGracePeriodSeconds {grace}");
-
-    // Ports: the server's, by name.
-    let server = seq(pod_spec.get("containers"))[0];
-    let ports = container_ports(server);
-    assert_eq!(ports.get("public"), Some(&PUBLIC_PORT));
-    assert_eq!(ports.get("admin"), Some(&ADMIN_PORT));
-
-    // Probes: alive and ready, on the admin listener.
-    let probes = k8s_probes(deployment);
-    let find = |name: &str| probes.iter().find(|(p, _, _)| p == name).unwrap();
-    assert_eq!(find("livenessProbe").1, "/health/alive");
-    assert_eq!(find("readinessProbe").1, "/health/ready");
-    assert!(probes.iter().all(|(_, _, port)| *port == ADMIN_PORT));
-
-    // Services: each targets a named container port; the admin port is never exposed
-    // outside the cluster by default.
-    let services = of_kind(&objects, "Service");
+/// Services: each targets a named container port; the admin port is never exposed outside
+/// the cluster by default. The disruption budget covers the server pods.
+fn check_services(objects: &[Yaml], ports: &BTreeMap<String, u16>, pod_labels: &Yaml) {
+    let services = of_kind(objects, "Service");
     assert_eq!(services.len(), 2);
     let mut targeted = Vec::new();
     for s in &services {
@@ -291,21 +256,23 @@ async fn deploy_kubernetes_manifests_match_the_server() {
     targeted.sort();
     assert_eq!(targeted, vec![PUBLIC_PORT, ADMIN_PORT]);
 
-    // The disruption budget covers the server pods.
-    let pdb = of_kind(&objects, "PodDisruptionBudget");
+    let pdb = of_kind(objects, "PodDisruptionBudget");
     assert_eq!(pdb.len(), 1);
     assert!(labels_match(
         at(pdb[0], &["spec", "selector", "matchLabels"]).unwrap(),
         pod_labels
     ));
+}
 
-    // Every container: non-root as the image's user, read-only root, a command line the binary
-    // accepts, and only environment variables the server reads, with values it accepts.
+/// Every container: non-root as the image's user, read-only root, a command line the binary
+/// accepts, and only environment variables the server reads, with values it accepts.
+async fn check_containers(objects: &[Yaml], pods: &Pods<'_>) {
+    let secrets = secrets(objects);
     let uid = dockerfile_uid();
     let mut commands = Vec::new();
     for (kind, c) in &pods.containers {
         let origin = format!("{kind} container {}", str_at(c, &["name"]).unwrap());
-        let pod = of_kind(&objects, kind)
+        let pod = of_kind(objects, kind)
             .into_iter()
             .find(|o| {
                 seq(at(o, &["spec", "template", "spec", "containers"]))
@@ -344,6 +311,45 @@ async fn deploy_kubernetes_manifests_match_the_server() {
     }
     assert!(commands.iter().any(|a| a[..2] == ["serve", "all"]));
     assert!(commands.iter().any(|a| a[..2] == ["migrate", "sql"]));
+}
+
+#[tokio::test]
+async fn deploy_kubernetes_manifests_match_the_server() {
+    let defaults = Config::default();
+    assert_eq!(defaults.serve.public.port, PUBLIC_PORT);
+    assert_eq!(defaults.serve.admin.port, ADMIN_PORT);
+
+    let objects = kubernetes_objects();
+    let pods = pods(&objects);
+    let deployment = pods.deployment;
+    let pod_spec = at(deployment, &["spec", "template", "spec"]).unwrap();
+    let pod_labels = at(deployment, &["spec", "template", "metadata", "labels"]).unwrap();
+
+    assert_eq!(
+        at(deployment, &["spec", "replicas"]).unwrap().as_u64(),
+        Some(2)
+    );
+    // The shutdown deadline (finishing requests in flight) must fit in the grace period.
+    let grace = at(pod_spec, &["terminationGracePeriodSeconds"])
+        .and_then(Yaml::as_u64)
+        .unwrap();
+    assert!(grace >= 30, "terminationGracePeriodSeconds {grace}");
+
+    // Ports: the server's, by name.
+    let server = seq(pod_spec.get("containers"))[0];
+    let ports = container_ports(server);
+    assert_eq!(ports.get("public"), Some(&PUBLIC_PORT));
+    assert_eq!(ports.get("admin"), Some(&ADMIN_PORT));
+
+    // Probes: alive and ready, on the admin listener.
+    let probes = k8s_probes(deployment);
+    let find = |name: &str| probes.iter().find(|(p, _, _)| p == name).unwrap();
+    assert_eq!(find("livenessProbe").1, "/health/alive");
+    assert_eq!(find("readinessProbe").1, "/health/ready");
+    assert!(probes.iter().all(|(_, _, port)| *port == ADMIN_PORT));
+
+    check_services(&objects, &ports, pod_labels);
+    check_containers(&objects, &pods).await;
 }
 
 /// Compose's `${NAME:-default}` / `${NAME:?message}` interpolation, with a sample value for
@@ -563,12 +569,8 @@ async fn deploy_probe_paths_answer_200_with_the_manifest_settings() {
     let res = app.get(app.admin("/clients")).await;
     assert_eq!(res.status(), 502);
     let res = app
-        .http
-        .get(app.admin("/clients"))
-        .header("X-Forwarded-Proto", "https")
-        .send()
-        .await
-        .unwrap();
+        .get_with(app.admin("/clients"), &[("X-Forwarded-Proto", "https")])
+        .await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }

@@ -2,8 +2,11 @@
 //! accept and deny paths, remembered sessions, logout, CSRF, escaping, and the refusal outside
 //! development mode.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-use crate::flow::{auth_url, browse, client, location, param, without_query, REDIRECT, VERIFIER};
-use crate::harness::{json, TestApp};
+use crate::flow::{
+    auth_url, authorize, browse, client, exchange, flow_request, introspect, location, param,
+    without_query, REDIRECT,
+};
+use crate::harness::{assert_error, json, TestApp};
 use serde_json::json;
 
 const ISSUER: &str = "http://127.0.0.1:4444/";
@@ -72,6 +75,32 @@ pub fn assert_see_other(res: &reqwest::Response, path: &str, name: &str) -> url:
     to
 }
 
+/// A 302 to the demo `page` (login, consent, logout): its `<page>_challenge` and URL.
+fn fallback_redirect(res: &reqwest::Response, page: &str) -> (String, url::Url) {
+    assert_eq!(res.status(), 302);
+    let to = location(res);
+    assert_eq!(
+        without_query(&to),
+        format!("{ISSUER}oauth2/fallbacks/{page}")
+    );
+    let challenge = param(&to, &format!("{page}_challenge")).unwrap();
+    (challenge, to)
+}
+
+/// Submits the form of the demo `page` for `challenge` with `csrf` and then `fields`.
+pub async fn submit(
+    app: &TestApp,
+    page: &str,
+    challenge: &str,
+    csrf: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let name = format!("{page}_challenge");
+    let mut form = vec![(name.as_str(), challenge), ("csrf_token", csrf)];
+    form.extend_from_slice(fields);
+    post(app, &format!("/oauth2/fallbacks/{page}"), &form).await
+}
+
 /// From `/oauth2/auth` to the demo login page: its URL's challenge and the page.
 async fn start(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (String, String) {
     login_page_from(app, &auth_url(app, client_id, extra)).await
@@ -80,45 +109,8 @@ async fn start(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (Strin
 /// Opens an authorization URL and lands on the demo login page: its challenge and the page.
 pub async fn login_page_from(app: &TestApp, authorization_url: &str) -> (String, String) {
     let res = browse(app, authorization_url).await;
-    assert_eq!(res.status(), 302);
-    let to = location(&res);
-    assert_eq!(
-        without_query(&to),
-        format!("{ISSUER}oauth2/fallbacks/login")
-    );
-    let challenge = param(&to, "login_challenge").unwrap();
+    let (challenge, to) = fallback_redirect(&res, "login");
     (challenge, page(app, to.as_str()).await)
-}
-
-/// Logs in as `user` and lands on the consent page: its challenge and the page.
-pub async fn log_in(
-    app: &TestApp,
-    challenge: &str,
-    login_page: &str,
-    user: &str,
-    remember: bool,
-) -> (String, String) {
-    let csrf = input_value(login_page, "csrf_token");
-    let mut form = vec![
-        ("login_challenge", challenge),
-        ("csrf_token", csrf.as_str()),
-        ("username", user),
-        ("action", "accept"),
-    ];
-    if remember {
-        form.push(("remember", "true"));
-    }
-    let res = post(app, "/oauth2/fallbacks/login", &form).await;
-    let back = assert_see_other(&res, "oauth2/auth", "login_verifier");
-    let res = browse(app, back.as_str()).await;
-    assert_eq!(res.status(), 302);
-    let to = location(&res);
-    assert_eq!(
-        without_query(&to),
-        format!("{ISSUER}oauth2/fallbacks/consent")
-    );
-    let consent = param(&to, "consent_challenge").unwrap();
-    (consent, page(app, to.as_str()).await)
 }
 
 /// Submits the consent page with the given scopes ticked; returns the client's redirect.
@@ -130,17 +122,33 @@ pub async fn consent(
     action: &str,
 ) -> url::Url {
     let csrf = input_value(consent_page, "csrf_token");
-    let mut form = vec![
-        ("consent_challenge", challenge),
-        ("csrf_token", csrf.as_str()),
-        ("action", action),
-    ];
-    form.extend(scopes.iter().map(|s| ("grant_scope", *s)));
-    let res = post(app, "/oauth2/fallbacks/consent", &form).await;
+    let mut fields = vec![("action", action)];
+    fields.extend(scopes.iter().map(|s| ("grant_scope", *s)));
+    let res = submit(app, "consent", challenge, &csrf, &fields).await;
     let back = assert_see_other(&res, "oauth2/auth", "consent_verifier");
     let res = browse(app, back.as_str()).await;
     assert_eq!(res.status(), 302);
     location(&res)
+}
+
+/// Logs in as `user` and lands on the consent page: its challenge and the page.
+pub async fn log_in(
+    app: &TestApp,
+    challenge: &str,
+    login_page: &str,
+    user: &str,
+    remember: bool,
+) -> (String, String) {
+    let csrf = input_value(login_page, "csrf_token");
+    let mut fields = vec![("username", user), ("action", "accept")];
+    if remember {
+        fields.push(("remember", "true"));
+    }
+    let res = submit(app, "login", challenge, &csrf, &fields).await;
+    let back = assert_see_other(&res, "oauth2/auth", "login_verifier");
+    let res = browse(app, back.as_str()).await;
+    let (consent, to) = fallback_redirect(&res, "consent");
+    (consent, page(app, to.as_str()).await)
 }
 
 #[tokio::test]
@@ -184,32 +192,12 @@ async fn accept_path_ends_with_tokens_for_the_typed_user() {
     assert_eq!(param(&cb, "scope").as_deref(), Some("openid offline"));
     let code = param(&cb, "code").unwrap();
 
-    let res = app
-        .http
-        .post(app.public("/oauth2/token"))
-        .basic_auth(&c.id, Some(&c.secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = exchange(&app, &c, &code).await;
     assert_eq!(res.status(), 200);
     let t = json(res).await;
     assert_eq!(t["scope"], "openid offline");
     assert!(t["refresh_token"].is_string() && t["id_token"].is_string());
-    let intro = json(
-        app.http
-            .post(app.admin("/oauth2/introspect"))
-            .form(&[("token", t["access_token"].as_str().unwrap())])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let intro = introspect(&app, t["access_token"].as_str().unwrap()).await;
     assert_eq!(intro["active"], true);
     assert_eq!(intro["sub"], "alice");
 
@@ -232,17 +220,8 @@ async fn deny_at_login_and_at_consent_reach_the_client_as_access_denied() {
     // Deny needs no username.
     let (login, body) = start(&app, &c.id, &[]).await;
     let csrf = input_value(&body, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/login",
-        &[
-            ("login_challenge", &login),
-            ("csrf_token", &csrf),
-            ("username", ""),
-            ("action", "deny"),
-        ],
-    )
-    .await;
+    let fields = [("username", ""), ("action", "deny")];
+    let res = submit(&app, "login", &login, &csrf, &fields).await;
     let back = assert_see_other(&res, "oauth2/auth", "login_verifier");
     let res = browse(&app, back.as_str()).await;
     assert_eq!(res.status(), 302);
@@ -269,11 +248,8 @@ async fn deny_at_login_and_at_consent_reach_the_client_as_access_denied() {
 #[tokio::test]
 async fn csrf_escaping_and_bad_forms_are_refused() {
     let app = spawn_dev().await;
-    let c = client(
-        &app,
-        json!({"client_name": "<script>alert(1)</script>\"&'"}),
-    )
-    .await;
+    let name = "<script>alert(1)</script>\"&'";
+    let c = client(&app, json!({ "client_name": name })).await;
     let (login, body) = start(&app, &c.id, &[]).await;
     assert!(
         body.contains("<strong>&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;&#39;</strong>"),
@@ -282,14 +258,10 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
     assert!(!body.contains("<script>"));
     let csrf = input_value(&body, "csrf_token");
 
-    let refused = |res: reqwest::Response| async move {
-        assert_eq!(res.status(), 403);
-        let e = json(res).await;
-        assert_eq!(e["error"], "request_forbidden");
-        assert_eq!(
-            e["error_description"],
-            "The form's CSRF token is missing or invalid. Go back, reload the page and try again."
-        );
+    let refused = |res: reqwest::Response| {
+        let why =
+            "The form's CSRF token is missing or invalid. Go back, reload the page and try again.";
+        assert_error(res, 403, "request_forbidden", why)
     };
     // Missing, forged, and minted for another page of the same challenge.
     let base = [
@@ -301,25 +273,11 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
     let mut forged = base.to_vec();
     forged.push(("csrf_token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
     refused(post(&app, "/oauth2/fallbacks/login", &forged).await).await;
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/consent",
-        &[
-            ("consent_challenge", login.as_str()),
-            ("csrf_token", csrf.as_str()),
-            ("action", "accept"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "consent", &login, &csrf, &[("action", "accept")]).await;
     refused(res).await;
 
     // Bad input: 400 in Hydra's shape; the flow is still open afterwards.
-    let bad = |res: reqwest::Response, description: &'static str| async move {
-        assert_eq!(res.status(), 400);
-        let e = json(res).await;
-        assert_eq!(e["error"], "invalid_request");
-        assert_eq!(e["error_description"], description);
-    };
+    let bad = |res, description| assert_error(res, 400, "invalid_request", description);
     let with = |user: &'static str, action: &'static str| {
         vec![
             ("login_challenge", login.clone()),
@@ -331,12 +289,8 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
     let send = |form: Vec<(&'static str, String)>| {
         let app = &app;
         async move {
-            app.http
-                .post(app.public("/oauth2/fallbacks/login"))
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(app, "/oauth2/fallbacks/login", &form).await
         }
     };
     bad(
@@ -380,13 +334,7 @@ async fn csrf_escaping_and_bad_forms_are_refused() {
 /// Starts a logout at the public endpoint: the demo page's challenge and URL.
 async fn logout_challenge(app: &TestApp) -> (String, url::Url) {
     let res = app.get(app.public("/oauth2/sessions/logout")).await;
-    assert_eq!(res.status(), 302);
-    let to = location(&res);
-    assert_eq!(
-        without_query(&to),
-        format!("{ISSUER}oauth2/fallbacks/logout")
-    );
-    (param(&to, "logout_challenge").unwrap(), to)
+    fallback_redirect(&res, "logout")
 }
 
 #[tokio::test]
@@ -409,17 +357,8 @@ async fn remembered_login_and_logout_with_confirmation() {
     let (login, body) = start(&app, &c.id, &[("state", "second-state")]).await;
     assert!(body.contains("value=\"carol\" readonly"), "{body}");
     let csrf = input_value(&body, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/login",
-        &[
-            ("login_challenge", &login),
-            ("csrf_token", &csrf),
-            ("username", "dave"),
-            ("action", "accept"),
-        ],
-    )
-    .await;
+    let fields = [("username", "dave"), ("action", "accept")];
+    let res = submit(&app, "login", &login, &csrf, &fields).await;
     assert_eq!(res.status(), 400);
     assert_eq!(
         json(res).await["error_description"],
@@ -434,16 +373,7 @@ async fn remembered_login_and_logout_with_confirmation() {
         "{body}"
     );
     let csrf = input_value(&body, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/logout",
-        &[
-            ("logout_challenge", &challenge),
-            ("csrf_token", &csrf),
-            ("action", "deny"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "logout", &challenge, &csrf, &[("action", "deny")]).await;
     assert_eq!(res.status(), 200);
     assert_protected(&res);
     assert!(res
@@ -451,27 +381,14 @@ async fn remembered_login_and_logout_with_confirmation() {
         .await
         .unwrap()
         .contains("<h1>You are still logged in</h1>"));
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/logout?logout_challenge={challenge}"
-        )))
-        .await;
+    let res = flow_request(&app, "logout", &format!("logout_challenge={challenge}")).await;
     assert_eq!(res.status(), 404);
 
     // "Yes" ends it: on to the logout endpoint, then to the post-logout page.
     let (challenge, to) = logout_challenge(&app).await;
     let body = page(&app, to.as_str()).await;
     let csrf = input_value(&body, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/logout",
-        &[
-            ("logout_challenge", &challenge),
-            ("csrf_token", &csrf),
-            ("action", "accept"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "logout", &challenge, &csrf, &[("action", "accept")]).await;
     let back = assert_see_other(&res, "oauth2/sessions/logout", "logout_verifier");
     let res = browse(&app, back.as_str()).await;
     assert_eq!(res.status(), 302);
@@ -480,16 +397,7 @@ async fn remembered_login_and_logout_with_confirmation() {
         format!("{ISSUER}oauth2/fallbacks/logout/callback")
     );
     // A logout token cannot be replayed, and the next login asks for a name again.
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/logout",
-        &[
-            ("logout_challenge", &challenge),
-            ("csrf_token", &csrf),
-            ("action", "accept"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "logout", &challenge, &csrf, &[("action", "accept")]).await;
     assert_eq!(res.status(), 409);
     let (_, body) = start(&app, &c.id, &[]).await;
     assert!(body.contains("value=\"\" autofocus"));
@@ -499,19 +407,6 @@ async fn remembered_login_and_logout_with_confirmation() {
 #[tokio::test]
 async fn outside_dev_mode_the_fallbacks_only_explain() {
     let app = TestApp::spawn().await;
-    let c = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let to = location(&res);
-    assert_eq!(
-        without_query(&to),
-        format!("{ISSUER}oauth2/fallbacks/login")
-    );
-    let res = browse(&app, to.as_str()).await;
-    assert_eq!(res.status(), 200);
-    let body = res.text().await.unwrap();
-    assert!(body.contains("The login provider is not configured"));
-    assert!(body.contains("<code>portcullis serve all --dev</code>"));
-    assert!(!body.contains("<form") && !body.contains("csrf_token"));
     for page in ["login", "consent", "logout"] {
         let res = app
             .get(app.public(&format!("/oauth2/fallbacks/{page}")))
@@ -519,14 +414,20 @@ async fn outside_dev_mode_the_fallbacks_only_explain() {
         assert_eq!(res.status(), 200);
         assert!(!res.text().await.unwrap().contains("<form"));
         // Nothing accepts a form: the same answer as any GET-only route.
-        let res = post(
-            &app,
-            &format!("/oauth2/fallbacks/{page}"),
-            &[("action", "accept")],
-        )
-        .await;
+        let path = format!("/oauth2/fallbacks/{page}");
+        let res = post(&app, &path, &[("action", "accept")]).await;
         assert_eq!(res.status(), 405);
         assert_eq!(json(res).await["error"], "Method Not Allowed");
     }
+    // The authorization endpoint sends the browser to a page that only explains.
+    let c = client(&app, json!({})).await;
+    let res = authorize(&app, &c.id, &[]).await;
+    let (_, to) = fallback_redirect(&res, "login");
+    let res = browse(&app, to.as_str()).await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("The login provider is not configured"));
+    assert!(body.contains("<code>portcullis serve all --dev</code>"));
+    assert!(!body.contains("<form") && !body.contains("csrf_token"));
     app.stop().await;
 }

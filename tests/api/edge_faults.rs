@@ -3,6 +3,7 @@
 //! idle keep-alive connection and a half-sent request, and a start with the wrong secret.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use crate::harness::{json, TestApp};
+use crate::process::{free_port, serve_dev, wait_ready};
 use serde_json::json;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -206,7 +207,7 @@ async fn database_outage_is_bounded_and_recovers() {
     .await;
     assert!(app.dsn.contains(&proxied), "{}", app.dsn);
     let res = app
-        .post_json(app.admin("/clients"), &json!({"client_id": "fault"}))
+        .admin_post("/clients", &json!({"client_id": "fault"}))
         .await;
     assert_eq!(res.status(), 201);
     ready_within(&app, 200, Duration::from_secs(2)).await;
@@ -234,25 +235,6 @@ async fn database_outage_is_bounded_and_recovers() {
     app.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn binary() -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SERVE_") || k.starts_with("SECRETS_") || k == "DSN" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("LOG_LEVEL", "info");
-    cmd
-}
-
 /// Waits for the child to exit, at most `limit`.
 fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
@@ -268,31 +250,16 @@ fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::pr
 #[tokio::test]
 async fn sigterm_exits_within_the_deadline() {
     let (public, admin) = (free_port(), free_port());
-    let mut child = binary()
-        .args(["serve", "all", "--dev"])
-        .env("DSN", "memory")
+    let mut child = serve_dev("memory", public, admin)
+        .env("LOG_LEVEL", "info")
         .env("SECRETS_SYSTEM", "sigterm-test-secret-0123")
-        .env("SERVE_PUBLIC_HOST", "127.0.0.1")
-        .env("SERVE_ADMIN_HOST", "127.0.0.1")
-        .env("SERVE_PUBLIC_PORT", public.to_string())
-        .env("SERVE_ADMIN_PORT", admin.to_string())
         .env("SERVE_SHUTDOWN_TIMEOUT", "3s")
         .env("SERVE_HEADER_READ_TIMEOUT", "60s")
         .env("SERVE_IDLE_TIMEOUT", "60s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let http = reqwest::Client::new();
     let alive = format!("http://127.0.0.1:{admin}/health/alive");
-    let start = Instant::now();
-    while http.get(&alive).send().await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready(&reqwest::Client::new(), &alive, Duration::from_secs(60)).await;
     // An idle keep-alive connection (one request answered, connection kept).
     let mut idle = TcpStream::connect(("127.0.0.1", public)).await.unwrap();
     idle.write_all(b"GET /health/alive HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -351,13 +318,8 @@ async fn start_with_the_wrong_secret_exits_naming_secrets_system() {
     // The harness seals the stored keys with its own secret.
     let app = TestApp::spawn().await;
     for secret in [Some("a-completely-different-secret"), None] {
-        let mut cmd = binary();
-        cmd.args(["serve", "all", "--dev"])
-            .env("DSN", &app.dsn)
-            .env("SERVE_PUBLIC_HOST", "127.0.0.1")
-            .env("SERVE_ADMIN_HOST", "127.0.0.1")
-            .env("SERVE_PUBLIC_PORT", free_port().to_string())
-            .env("SERVE_ADMIN_PORT", free_port().to_string())
+        let mut cmd = serve_dev(&app.dsn, free_port(), free_port());
+        cmd.env("LOG_LEVEL", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(s) = secret {

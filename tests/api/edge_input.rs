@@ -31,6 +31,18 @@ async fn call(app: &TestApp, method: &str, url: String, body: Option<Body>) -> (
     (status, json(res).await)
 }
 
+/// POST the already encoded `form` to `path` on the public API with Basic credentials.
+async fn post_raw_form(
+    app: &TestApp,
+    path: &str,
+    (id, secret): (&str, &str),
+    form: &str,
+) -> reqwest::Response {
+    let req = app.http.post(app.public(path)).basic_auth(id, Some(secret));
+    let req = req.header("content-type", "application/x-www-form-urlencoded");
+    req.body(form.to_string()).send().await.unwrap()
+}
+
 enum Body {
     Json(Value),
     Form(String),
@@ -45,17 +57,9 @@ fn assert_refused(what: &str, status: u16, body: &Value) {
     assert!(body.get("error_description").is_some(), "{what}: {body}");
 }
 
-#[tokio::test]
-async fn nul_bytes_never_reach_the_store() {
-    let app = TestApp::spawn().await;
-    let created = app
-        .post_json(
-            app.admin("/clients"),
-            &json!({"client_id": "edge", "client_secret": "secret-secret", "grant_types": ["client_credentials"]}),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    let admin: Vec<(&str, &str, Option<Value>)> = vec![
+/// Admin requests carrying a NUL byte in the path, the query or a JSON string.
+fn admin_requests_with_nul() -> Vec<(&'static str, &'static str, Option<Value>)> {
+    vec![
         ("GET", "/clients/a%00b", None),
         ("DELETE", "/clients/a%00b", None),
         ("PUT", "/clients/a%00b", Some(json!({"client_id": "a"}))),
@@ -141,8 +145,15 @@ async fn nul_bytes_never_reach_the_store() {
             "/keys/set/k",
             Some(json!({"kty": "oct", "kid": "k\u{0}", "k": "AAAA"})),
         ),
-    ];
-    for (method, path, body) in admin {
+    ]
+}
+
+#[tokio::test]
+async fn nul_bytes_never_reach_the_store() {
+    let app = TestApp::spawn().await;
+    let created = app.admin_post("/clients", &json!({"client_id": "edge", "client_secret": "secret-secret", "grant_types": ["client_credentials"]})).await;
+    assert_eq!(created.status(), 201);
+    for (method, path, body) in admin_requests_with_nul() {
         let (status, v) = call(&app, method, app.admin(path), body.map(Body::Json)).await;
         assert_refused(&format!("{method} {path}"), status, &v);
     }
@@ -161,15 +172,7 @@ async fn nul_bytes_never_reach_the_store() {
         ("/oauth2/token", "grant_type=client_credentials&scope=%00"),
         ("/oauth2/token", "grant_type=%00"),
     ] {
-        let res = app
-            .http
-            .post(app.public(path))
-            .basic_auth("edge", Some("secret-secret"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .unwrap();
+        let res = post_raw_form(&app, path, ("edge", "secret-secret"), form).await;
         let status = res.status().as_u16();
         let v = json(res).await;
         assert_refused(&format!("POST {path} {form}"), status, &v);
@@ -218,15 +221,7 @@ async fn bad_percent_encoding_and_invalid_utf8_are_json_400() {
     }
     // Form bodies: invalid UTF-8 and escapes are refused, not replaced by U+FFFD.
     for form in ["token=%ff", "token=%zz", "token=%"] {
-        let res = app
-            .http
-            .post(app.public("/oauth2/revoke"))
-            .basic_auth("x", Some("y"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .unwrap();
+        let res = post_raw_form(&app, "/oauth2/revoke", ("x", "y"), form).await;
         assert_eq!(res.status(), 400, "{form}");
         assert_eq!(json(res).await["error"], "invalid_request", "{form}");
     }
@@ -298,12 +293,7 @@ async fn over_long_values_and_heads_get_json_errors() {
             "GET /clients/{} HTTP/1.1\r\nHost: x\r\n\r\n",
             "a".repeat(len)
         );
-        let answer = raw(&app.admin, req.as_bytes()).await;
-        assert!(
-            answer.starts_with("HTTP/1.1 414"),
-            "{len}: {}",
-            &answer[..answer.len().min(200)]
-        );
+        let answer = raw_status(&app, &req, 414, len).await;
         assert_eq!(body_of(&answer)["error"], "invalid_request");
     }
     // An over-long header line: ours (431 JSON), and one over hyper's buffer (also JSON).
@@ -312,12 +302,7 @@ async fn over_long_values_and_heads_get_json_errors() {
             "GET /health/alive HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n",
             "a".repeat(len)
         );
-        let answer = raw(&app.admin, req.as_bytes()).await;
-        assert!(
-            answer.starts_with("HTTP/1.1 431"),
-            "{len}: {}",
-            &answer[..answer.len().min(200)]
-        );
+        let answer = raw_status(&app, &req, 431, len).await;
         assert!(
             answer.contains("content-type: application/json"),
             "{answer}"
@@ -331,17 +316,29 @@ async fn over_long_values_and_heads_get_json_errors() {
     app.stop().await;
 }
 
+/// PUT `body` to `path` on the admin API: (status, answer).
+async fn put(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    call(app, "PUT", app.admin(path), Some(Body::Json(body))).await
+}
+
+/// Sends `req` to the admin listener as raw bytes; asserts the status line says `status`
+/// (an over-long request of `len` bytes) and returns the whole answer.
+async fn raw_status(app: &TestApp, req: &str, status: u16, len: usize) -> String {
+    let answer = raw(&app.admin, req.as_bytes()).await;
+    assert!(
+        answer.starts_with(&format!("HTTP/1.1 {status}")),
+        "{len}: {}",
+        &answer[..answer.len().min(200)]
+    );
+    answer
+}
+
 #[tokio::test]
 async fn put_keys_refuses_malformed_jwks() {
     let app = TestApp::spawn().await;
-    let res = app
-        .post_json(
-            app.admin("/keys/good"),
-            &json!({"alg": "ES256", "use": "sig", "kid": "a"}),
-        )
-        .await;
+    let res = app.generate_key("good", "ES256", "a").await;
     assert_eq!(res.status(), 201);
-    let set = json(app.get(app.admin("/keys/good")).await).await;
+    let set = app.get_json(app.admin("/keys/good")).await;
     let public = set["keys"]
         .as_array()
         .unwrap()
@@ -364,21 +361,9 @@ async fn put_keys_refuses_malformed_jwks() {
     for (member, value) in bad {
         let mut k = public.clone();
         k[member] = value.clone();
-        let (status, v) = call(
-            &app,
-            "PUT",
-            app.admin("/keys/good/public%3Aa"),
-            Some(Body::Json(k.clone())),
-        )
-        .await;
+        let (status, v) = put(&app, "/keys/good/public%3Aa", k.clone()).await;
         assert_eq!(status, 400, "{member}={value}: {v}");
-        let (status, v) = call(
-            &app,
-            "PUT",
-            app.admin("/keys/other"),
-            Some(Body::Json(json!({"keys": [k]}))),
-        )
-        .await;
+        let (status, v) = put(&app, "/keys/other", json!({"keys": [k]})).await;
         assert_eq!(status, 400, "set {member}={value}: {v}");
     }
     // The SDKs' JSONWebKey model requires `alg` and `use`.
@@ -396,23 +381,17 @@ async fn put_keys_refuses_malformed_jwks() {
         json!({"kty": "XYZ", "kid": "z"}),
         json!({"kid": "none"}),
     ] {
-        let (status, v) = call(
-            &app,
-            "PUT",
-            app.admin("/keys/other/x"),
-            Some(Body::Json(k.clone())),
-        )
-        .await;
+        let (status, v) = put(&app, "/keys/other/x", k.clone()).await;
         assert_eq!(status, 400, "{k}: {v}");
     }
     // Nothing malformed was stored; the good key is unchanged and still parses.
     assert_eq!(app.get(app.admin("/keys/other")).await.status(), 404);
-    let again = json(app.get(app.admin("/keys/good/public%3Aa")).await).await;
+    let again = app.get_json(app.admin("/keys/good/public%3Aa")).await;
     assert_eq!(again["keys"][0], public);
     // A well-formed key is still accepted.
     let mut k = public.clone();
     k["use"] = json!("enc");
-    let res = app.put_json(app.admin("/keys/good/public%3Aa"), &k).await;
+    let res = app.admin_put("/keys/good/public%3Aa", &k).await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -432,20 +411,17 @@ async fn client_metadata_must_be_an_object() {
         assert_eq!(v["error"], "invalid_client_metadata");
     }
     let res = app
-        .post_json(
-            app.admin("/clients"),
+        .admin_post(
+            "/clients",
             &json!({"client_id": "m", "metadata": {"a": [1]}}),
         )
         .await;
     assert_eq!(res.status(), 201);
     let res = app
-        .put_json(
-            app.admin("/clients/m"),
-            &json!({"client_id": "m", "metadata": "x"}),
-        )
+        .admin_put("/clients/m", &json!({"client_id": "m", "metadata": "x"}))
         .await;
     assert_eq!(res.status(), 400);
-    let c = json(app.get(app.admin("/clients/m")).await).await;
+    let c = app.get_json(app.admin("/clients/m")).await;
     assert_eq!(c["metadata"], json!({"a": [1]}));
     app.stop().await;
 }

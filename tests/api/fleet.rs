@@ -5,7 +5,7 @@
 //! database), started in this process. On SQLite these tests print a note and pass.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 use super::flow::{self, TestClient};
-use super::harness::{base_config, json, TestApp, TestClock};
+use super::harness::{base_config, json, send, TestApp, TestClock};
 use portcullis::app::{self, Flags, Listeners, Running};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -65,35 +65,38 @@ impl Replica {
         }
     }
 
-    async fn token(&self, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(format!("{}/oauth2/token", self.public))
-            .basic_auth(id, Some(secret))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+    async fn token(&self, c: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+        let req = self.http.post(format!("{}/oauth2/token", self.public));
+        send(req.basic_auth(&c.id, Some(&c.secret)).form(form)).await
+    }
+
+    /// The client-credentials grant for `c` through this replica.
+    async fn client_credentials(&self, c: &TestClient) -> reqwest::Response {
+        self.token(c, &[("grant_type", "client_credentials")]).await
     }
 
     async fn introspect(&self, token: &str) -> Value {
-        let res = self
-            .http
-            .post(format!("{}/oauth2/introspect", self.admin))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .unwrap();
+        let req = self.http.post(format!("{}/oauth2/introspect", self.admin));
+        let res = send(req.form(&[("token", token)])).await;
         assert_eq!(res.status(), 200);
         json(res).await
     }
 
+    async fn userinfo(&self, token: &str) -> reqwest::Response {
+        send(
+            self.http
+                .get(format!("{}/userinfo", self.public))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
     async fn jwks_kids(&self) -> Vec<String> {
-        let res = self
-            .http
-            .get(format!("{}/.well-known/jwks.json", self.public))
-            .send()
-            .await
-            .unwrap();
+        let res = send(
+            self.http
+                .get(format!("{}/.well-known/jwks.json", self.public)),
+        )
+        .await;
         assert_eq!(res.status(), 200);
         json(res).await["keys"]
             .as_array()
@@ -102,6 +105,31 @@ impl Replica {
             .map(|k| k["kid"].as_str().unwrap().to_string())
             .collect()
     }
+}
+
+/// Replica A (the test app), replica B on its database, and a client.
+struct Fleet {
+    a: TestApp,
+    b: Replica,
+    c: TestClient,
+}
+
+impl Fleet {
+    async fn stop(self) {
+        self.b.stop().await;
+        self.a.stop().await;
+    }
+}
+
+/// The fleet, when on PostgreSQL.
+async fn fleet() -> Option<Fleet> {
+    if !on_postgres(std::thread::current().name().unwrap_or("this test")) {
+        return None;
+    }
+    let a = flow::spawn().await;
+    let b = Replica::of(&a).await;
+    let c = flow::client(&a, json!({})).await;
+    Some(Fleet { a, b, c })
 }
 
 /// Polls `check` every 20 ms until it holds; returns when the first passing check started
@@ -125,6 +153,15 @@ where
     }
 }
 
+/// The token response to `form` through `r` (asserting 200), and its ID token's `kid`.
+async fn signed_by(r: &Replica, c: &TestClient, form: &[(&str, &str)]) -> (Value, String) {
+    let res = r.token(c, form).await;
+    assert_eq!(res.status(), 200);
+    let tokens = json(res).await;
+    let kid = header_kid(tokens["id_token"].as_str().unwrap());
+    (tokens, kid)
+}
+
 fn header_kid(jwt: &str) -> String {
     use base64::Engine;
     let part = jwt.split('.').next().unwrap();
@@ -138,9 +175,7 @@ fn header_kid(jwt: &str) -> String {
 }
 
 async fn cc_token(r: &Replica, c: &TestClient) -> String {
-    let res = r
-        .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
-        .await;
+    let res = r.client_credentials(c).await;
     assert_eq!(res.status(), 200);
     json(res).await["access_token"]
         .as_str()
@@ -150,237 +185,131 @@ async fn cc_token(r: &Replica, c: &TestClient) -> String {
 
 #[tokio::test]
 async fn keys_rotated_through_one_replica_are_published_and_used_by_the_other() {
-    if !on_postgres("keys_rotated_through_one_replica_are_published_and_used_by_the_other") {
-        return;
-    }
-    let a = flow::spawn().await;
-    let b = Replica::of(&a).await;
-    let c = flow::client(&a, json!({})).await;
+    let Some(f) = fleet().await else { return };
     // B has read and cached the current set, and signs an ID token with it.
-    assert_eq!(b.jwks_kids().await, vec!["public:shared".to_string()]);
-    let code = flow::code(&a, &c.id, &["openid", "offline"]).await;
-    let res = b
-        .token(
-            &c.id,
-            &c.secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", flow::REDIRECT),
-                ("code_verifier", flow::VERIFIER),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let tokens = json(res).await;
-    assert_eq!(
-        header_kid(tokens["id_token"].as_str().unwrap()),
-        "public:shared"
-    );
+    assert_eq!(f.b.jwks_kids().await, vec!["public:shared".to_string()]);
+    let code = flow::code(&f.a, &f.c.id, &["openid", "offline"]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", flow::REDIRECT),
+        ("code_verifier", flow::VERIFIER),
+    ];
+    let (tokens, kid) = signed_by(&f.b, &f.c, &form).await;
+    assert_eq!(kid, "public:shared");
 
     // Rotate through A.
-    let res = a.delete(a.admin("/keys/hydra.openid.id-token")).await;
+    let res = f.a.delete(f.a.admin("/keys/hydra.openid.id-token")).await;
     assert_eq!(res.status(), 204);
-    let res = a
-        .post_json(
-            a.admin("/keys/hydra.openid.id-token"),
-            &json!({"alg": "RS256", "kid": "rotated", "use": "sig"}),
-        )
-        .await;
+    let res =
+        f.a.generate_key("hydra.openid.id-token", "RS256", "rotated")
+            .await;
     assert_eq!(res.status(), 201);
     let took =
-        time_until(|| async { b.jwks_kids().await == vec!["public:rotated".to_string()] }).await;
+        time_until(|| async { f.b.jwks_kids().await == vec!["public:rotated".to_string()] }).await;
     assert!(
         took < OBSERVED_BOUND,
         "B published the new set after {took:?} (bound {BOUND:?})"
     );
     // And B signs with the new key only: an ID token from a refresh on B.
-    let res = b
-        .token(
-            &c.id,
-            &c.secret,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let refreshed = json(res).await;
-    assert_eq!(
-        header_kid(refreshed["id_token"].as_str().unwrap()),
-        "public:rotated"
-    );
-    b.stop().await;
-    a.stop().await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let (_, kid) = signed_by(&f.b, &f.c, &form).await;
+    assert_eq!(kid, "public:rotated");
+    f.stop().await;
 }
 
 #[tokio::test]
 async fn revocation_through_one_replica_is_seen_by_the_next_request_to_the_other() {
-    if !on_postgres("revocation_through_one_replica_is_seen_by_the_next_request_to_the_other") {
-        return;
-    }
-    let a = flow::spawn().await;
-    let b = Replica::of(&a).await;
-    let c = flow::client(&a, json!({})).await;
+    let Some(f) = fleet().await else { return };
 
     // RFC 7009 revocation through A: B answers inactive at once, no waiting.
-    let token = cc_token(&b, &c).await;
-    assert_eq!(b.introspect(&token).await["active"], true);
-    let res = a
-        .http
-        .post(a.public("/oauth2/revoke"))
-        .basic_auth(&c.id, Some(&c.secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let token = cc_token(&f.b, &f.c).await;
+    assert_eq!(f.b.introspect(&token).await["active"], true);
+    let res = flow::revoke(&f.a, &f.c, &token).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(b.introspect(&token).await, json!({"active": false}));
+    assert_eq!(f.b.introspect(&token).await, json!({"active": false}));
 
     // Refresh-token reuse on A revokes the family: B's next introspection of the new access
     // token says inactive.
-    let code = flow::code(&a, &c.id, &["openid", "offline"]).await;
-    let first = json(flow::exchange(&a, &c, &code).await).await;
+    let first = flow::tokens(&f.a, &f.c, &["openid", "offline"]).await;
     let old_refresh = first["refresh_token"].as_str().unwrap().to_string();
-    let res = flow::token(
-        &a,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &old_refresh),
-        ],
-    )
-    .await;
+    let res = flow::refresh(&f.a, &f.c, &old_refresh).await;
     assert_eq!(res.status(), 200);
     let second = json(res).await;
     let access = second["access_token"].as_str().unwrap().to_string();
-    assert_eq!(b.introspect(&access).await["active"], true);
-    let res = flow::token(
-        &a,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &old_refresh),
-        ],
-    )
-    .await;
+    assert_eq!(f.b.introspect(&access).await["active"], true);
+    let res = flow::refresh(&f.a, &f.c, &old_refresh).await;
     flow::assert_oauth_error(res, 400, "invalid_grant").await;
-    assert_eq!(b.introspect(&access).await, json!({"active": false}));
-    let res = b
-        .http
-        .get(format!("{}/userinfo", b.public))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(f.b.introspect(&access).await, json!({"active": false}));
+    let res = f.b.userinfo(&access).await;
     assert_eq!(res.status(), 401);
 
     // DELETE /oauth2/tokens?client_id= through A: B's next introspection says inactive.
-    let token = cc_token(&b, &c).await;
-    assert_eq!(b.introspect(&token).await["active"], true);
-    let res = a
-        .delete(a.admin(&format!("/oauth2/tokens?client_id={}", c.id)))
-        .await;
+    let token = cc_token(&f.b, &f.c).await;
+    assert_eq!(f.b.introspect(&token).await["active"], true);
+    let res =
+        f.a.delete(f.a.admin(&format!("/oauth2/tokens?client_id={}", f.c.id)))
+            .await;
     assert_eq!(res.status(), 204);
-    assert_eq!(b.introspect(&token).await, json!({"active": false}));
-    b.stop().await;
-    a.stop().await;
+    assert_eq!(f.b.introspect(&token).await, json!({"active": false}));
+    f.stop().await;
+}
+
+/// How long until `r` answers the client-credentials grant for `c` with `status`.
+async fn refused_after(r: &Replica, c: &TestClient, status: u16) -> Duration {
+    time_until(|| async { r.client_credentials(c).await.status() == status }).await
+}
+
+/// Polls until `r` refuses `c`'s client-credentials grant with 401, asserts that came within
+/// the bound (`what` says what went on until then) and that the refusal is `invalid_client`.
+async fn assert_refused_in_time(r: &Replica, c: &TestClient, what: &str) {
+    let took = refused_after(r, c, 401).await;
+    assert!(
+        took < OBSERVED_BOUND,
+        "{what} for {took:?} (bound {BOUND:?})"
+    );
+    let res = r.client_credentials(c).await;
+    flow::assert_oauth_error(res, 401, "invalid_client").await;
 }
 
 #[tokio::test]
 async fn client_deleted_through_one_replica_is_refused_by_the_other_within_a_second() {
-    if !on_postgres("client_deleted_through_one_replica_is_refused_by_the_other_within_a_second") {
-        return;
-    }
-    let a = flow::spawn().await;
-    let b = Replica::of(&a).await;
-    let c = flow::client(&a, json!({})).await;
+    let Some(f) = fleet().await else { return };
     // B has the client (and its verified secret) cached.
-    let token = cc_token(&b, &c).await;
-    let res = a.delete(a.admin(&format!("/clients/{}", c.id))).await;
+    let token = cc_token(&f.b, &f.c).await;
+    let res = f.a.delete(f.a.admin(&format!("/clients/{}", f.c.id))).await;
     assert_eq!(res.status(), 204);
     // Its tokens went with it, at once.
-    assert_eq!(b.introspect(&token).await, json!({"active": false}));
-    let took = time_until(|| async {
-        let res = b
-            .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
-            .await;
-        res.status() == 401
-    })
-    .await;
-    assert!(
-        took < OBSERVED_BOUND,
-        "B still issued tokens to the deleted client for {took:?} (bound {BOUND:?})"
-    );
-    let res = b
-        .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
-        .await;
-    flow::assert_oauth_error(res, 401, "invalid_client").await;
-    b.stop().await;
-    a.stop().await;
+    assert_eq!(f.b.introspect(&token).await, json!({"active": false}));
+    assert_refused_in_time(&f.b, &f.c, "B still issued tokens to the deleted client").await;
+    f.stop().await;
 }
 
 #[tokio::test]
 async fn client_secret_changed_through_one_replica_is_enforced_by_the_other_within_a_second() {
-    if !on_postgres(
-        "client_secret_changed_through_one_replica_is_enforced_by_the_other_within_a_second",
-    ) {
-        return;
-    }
-    let a = flow::spawn().await;
-    let b = Replica::of(&a).await;
-    let c = flow::client(&a, json!({})).await;
-    cc_token(&b, &c).await;
+    let Some(f) = fleet().await else { return };
+    cc_token(&f.b, &f.c).await;
     // Replace the client through A with a new secret and without client_credentials.
-    let mut body = json(a.get(a.admin(&format!("/clients/{}", c.id))).await).await;
+    let mut body = json(f.a.get(f.a.admin(&format!("/clients/{}", f.c.id))).await).await;
     body["client_secret"] = json!("a-brand-new-secret-0123456789");
-    let res = a
-        .put_json(a.admin(&format!("/clients/{}", c.id)), &body)
-        .await;
+    let res = f.a.admin_put(&format!("/clients/{}", f.c.id), &body).await;
     assert_eq!(res.status(), 200);
-    let took = time_until(|| async {
-        let res = b
-            .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
-            .await;
-        res.status() == 401
-    })
-    .await;
-    assert!(
-        took < OBSERVED_BOUND,
-        "B accepted the old secret for {took:?} (bound {BOUND:?})"
-    );
-    let res = b
-        .token(&c.id, &c.secret, &[("grant_type", "client_credentials")])
-        .await;
-    flow::assert_oauth_error(res, 401, "invalid_client").await;
+    assert_refused_in_time(&f.b, &f.c, "B accepted the old secret").await;
     let fresh = TestClient {
-        id: c.id.clone(),
+        id: f.c.id.clone(),
         secret: "a-brand-new-secret-0123456789".into(),
     };
-    cc_token(&b, &fresh).await;
+    cc_token(&f.b, &fresh).await;
 
     // A grant change through A (client_credentials removed) applies on B as well.
     body["grant_types"] = json!(["authorization_code", "refresh_token"]);
     body["client_secret"] = json!("");
-    let res = a
-        .put_json(a.admin(&format!("/clients/{}", c.id)), &body)
-        .await;
+    let res = f.a.admin_put(&format!("/clients/{}", f.c.id), &body).await;
     assert_eq!(res.status(), 200);
-    let took = time_until(|| async {
-        let res = b
-            .token(
-                &fresh.id,
-                &fresh.secret,
-                &[("grant_type", "client_credentials")],
-            )
-            .await;
-        res.status() == 400
-    })
-    .await;
+    let took = refused_after(&f.b, &fresh, 400).await;
     assert!(took < OBSERVED_BOUND, "grant change seen after {took:?}");
-    b.stop().await;
-    a.stop().await;
+    f.stop().await;
 }
 
 /// Replicas starting together on an empty database converge on one key per set.

@@ -247,6 +247,71 @@ impl TestApp {
         self.http.put(url).json(body).send().await.unwrap()
     }
 
+    pub async fn post_form(&self, url: String, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(url).form(form).send().await.unwrap()
+    }
+
+    /// POST `body` as JSON to `path` on the admin API.
+    pub async fn admin_post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.post_json(self.admin(path), body).await
+    }
+
+    /// PUT `body` as JSON to `path` on the admin API.
+    pub async fn admin_put(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.put_json(self.admin(path), body).await
+    }
+
+    /// GET `url` and its JSON body (whatever the status).
+    pub async fn get_json(&self, url: String) -> serde_json::Value {
+        json(self.get(url).await).await
+    }
+
+    /// GET `url` with the request `headers`.
+    pub async fn get_with(&self, url: String, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.http.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The Prometheus exposition of the admin API.
+    pub async fn metrics_text(&self) -> String {
+        let res = self.get(self.admin("/metrics/prometheus")).await;
+        res.text().await.unwrap()
+    }
+
+    /// The `kid`s of the public JWKS, in its order.
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        let jwks = self.get_json(self.public("/.well-known/jwks.json")).await;
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// POST /keys/`set`: generates a signing key of `alg` named `kid`.
+    pub async fn generate_key(&self, set: &str, alg: &str, kid: &str) -> reqwest::Response {
+        let body = serde_json::json!({"alg": alg, "use": "sig", "kid": kid});
+        self.admin_post(&format!("/keys/{set}"), &body).await
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_bearer(&self, url: String, token: &str) -> reqwest::Response {
+        self.http.get(url).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// How many access-token rows the store holds.
+    pub async fn access_tokens(&self) -> i64 {
+        self.state()
+            .store
+            .count_tokens(portcullis::domain::token::TokenKind::Access)
+            .await
+            .unwrap()
+    }
+
     pub fn state(&self) -> &portcullis::http::AppState {
         &self.running.as_ref().unwrap().state
     }
@@ -263,4 +328,95 @@ impl TestApp {
 pub async fn json(res: reqwest::Response) -> serde_json::Value {
     let text = res.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Sends a prepared request.
+pub async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
+    req.send().await.unwrap()
+}
+
+/// The sorted top-level keys of a JSON object.
+pub fn keys_of(v: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+/// Runs `portcullis <args>` in-process; returns (exit code, stdout, stderr).
+pub async fn cli(args: &[&str]) -> (i32, String, String) {
+    let mut argv = vec!["portcullis".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = portcullis::cli::execute(argv, &mut out, &mut err).await;
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// Runs the command line `line` in-process, as a shell would split it (words separated by
+/// spaces; single quotes keep a word with spaces together).
+pub async fn cli_line(line: &str) -> (i32, String, String) {
+    let words = words(line);
+    cli(&words.iter().map(String::as_str).collect::<Vec<_>>()).await
+}
+
+/// Splits a command line into words: spaces separate, single quotes group.
+pub fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for ch in line.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            ' ' if !quoted => words.extend(word.take()),
+            _ => word.get_or_insert_with(String::new).push(ch),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// Asserts `res` has `status` and a body containing `needle`.
+pub async fn assert_body_contains(res: reqwest::Response, status: u16, needle: &str) {
+    assert_eq!(res.status(), status);
+    let body = res.text().await.unwrap();
+    assert!(body.contains(needle), "{body}");
+}
+
+/// A new, empty directory under the system's temporary directory.
+pub fn temp_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Asserts a JSON error answer: `status`, and exactly `error` and `error_description`.
+pub async fn assert_error(res: reqwest::Response, status: u16, error: &str, description: &str) {
+    assert_eq!(res.status(), status);
+    let e = json(res).await;
+    assert_eq!(e["error"], error, "{e}");
+    assert_eq!(e["error_description"], description, "{e}");
+}
+
+/// The text of `s` after the first `start` and before the next `end`.
+pub fn between(s: &str, start: &str, end: char) -> String {
+    let after = s.split_once(start).unwrap().1;
+    after.split(end).next().unwrap().to_string()
+}
+
+/// Asserts `status` and the JSON `error` of an answer; returns the body.
+pub async fn assert_error_is(
+    res: reqwest::Response,
+    status: u16,
+    error: &str,
+) -> serde_json::Value {
+    assert_eq!(res.status(), status);
+    let body = json(res).await;
+    assert_eq!(body["error"], error, "{body}");
+    body
 }

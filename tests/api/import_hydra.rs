@@ -5,8 +5,8 @@
 //! PostgreSQL only: without TEST_DATABASE_URL the test says so and passes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 use crate::flow::{
-    self, accept_login, assert_oauth_error, auth_url, browse, challenge_of, claims, introspect,
-    TestClient, CHALLENGE, REDIRECT,
+    self, accept_login, assert_oauth_error, claims, consent_challenge, flow_request, introspect,
+    login_challenge, userinfo, TestClient, CHALLENGE, REDIRECT,
 };
 use crate::harness::{base_config, json, shared_keys, TestApp, SECRET};
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
@@ -146,20 +146,38 @@ async fn insert_token(
     .unwrap();
 }
 
-/// A Hydra v1.9.2 database with one client, its keys, a remembered login and consent, and
-/// live, expired and spent artefacts.
-async fn hydra_fixture(url: &str, now: i64) -> Fixture {
-    let db = format!("hydra_{}", uuid::Uuid::new_v4().simple());
-    let dsn = create_database(url, &db).await;
-    let store = Store::connect(&dsn).await.unwrap();
-    store
-        .execute_raw(include_str!("../fixtures/hydra-v1.9.2.postgres.sql"))
-        .await
-        .unwrap();
-    store.close().await;
-    let pool = PgPool::connect(&dsn).await.unwrap();
-    let ts = |t: i64| format!("to_timestamp({t}) AT TIME ZONE 'UTC'");
+/// `to_timestamp(t)` in UTC, for SQL.
+fn ts(t: i64) -> String {
+    format!("to_timestamp({t}) AT TIME ZONE 'UTC'")
+}
 
+/// A token row of Alice's grant (request id and challenge: her consent).
+async fn alice_token(
+    pool: &PgPool,
+    table: &str,
+    sig: &str,
+    requested_at: i64,
+    form: &str,
+    session: &str,
+) {
+    let scope = "openid|offline|read";
+    let request = Some(CONSENT);
+    insert_token(
+        pool,
+        table,
+        sig,
+        CONSENT,
+        requested_at,
+        scope,
+        form,
+        session,
+        "alice",
+        request,
+    )
+    .await;
+}
+
+async fn insert_client(pool: &PgPool, now: i64) {
     // client/client.go: lists pipe-joined, the secret bcrypt-hashed (Hydra's cost 10).
     let hash = bcrypt::hash(CLIENT_SECRET, 10).unwrap();
     sqlx::query(&format!(
@@ -171,10 +189,12 @@ async fn hydra_fixture(url: &str, now: i64) -> Fixture {
     .bind(CLIENT)
     .bind(&hash)
     .bind(REDIRECT)
-    .execute(&pool)
+    .execute(pool)
     .await
     .unwrap();
+}
 
+async fn insert_keys(pool: &PgPool, now: i64) {
     // The ID-token key pair, sealed as jwk/aead.go seals it.
     let private = {
         let mut k = shared_keys().await[0].clone();
@@ -191,17 +211,19 @@ async fn hydra_fixture(url: &str, now: i64) -> Fixture {
         ))
         .bind(k["kid"].as_str().unwrap())
         .bind(hydra_seal(&serde_json::to_vec(k).unwrap()))
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
     }
+}
 
+async fn insert_sessions_and_consents(pool: &PgPool, now: i64) {
     // Login sessions: one remembered, one browser-session only.
     for (id, remember) in [("sess-1", true), ("sess-2", false)] {
         sqlx::query(&format!("INSERT INTO hydra_oauth2_authentication_session (id, authenticated_at, subject, remember) VALUES ($1, {}, 'alice', $2)", ts(now - 130)))
             .bind(id)
             .bind(remember)
-            .execute(&pool)
+            .execute(pool)
             .await
             .unwrap();
     }
@@ -221,26 +243,28 @@ async fn hydra_fixture(url: &str, now: i64) -> Fixture {
             "INSERT INTO hydra_oauth2_authentication_request (challenge, requested_scope, verifier, csrf, subject, request_url, skip, client_id, requested_at, authenticated_at, oidc_context, login_session_id, requested_at_audience) \
              VALUES ($1, 'openid|offline|read', $2, $3, $4, 'http://127.0.0.1:4444/oauth2/auth?client_id=hydra-app', FALSE, $5, {t}, {t}, '{{}}', 'sess-1', '')", t = ts(at)))
             .bind(login).bind(format!("lv{login}")).bind(format!("lc{login}")).bind(subject).bind(CLIENT)
-            .execute(&pool).await.unwrap();
+            .execute(pool).await.unwrap();
         sqlx::query(&format!(
             "INSERT INTO hydra_oauth2_authentication_request_handled (challenge, subject, remember, remember_for, error, acr, requested_at, authenticated_at, was_used, forced_subject_identifier, context) \
              VALUES ($1, $2, TRUE, 3600, '{{}}', '', {t}, {t}, TRUE, '', '{{}}')", t = ts(at)))
             .bind(login).bind(subject)
-            .execute(&pool).await.unwrap();
+            .execute(pool).await.unwrap();
         sqlx::query(&format!(
             "INSERT INTO hydra_oauth2_consent_request (challenge, verifier, client_id, subject, request_url, skip, requested_scope, csrf, authenticated_at, requested_at, oidc_context, forced_subject_identifier, login_session_id, login_challenge, requested_at_audience, acr, context) \
              VALUES ($1, $2, $3, $4, 'http://127.0.0.1:4444/oauth2/auth?client_id=hydra-app', FALSE, 'openid|offline|read', $5, {t}, {t}, '{{}}', '', 'sess-1', $6, '', '', '{{}}')", t = ts(at)))
             .bind(consent).bind(format!("cv{consent}")).bind(CLIENT).bind(subject).bind(format!("cc{consent}")).bind(login)
-            .execute(&pool).await.unwrap();
+            .execute(pool).await.unwrap();
         sqlx::query(&format!(
             "INSERT INTO hydra_oauth2_consent_request_handled (challenge, granted_scope, remember, remember_for, error, requested_at, session_access_token, session_id_token, authenticated_at, was_used, granted_at_audience, handled_at) \
              VALUES ($1, 'openid|offline|read', TRUE, $2, '{{}}', {t}, '{{\"tenant\":\"t1\"}}', '{{\"email\":\"alice@example.com\"}}', {t}, TRUE, '', {t})", t = ts(at)))
             .bind(consent).bind(remember_for)
-            .execute(&pool).await.unwrap();
+            .execute(pool).await.unwrap();
     }
+}
 
+/// Hydra's tokens; returns (access, expired access, client-credentials access, refresh, code).
+async fn insert_tokens(pool: &PgPool, now: i64) -> (String, String, String, String, String) {
     // Tokens of Alice's grant (request id = consent challenge), sealed sessions.
-    let scope = "openid|offline|read";
     let alive = [
         ("access_token", now + 3000),
         ("refresh_token", now + 86400),
@@ -248,98 +272,28 @@ async fn hydra_fixture(url: &str, now: i64) -> Fixture {
     ];
     let (access, sig) = hydra_token();
     let sealed = hydra_seal(session("alice", CONSENT, &alive, now).as_bytes());
-    insert_token(
-        &pool,
-        "hydra_oauth2_access",
-        &sig,
-        CONSENT,
-        now - 100,
-        scope,
-        "",
-        &sealed,
-        "alice",
-        Some(CONSENT),
-    )
-    .await;
+    alice_token(pool, "hydra_oauth2_access", &sig, now - 100, "", &sealed).await;
     let (refresh, sig) = hydra_token();
-    insert_token(
-        &pool,
-        "hydra_oauth2_refresh",
-        &sig,
-        CONSENT,
-        now - 100,
-        scope,
-        "",
-        &sealed,
-        "alice",
-        Some(CONSENT),
-    )
-    .await;
+    alice_token(pool, "hydra_oauth2_refresh", &sig, now - 100, "", &sealed).await;
     let (expired_access, sig) = hydra_token();
     let dead = hydra_seal(session("alice", CONSENT, &[("access_token", now - 10)], now).as_bytes());
-    insert_token(
-        &pool,
-        "hydra_oauth2_access",
-        &sig,
-        CONSENT,
-        now - 4000,
-        scope,
-        "",
-        &dead,
-        "alice",
-        Some(CONSENT),
-    )
-    .await;
+    alice_token(pool, "hydra_oauth2_access", &sig, now - 4000, "", &dead).await;
     // A code with its PKCE and OIDC rows (fosite stores the sanitized forms).
     let (code, sig) = hydra_token();
     let form = format!(
         "redirect_uri={}",
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     );
-    insert_token(
-        &pool,
-        "hydra_oauth2_code",
-        &sig,
-        CONSENT,
-        now - 30,
-        scope,
-        &form,
-        &sealed,
-        "alice",
-        Some(CONSENT),
-    )
-    .await;
-    insert_token(
-        &pool,
-        "hydra_oauth2_pkce",
-        &sig,
-        CONSENT,
-        now - 30,
-        scope,
-        &format!("code_challenge={CHALLENGE}&code_challenge_method=S256"),
-        &sealed,
-        "alice",
-        Some(CONSENT),
-    )
-    .await;
-    insert_token(
-        &pool,
-        "hydra_oauth2_oidc",
-        &sig,
-        CONSENT,
-        now - 30,
-        scope,
-        "nonce=nonce-from-hydra",
-        &sealed,
-        "alice",
-        Some(CONSENT),
-    )
-    .await;
+    alice_token(pool, "hydra_oauth2_code", &sig, now - 30, &form, &sealed).await;
+    let pkce = format!("code_challenge={CHALLENGE}&code_challenge_method=S256");
+    alice_token(pool, "hydra_oauth2_pkce", &sig, now - 30, &pkce, &sealed).await;
+    let oidc = "nonce=nonce-from-hydra";
+    alice_token(pool, "hydra_oauth2_oidc", &sig, now - 30, oidc, &sealed).await;
     // A client_credentials token written while encrypt_at_rest was off: plain JSON.
     let (cc_access, sig) = hydra_token();
     let plain = session(CLIENT, "", &[("access_token", now + 3000)], now);
     insert_token(
-        &pool,
+        pool,
         "hydra_oauth2_access",
         &sig,
         "5a0b6c7d-cc",
@@ -351,7 +305,10 @@ async fn hydra_fixture(url: &str, now: i64) -> Fixture {
         None,
     )
     .await;
+    (access, expired_access, cc_access, refresh, code)
+}
 
+async fn insert_jtis(pool: &PgPool, now: i64) {
     // The jti blacklist: one live, one expired.
     for (sig, exp) in [("a".repeat(64), now + 600), ("b".repeat(64), now - 600)] {
         sqlx::query(&format!(
@@ -359,10 +316,29 @@ async fn hydra_fixture(url: &str, now: i64) -> Fixture {
             ts(exp)
         ))
         .bind(sig)
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
     }
+}
+
+/// A Hydra v1.9.2 database with one client, its keys, a remembered login and consent, and
+/// live, expired and spent artefacts.
+async fn hydra_fixture(url: &str, now: i64) -> Fixture {
+    let db = format!("hydra_{}", uuid::Uuid::new_v4().simple());
+    let dsn = create_database(url, &db).await;
+    let store = Store::connect(&dsn).await.unwrap();
+    store
+        .execute_raw(include_str!("../fixtures/hydra-v1.9.2.postgres.sql"))
+        .await
+        .unwrap();
+    store.close().await;
+    let pool = PgPool::connect(&dsn).await.unwrap();
+    insert_client(&pool, now).await;
+    insert_keys(&pool, now).await;
+    insert_sessions_and_consents(&pool, now).await;
+    let (access, expired_access, cc_access, refresh, code) = insert_tokens(&pool, now).await;
+    insert_jtis(&pool, now).await;
     pool.close().await;
     Fixture {
         dsn,
@@ -398,6 +374,12 @@ fn binary(args: &[&str], dsn: &str, secret: &str) -> (i32, String, String) {
     )
 }
 
+/// `portcullis migrate from-hydra <fixture> <flags>` into the app's database, with `secret`.
+fn from_hydra(fx: &Fixture, app: &TestApp, flags: &[&str], secret: &str) -> (i32, String, String) {
+    let args = [&["migrate", "from-hydra", fx.dsn.as_str()], flags].concat();
+    binary(&args, &app.dsn, secret)
+}
+
 async fn spawn_target(app: Option<TestApp>) -> TestApp {
     let edit = |c: &mut portcullis::config::Config| {
         c.urls.login = flow::LOGIN_URL.into();
@@ -410,54 +392,36 @@ async fn spawn_target(app: Option<TestApp>) -> TestApp {
     }
 }
 
-#[tokio::test]
-async fn hydra_database_imports_and_everything_keeps_working() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("skipped: the Hydra import test needs PostgreSQL (set TEST_DATABASE_URL)");
-        return;
-    };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let fx = hydra_fixture(&url, now).await;
-    let app = spawn_target(None).await;
-    let target = Store::connect(&app.dsn).await.unwrap();
-
+/// The binary's dry run, its refusals, and the import itself.
+async fn import_through_the_binary(fx: &Fixture, app: &TestApp, target: &Store) {
     // Rehearsal: counts, writes nothing.
-    let (code, out, err) = binary(
-        &["migrate", "from-hydra", &fx.dsn, "--dry-run"],
-        &app.dsn,
-        SECRET,
-    );
+    let (code, out, err) = from_hydra(fx, app, &["--dry-run"], SECRET);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("Dry run: nothing was written."), "{out}");
     assert!(out.contains("access tokens"), "{out}");
     assert_eq!(target.count_tokens(TokenKind::Access).await.unwrap(), 0);
     // Without --yes and without an answer nothing happens.
-    let (code, _, err) = binary(&["migrate", "from-hydra", &fx.dsn], &app.dsn, SECRET);
+    let (code, _, err) = from_hydra(fx, app, &[], SECRET);
     assert_eq!(code, 1);
     assert!(err.contains("Aborted"), "{err}");
     // Another secret cannot open Hydra's keys: refused before anything is written.
-    let (code, _, err) = binary(
-        &["migrate", "from-hydra", &fx.dsn, "--yes"],
-        &app.dsn,
-        "some-other-secret-0123456789",
-    );
+    let (code, _, err) = from_hydra(fx, app, &["--yes"], "some-other-secret-0123456789");
     assert_eq!(code, 1);
     assert!(err.contains("SECRETS_SYSTEM does not decrypt"), "{err}");
     assert!(target.get_client(CLIENT).await.is_err());
 
     // The import itself, through the binary.
-    let (code, out, err) = binary(
-        &["migrate", "from-hydra", &fx.dsn, "--yes"],
-        &app.dsn,
-        SECRET,
-    );
+    let (code, out, err) = from_hydra(fx, app, &["--yes"], SECRET);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("clients"), "{out}");
     assert!(
         err.contains("replaced 2 key(s) generated by Portcullis"),
         "{err}"
     );
+}
 
+/// A second run (library call) changes nothing: the report field by field.
+async fn second_run_changes_nothing(fx: &Fixture, app: &TestApp, target: &Store, now: i64) {
     // A second run changes nothing (library call: the report is checked field by field).
     let cfg = base_config(&app.dsn);
     let mut progress = Vec::new();
@@ -479,17 +443,12 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     let ck = again.kind("remembered consents").unwrap();
     assert_eq!(ck.skipped.get("remember_for elapsed"), Some(&1));
     assert_eq!(target.count_tokens(TokenKind::Access).await.unwrap(), 2);
-    target.close().await;
+}
 
-    // Serve on the imported database (a restart, as after a real migration).
-    let app = spawn_target(Some(app)).await;
-    let hydra = TestClient {
-        id: CLIENT.into(),
-        secret: CLIENT_SECRET.into(),
-    };
-
+/// The imported client (every column, the old bcrypt secret) and Hydra's keys.
+async fn client_and_keys_survive(app: &TestApp, hydra: &TestClient) {
     // Clients: every column, and the old secret (bcrypt) still authenticates.
-    let c = json(app.get(app.admin(&format!("/clients/{CLIENT}"))).await).await;
+    let c = app.get_json(app.admin(&format!("/clients/{CLIENT}"))).await;
     assert_eq!(c["client_name"], "Hydra App");
     assert_eq!(
         c["grant_types"],
@@ -499,8 +458,8 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     assert_eq!(c["audience"], json!(["api.example.com"]));
     assert_eq!(c["metadata"], json!({"tier": "gold"}));
     let res = flow::token(
-        &app,
-        &hydra,
+        app,
+        hydra,
         &[("grant_type", "client_credentials"), ("scope", "read")],
     )
     .await;
@@ -509,21 +468,17 @@ async fn hydra_database_imports_and_everything_keeps_working() {
         id: CLIENT.into(),
         secret: "not-the-secret".into(),
     };
-    let res = flow::token(&app, &wrong, &[("grant_type", "client_credentials")]).await;
+    let res = flow::token(app, &wrong, &[("grant_type", "client_credentials")]).await;
     assert_oauth_error(res, 401, "invalid_client").await;
 
     // JWKS: exactly Hydra's kid.
-    let jwks = json(app.get(app.public("/.well-known/jwks.json")).await).await;
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert_eq!(kids, vec![format!("public:{KEY_ID}")]);
+    assert_eq!(app.jwks_kids().await, vec![format!("public:{KEY_ID}")]);
+}
 
+/// Hydra's tokens answer as Hydra answered them.
+async fn tokens_survive(app: &TestApp, hydra: &TestClient, fx: &Fixture, now: i64) {
     // Hydra's access token introspects as Hydra answered it.
-    let i = introspect(&app, &fx.access).await;
+    let i = introspect(app, &fx.access).await;
     assert_eq!(i["active"], true, "{i}");
     assert_eq!(i["sub"], "alice");
     assert_eq!(i["client_id"], CLIENT);
@@ -532,25 +487,19 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     assert_eq!(i["exp"], now + 3000);
     assert_eq!(i["iat"], now - 100);
     assert_eq!(i["token_use"], "access_token");
-    let i = introspect(&app, &fx.cc_access).await;
+    let i = introspect(app, &fx.cc_access).await;
     assert_eq!(
         (i["active"].clone(), i["sub"].clone(), i["scope"].clone()),
         (json!(true), json!(CLIENT), json!("read"))
     );
     // Nothing expired comes back.
     assert_eq!(
-        introspect(&app, &fx.expired_access).await,
+        introspect(app, &fx.expired_access).await,
         json!({"active": false})
     );
 
     // Userinfo answers for Hydra's token.
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(&fx.access)
-        .send()
-        .await
-        .unwrap();
+    let res = userinfo(app, &fx.access).await;
     assert_eq!(res.status(), 200);
     let u = json(res).await;
     assert_eq!(
@@ -559,7 +508,7 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     );
 
     // Hydra's code redeems with its PKCE verifier; the ID token carries Hydra's nonce and kid.
-    let res = flow::exchange(&app, &hydra, &fx.code).await;
+    let res = flow::exchange(app, hydra, &fx.code).await;
     assert_eq!(res.status(), 200);
     let t = json(res).await;
     let id = t["id_token"].as_str().unwrap();
@@ -578,45 +527,28 @@ async fn hydra_database_imports_and_everything_keeps_working() {
         ("grant_type", "refresh_token"),
         ("refresh_token", fx.refresh.as_str()),
     ];
-    let res = flow::token(&app, &hydra, &form).await;
+    let res = flow::token(app, hydra, &form).await;
     assert_eq!(res.status(), 200);
     let t = json(res).await;
     assert_eq!(claims(t["id_token"].as_str().unwrap())["sub"], "alice");
-    let res = flow::token(&app, &hydra, &form).await;
+    let res = flow::token(app, hydra, &form).await;
     assert_oauth_error(res, 400, "invalid_grant").await;
+}
 
-    // Alice's remembered consent: the consent request comes with skip=true.
-    let res = browse(&app, &auth_url(&app, CLIENT, &[("scope", "openid read")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let to = accept_login(&app, &login, json!({"subject": "alice"})).await;
-    let res = browse(&app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
-    assert_eq!(req["skip"], true, "{req}");
-    // Bob's consent had run out: he is asked again.
-    let res = browse(&app, &auth_url(&app, CLIENT, &[("scope", "openid read")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let to = accept_login(&app, &login, json!({"subject": "bob"})).await;
-    let res = browse(&app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
-    assert_eq!(req["skip"], false, "{req}");
+/// Alice's remembered consent is skipped; Bob's had run out, so he is asked again.
+async fn consents_survive(app: &TestApp) {
+    for (subject, skip) in [("alice", true), ("bob", false)] {
+        let login = login_challenge(app, CLIENT, &[("scope", "openid read")]).await;
+        let to = accept_login(app, &login, json!({"subject": subject})).await;
+        let consent = consent_challenge(app, &to).await;
+        let query = format!("consent_challenge={consent}");
+        let req = json(flow_request(app, "consent", &query).await).await;
+        assert_eq!(req["skip"], skip, "{req}");
+    }
+}
 
-    app.stop().await;
-
-    // The same import into SQLite: everything written once, nothing on the second run.
+/// The same import into SQLite: everything written once, nothing on the second run.
+async fn import_into_sqlite(fx: &Fixture, now: i64) {
     let path = std::env::temp_dir().join(format!("pc_import_{}.db", uuid::Uuid::new_v4().simple()));
     let sqlite = format!("sqlite://{}", path.display());
     let cfg = base_config(&sqlite);
@@ -654,10 +586,41 @@ async fn hydra_database_imports_and_everything_keeps_working() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
 
+async fn drop_fixture(fx: Fixture) {
     let admin = Store::connect(&fx.admin_url).await.unwrap();
     let _ = admin
         .execute_raw(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", fx.db))
         .await;
     admin.close().await;
+}
+
+#[tokio::test]
+async fn hydra_database_imports_and_everything_keeps_working() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("skipped: the Hydra import test needs PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let fx = hydra_fixture(&url, now).await;
+    let app = spawn_target(None).await;
+    let target = Store::connect(&app.dsn).await.unwrap();
+    import_through_the_binary(&fx, &app, &target).await;
+    second_run_changes_nothing(&fx, &app, &target, now).await;
+    target.close().await;
+
+    // Serve on the imported database (a restart, as after a real migration).
+    let app = spawn_target(Some(app)).await;
+    let hydra = TestClient {
+        id: CLIENT.into(),
+        secret: CLIENT_SECRET.into(),
+    };
+    client_and_keys_survive(&app, &hydra).await;
+    tokens_survive(&app, &hydra, &fx, now).await;
+    consents_survive(&app).await;
+    app.stop().await;
+
+    import_into_sqlite(&fx, now).await;
+    drop_fixture(fx).await;
 }

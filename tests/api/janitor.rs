@@ -3,7 +3,7 @@
 //! while tokens are being issued. Both backends (set `TEST_DATABASE_URL` for PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::json;
+use super::harness::{cli, cli_line, json, TestApp};
 use portcullis::domain::flow::{ConsentResult, Flow, FlowState, LoginSession, LogoutRequest};
 use portcullis::domain::token::TokenKind;
 use portcullis::store::{Store, TokenRow};
@@ -11,17 +11,20 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Runs `portcullis <args>` in-process; returns (exit code, stdout, stderr).
-async fn cli(args: &[&str]) -> (i32, String, String) {
-    let mut argv = vec!["portcullis".to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = portcullis::cli::execute(argv, &mut out, &mut err).await;
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+/// An app, its store and the current time.
+async fn spawn_with_store() -> (TestApp, Store, i64) {
+    let app = spawn().await;
+    let store = app.state().store.clone();
+    (app, store, now())
+}
+
+/// `portcullis janitor <app's DSN> <flags>`, in-process.
+async fn janitor_on(app: &TestApp, flags: &str) -> (i32, String, String) {
+    cli_line(&format!("janitor {} {flags}", app.dsn)).await
+}
+
+async fn exec(store: &Store, sql: &str) {
+    store.execute_raw(sql).await.unwrap();
 }
 
 fn now() -> i64 {
@@ -151,7 +154,7 @@ async fn argument_errors_exit_2_without_touching_anything() {
         );
     }
     // Values clap refuses: a bad duration, an unknown flag.
-    let (code, out, err) = cli(&["janitor", "--tokens", "--keep-if-younger", "soon", "-e"]).await;
+    let (code, out, err) = cli_line("janitor --tokens --keep-if-younger soon -e").await;
     assert_eq!((code, out.as_str()), (2, ""));
     assert!(
         err.contains("invalid value 'soon' for '--keep-if-younger <KEEP_IF_YOUNGER>'"),
@@ -203,8 +206,7 @@ async fn database_errors_exit_1() {
     );
 
     // A configuration file without a dsn.
-    let dir = std::env::temp_dir().join(format!("pc-janitor-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::harness::temp_dir("pc-janitor");
     let file = dir.join("empty.yaml");
     std::fs::write(&file, "log:\n  level: error\n").unwrap();
     let (code, out, err) = cli(&["janitor", "--tokens", "-c", file.to_str().unwrap()]).await;
@@ -237,17 +239,12 @@ async fn database_errors_exit_1() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[tokio::test]
-async fn deletes_what_nothing_needs_and_keeps_the_rest() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+/// Token rows and jtis around `t`: expired ones (spent or not), and live ones.
+async fn seed_tokens(store: &Store, t: i64) {
     let (old, expired, live) = (t - 7200, t - 3600, t + 3600);
-
-    // Tokens: expired ones go (spent or not), live ones stay.
-    insert_many(&store, "old-access", TokenKind::Access, 120, old, expired).await;
-    insert_many(&store, "old-refresh", TokenKind::Refresh, 30, old, expired).await;
-    insert_many(&store, "old-code", TokenKind::Code, 20, old, expired).await;
+    insert_many(store, "old-access", TokenKind::Access, 120, old, expired).await;
+    insert_many(store, "old-refresh", TokenKind::Refresh, 30, old, expired).await;
+    insert_many(store, "old-code", TokenKind::Code, 20, old, expired).await;
     let mut spent = row(
         "spent-refresh",
         TokenKind::Refresh,
@@ -257,16 +254,17 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     );
     spent.active = false;
     store.insert_tokens(&[spent]).await.unwrap();
+    let live_refresh = row(
+        "live-refresh",
+        TokenKind::Refresh,
+        "kept-grant-cc",
+        old,
+        live,
+    );
     store
         .insert_tokens(&[
             row("live-access", TokenKind::Access, "live-grant", old, live),
-            row(
-                "live-refresh",
-                TokenKind::Refresh,
-                "kept-grant-cc",
-                old,
-                live,
-            ),
+            live_refresh,
             row("live-code", TokenKind::Code, "live-grant", t, live),
         ])
         .await
@@ -274,49 +272,44 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     // Client-assertion jtis: the expired one goes.
     assert!(store.spend_jti("old-jti", expired, old).await.unwrap());
     assert!(store.spend_jti("live-jti", live, old).await.unwrap());
+}
 
-    // Flows, all older than the request lifespan (1h) except the last.
-    let insert = |f: Flow, s: FlowState| {
-        let store = store.clone();
-        async move { store.insert_flow(&f, s).await.unwrap() }
-    };
+/// Flows, all older than the request lifespan (1h) except the last.
+async fn seed_flows(store: &Store, t: i64) {
+    let old = t - 7200;
     // Abandoned before the login app answered: the consent columns are still empty.
     let mut abandoned = flow("abandoned", old, false, 0);
     abandoned.consent_challenge.clear();
     abandoned.consent_verifier.clear();
     abandoned.consent = None;
-    insert(abandoned, FlowState::LoginUnhandled).await;
-    insert(
-        flow("consent-unanswered", old, false, 0),
-        FlowState::ConsentUnhandled,
-    )
-    .await;
-    insert(
-        flow("finished-forgotten", old, false, 0),
-        FlowState::ConsentUsed,
-    )
-    .await;
-    insert(
-        flow("remembered-expired", old, true, 60),
-        FlowState::ConsentUsed,
-    )
-    .await;
-    insert(
-        flow("remembered-forever", old, true, 0),
-        FlowState::ConsentUsed,
-    )
-    .await;
-    insert(
-        flow("remembered-live", old, true, 86400),
-        FlowState::ConsentUsed,
-    )
-    .await;
-    // A finished grant whose refresh token still lives: its flow must stay.
-    insert(flow("kept-grant", old, false, 0), FlowState::ConsentUsed).await;
-    insert(flow("fresh", t, false, 0), FlowState::LoginUnhandled).await;
+    store
+        .insert_flow(&abandoned, FlowState::LoginUnhandled)
+        .await
+        .unwrap();
+    let flows = [
+        ("consent-unanswered", false, 0, FlowState::ConsentUnhandled),
+        ("finished-forgotten", false, 0, FlowState::ConsentUsed),
+        ("remembered-expired", true, 60, FlowState::ConsentUsed),
+        ("remembered-forever", true, 0, FlowState::ConsentUsed),
+        ("remembered-live", true, 86400, FlowState::ConsentUsed),
+        // A finished grant whose refresh token still lives: its flow must stay.
+        ("kept-grant", false, 0, FlowState::ConsentUsed),
+    ];
+    for (challenge, remember, remember_for, state) in flows {
+        let f = flow(challenge, old, remember, remember_for);
+        store.insert_flow(&f, state).await.unwrap();
+    }
+    let fresh = flow("fresh", t, false, 0);
+    store
+        .insert_flow(&fresh, FlowState::LoginUnhandled)
+        .await
+        .unwrap();
+}
 
-    // Logout requests: an hour-old one goes, a fresh one stays.
-    for (challenge, at) in [("old-logout", old), ("new-logout", t)] {
+/// Logout requests (an hour-old one goes, a fresh one stays) and remembered login sessions
+/// (the expired one goes).
+async fn seed_logouts_and_sessions(store: &Store, t: i64) {
+    for (challenge, at) in [("old-logout", t - 7200), ("new-logout", t)] {
         let l = LogoutRequest {
             challenge: challenge.into(),
             verifier: format!("{challenge}-v"),
@@ -325,30 +318,22 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
         };
         store.insert_logout(&l, at).await.unwrap();
     }
-    // Remembered login sessions: the expired one goes.
-    for (id, exp) in [("expired-session", expired), ("live-session", live)] {
+    for (id, exp) in [("expired-session", t - 3600), ("live-session", t + 3600)] {
         store
             .insert_login_session(&LoginSession {
                 id: id.into(),
                 subject: "alice".into(),
-                authenticated_at: old,
+                authenticated_at: t - 7200,
                 remember: true,
                 expires_at: exp,
             })
             .await
             .unwrap();
     }
+}
 
-    let (code, out, err) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--requests",
-        "--batch-size",
-        "50",
-    ])
-    .await;
-    assert_eq!(code, 0, "{err}");
+/// The janitor's report of the run over the seeded rows, batch size 50.
+fn assert_report(out: &str, err: &str) {
     // A kind stops at its first batch that comes back short.
     let expected = [
         ("authorization codes", 20, 1),
@@ -364,7 +349,7 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
             out.contains(&format!("Successfully completed Janitor run on {title}\n")),
             "{out}"
         );
-        let cells = summary_row(&out, title);
+        let cells = summary_row(out, title);
         assert_eq!(cells[1], n.to_string(), "{title}:\n{out}");
         assert_eq!(cells[2], statements.to_string(), "{title}:\n{out}");
     }
@@ -378,27 +363,23 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
     );
     assert!(out.contains("Deleted 178 rows in "), "{out}");
     assert!(err.starts_with("Cleaning up "), "{err}");
+}
 
+/// What is left of the seeded rows after the run.
+async fn assert_survivors(store: &Store, t: i64) {
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 1);
     assert_eq!(store.count_tokens(TokenKind::Refresh).await.unwrap(), 1);
     assert_eq!(store.count_tokens(TokenKind::Code).await.unwrap(), 1);
-    assert!(store
-        .get_token("live-access", TokenKind::Access)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_token("live-refresh", TokenKind::Refresh)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_token("spent-refresh", TokenKind::Refresh)
-        .await
-        .unwrap()
-        .is_none());
+    for (sig, kind, kept) in [
+        ("live-access", TokenKind::Access, true),
+        ("live-refresh", TokenKind::Refresh, true),
+        ("spent-refresh", TokenKind::Refresh, false),
+    ] {
+        let found = store.get_token(sig, kind).await.unwrap();
+        assert_eq!(found.is_some(), kept, "token {sig}");
+    }
     // The live jti is still spent; the expired one can be used again.
-    assert!(!store.spend_jti("live-jti", live, t).await.unwrap());
+    assert!(!store.spend_jti("live-jti", t + 3600, t).await.unwrap());
     for (challenge, kept) in [
         ("abandoned", false),
         ("consent-unanswered", false),
@@ -412,26 +393,27 @@ async fn deletes_what_nothing_needs_and_keeps_the_rest() {
         let found = store.flow_by_login_challenge(challenge).await.unwrap();
         assert_eq!(found.is_some(), kept, "flow {challenge}");
     }
-    assert!(store
-        .get_logout("old-logout", false)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_logout("new-logout", false)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_remembered_session("expired-session")
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_remembered_session("live-session")
-        .await
-        .unwrap()
-        .is_some());
+    for (challenge, kept) in [("old-logout", false), ("new-logout", true)] {
+        let found = store.get_logout(challenge, false).await.unwrap();
+        assert_eq!(found.is_some(), kept, "logout {challenge}");
+    }
+    for (id, kept) in [("expired-session", false), ("live-session", true)] {
+        let found = store.get_remembered_session(id).await.unwrap();
+        assert_eq!(found.is_some(), kept, "session {id}");
+    }
+}
+
+#[tokio::test]
+async fn deletes_what_nothing_needs_and_keeps_the_rest() {
+    let (app, store, t) = spawn_with_store().await;
+    seed_tokens(&store, t).await;
+    seed_flows(&store, t).await;
+    seed_logouts_and_sessions(&store, t).await;
+
+    let (code, out, err) = janitor_on(&app, "--tokens --requests --batch-size 50").await;
+    assert_eq!(code, 0, "{err}");
+    assert_report(&out, &err);
+    assert_survivors(&store, t).await;
 
     // Only tokens: requests are left alone; a second run finds nothing.
     let (code, out, err) = cli(&["janitor", &app.dsn, "--tokens"]).await;
@@ -447,9 +429,8 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
     let app = spawn().await;
     let store = app.state().store.clone();
     let c = client(&app, json!({})).await;
-    let code = code(&app, &c.id, &["openid", "offline"]).await;
-    let tokens = json(exchange(&app, &c, &code).await).await;
-    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let tokens = tokens(&app, &c, &["openid", "offline"]).await;
+    let refresh_token = s(&tokens, "refresh_token");
     // Two hours later: the flow is past its lifespan, its remembered consent lapsed, the code
     // and the access token expired; the refresh token lives on and keeps the grant's flow.
     store
@@ -458,47 +439,31 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
         )
         .await
         .unwrap();
-    store
-        .execute_raw("UPDATE portcullis_token SET expires_at = 1 WHERE kind IN ('code', 'access')")
-        .await
-        .unwrap();
+    exec(
+        &store,
+        "UPDATE portcullis_token SET expires_at = 1 WHERE kind IN ('code', 'access')",
+    )
+    .await;
     let (status, out, err) = cli(&["janitor", &app.dsn, "--tokens", "--requests"]).await;
     assert_eq!(status, 0, "{err}");
     assert_eq!(deleted(&out, "authorization codes"), 1, "{out}");
     assert_eq!(deleted(&out, "access tokens"), 1, "{out}");
     assert_eq!(deleted(&out, "login-consent requests"), 0, "{out}");
-    let res = token(
-        &app,
-        &c,
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    )
-    .await;
+    let res = refresh(&app, &c, &refresh_token).await;
     assert_eq!(res.status(), 200);
-    let access = json(res).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(introspect(&app, &access).await["active"], true);
+    let access = s(&json(res).await, "access_token");
+    assert_active(&app, &access, true).await;
 
     // Every token expires, but a remembered consent that never lapses keeps the flow...
-    store
-        .execute_raw("UPDATE portcullis_token SET expires_at = 1")
-        .await
-        .unwrap();
-    store
-        .execute_raw("UPDATE portcullis_flow SET consent_expires_at = 0")
-        .await
-        .unwrap();
+    exec(&store, "UPDATE portcullis_token SET expires_at = 1").await;
+    exec(&store, "UPDATE portcullis_flow SET consent_expires_at = 0").await;
     let (status, out, _) = cli(&["janitor", &app.dsn, "--tokens", "--requests"]).await;
     assert_eq!(status, 0);
     assert_eq!(deleted(&out, "access tokens"), 1, "{out}");
     assert_eq!(deleted(&out, "refresh tokens"), 2, "{out}");
     assert_eq!(deleted(&out, "login-consent requests"), 0, "{out}");
     // ...until the remembered consent lapses too.
-    store
-        .execute_raw("UPDATE portcullis_flow SET consent_expires_at = 2")
-        .await
-        .unwrap();
+    exec(&store, "UPDATE portcullis_flow SET consent_expires_at = 2").await;
     let (status, out, _) = cli(&["janitor", &app.dsn, "--requests"]).await;
     assert_eq!(status, 0);
     assert_eq!(deleted(&out, "login-consent requests"), 1, "{out}");
@@ -507,37 +472,17 @@ async fn a_real_grant_keeps_its_flow_while_a_token_or_remembered_consent_needs_i
 
 #[tokio::test]
 async fn keep_if_younger_lifespans_limit_and_batch_size() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+    let (app, store, t) = spawn_with_store().await;
     // 250 expired access tokens: --limit 100 --batch-size 30 takes 100 in 4 statements.
     insert_many(&store, "a", TokenKind::Access, 250, t - 7200, t - 3600).await;
-    let (code, out, err) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--limit",
-        "100",
-        "--batch-size",
-        "30",
-    ])
-    .await;
+    let (code, out, err) = janitor_on(&app, "--tokens --limit 100 --batch-size 30").await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(summary_row(&out, "access tokens")[1..3], ["100", "4"]);
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 150);
 
     // Requested 10 minutes ago, expired 5 minutes ago: --keep-if-younger 30m keeps them.
     insert_many(&store, "young", TokenKind::Access, 10, t - 600, t - 300).await;
-    let (code, out, _) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--keep-if-younger",
-        "30m",
-        "--limit",
-        "1000",
-    ])
-    .await;
+    let (code, out, _) = janitor_on(&app, "--tokens --keep-if-younger 30m --limit 1000").await;
     assert_eq!(code, 0);
     assert_eq!(deleted(&out, "access tokens"), 150);
     assert_eq!(store.count_tokens(TokenKind::Access).await.unwrap(), 10);
@@ -546,16 +491,8 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
     // expiry. A 20-minute-old refresh token still valid for a day goes with --refresh-lifespan 15m.
     insert_many(&store, "r", TokenKind::Refresh, 5, t - 1200, t + 86400).await;
     insert_many(&store, "r-new", TokenKind::Refresh, 5, t - 60, t + 86400).await;
-    let (code, out, _) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--refresh-lifespan",
-        "15m",
-        "--access-lifespan",
-        "1h",
-    ])
-    .await;
+    let (code, out, _) =
+        janitor_on(&app, "--tokens --refresh-lifespan 15m --access-lifespan 1h").await;
     assert_eq!(code, 0);
     assert_eq!(deleted(&out, "refresh tokens"), 5);
     assert_eq!(deleted(&out, "access tokens"), 0);
@@ -565,9 +502,7 @@ async fn keep_if_younger_lifespans_limit_and_batch_size() {
 
 #[tokio::test]
 async fn configuration_file_and_environment_supply_the_dsn() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+    let (app, store, t) = spawn_with_store().await;
     insert_many(&store, "cfg", TokenKind::Access, 7, t - 7200, t - 3600).await;
     let file =
         std::env::temp_dir().join(format!("pc-janitor-{}.yaml", uuid::Uuid::new_v4().simple()));
@@ -613,9 +548,7 @@ async fn configuration_file_and_environment_supply_the_dsn() {
 
 #[tokio::test]
 async fn two_janitors_at_once_delete_each_row_once() {
-    let app = spawn().await;
-    let store = app.state().store.clone();
-    let t = now();
+    let (app, store, t) = spawn_with_store().await;
     insert_many(&store, "race", TokenKind::Access, 3000, t - 7200, t - 3600).await;
     insert_many(
         &store,
@@ -689,19 +622,9 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
         workers.push(tokio::spawn(async move {
             let mut issued = Vec::new();
             while !stop.load(Ordering::SeqCst) {
-                let res = token(
-                    &app,
-                    &c,
-                    &[("grant_type", "client_credentials"), ("scope", "read")],
-                )
-                .await;
+                let res = grant(&app, &c, "client_credentials", &[("scope", "read")]).await;
                 assert_eq!(res.status(), 200);
-                issued.push(
-                    json(res).await["access_token"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
-                );
+                issued.push(s(&json(res).await, "access_token"));
             }
             issued
         }));
@@ -710,17 +633,8 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
     while store.count_tokens(TokenKind::Access).await.unwrap() < 4010 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let (code, out, err) = cli(&[
-        "janitor",
-        &app.dsn,
-        "--tokens",
-        "--requests",
-        "--batch-size",
-        "100",
-        "--limit",
-        "100000",
-    ])
-    .await;
+    let (code, out, err) =
+        janitor_on(&app, "--tokens --requests --batch-size 100 --limit 100000").await;
     let during = store.count_tokens(TokenKind::Access).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     stop.store(true, Ordering::SeqCst);
@@ -739,7 +653,7 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
     );
     assert!(issued.len() > 10, "only {} tokens issued", issued.len());
     for tok in &issued {
-        assert_eq!(introspect(&app, tok).await["active"], true);
+        assert_active(&app, tok, true).await;
     }
     Arc::try_unwrap(app).ok().unwrap().stop().await;
 }
@@ -771,12 +685,7 @@ async fn in_process_janitor_runs_on_its_interval() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let metrics = app
-        .get(app.admin("/metrics/prometheus"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("portcullis_janitor_deleted_rows_total{kind=\"access_token\"} 40\n"),
         "{metrics}"

@@ -1,6 +1,6 @@
 //! `/keys` and `/.well-known/jwks.json`: generation, CRUD, encryption at rest, rotation.
 #![allow(clippy::unwrap_used)]
-use crate::harness::{json, TestApp, SECRET};
+use crate::harness::{assert_error_is, json, TestApp, SECRET};
 use portcullis::config::Secret;
 use serde_json::json;
 
@@ -15,8 +15,8 @@ async fn generate_every_algorithm() {
         ("HS512", "oct", 1),
     ] {
         let res = app
-            .post_json(
-                app.admin(&format!("/keys/set-{alg}")),
+            .admin_post(
+                &format!("/keys/set-{alg}"),
                 &json!({"alg": alg, "use": "sig", "kid": "k1"}),
             )
             .await;
@@ -36,20 +36,10 @@ async fn generate_every_algorithm() {
             assert_eq!(keys[0]["kid"], "k1");
         }
     }
-    let res = app
-        .post_json(
-            app.admin("/keys/x"),
-            &json!({"alg": "XX1", "use": "sig", "kid": "a"}),
-        )
-        .await;
+    let res = app.generate_key("x", "XX1", "a").await;
     assert_eq!(res.status(), 400);
     assert_eq!(json(res).await["error"], "invalid_request");
-    let res = app
-        .post_json(
-            app.admin("/keys/set-HS256"),
-            &json!({"alg": "HS256", "use": "sig", "kid": "k1"}),
-        )
-        .await;
+    let res = app.generate_key("set-HS256", "HS256", "k1").await;
     assert_eq!(res.status(), 409);
     app.stop().await;
 }
@@ -57,17 +47,11 @@ async fn generate_every_algorithm() {
 #[tokio::test]
 async fn key_set_crud() {
     let app = TestApp::spawn().await;
-    let res = app.get(app.admin("/keys/missing")).await;
-    assert_eq!(res.status(), 404);
-    assert_eq!(json(res).await["error"], "Not Found");
-    app.post_json(
-        app.admin("/keys/s"),
-        &json!({"alg": "ES256", "use": "sig", "kid": "a"}),
-    )
-    .await;
-    let set = json(app.get(app.admin("/keys/s")).await).await;
+    assert_error_is(app.get(app.admin("/keys/missing")).await, 404, "Not Found").await;
+    app.generate_key("s", "ES256", "a").await;
+    let set = app.get_json(app.admin("/keys/s")).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 2);
-    let one = json(app.get(app.admin("/keys/s/public%3Aa")).await).await;
+    let one = app.get_json(app.admin("/keys/s/public%3Aa")).await;
     assert_eq!(one["keys"][0]["kid"], "public:a");
     let res = app.get(app.admin("/keys/s/nope")).await;
     assert_eq!(res.status(), 404);
@@ -79,21 +63,17 @@ async fn key_set_crud() {
     // PUT key stores the body under its own kid.
     let mut key = one["keys"][0].clone();
     key["use"] = json!("enc");
-    let res = app.put_json(app.admin("/keys/s/public%3Aa"), &key).await;
+    let res = app.admin_put("/keys/s/public%3Aa", &key).await;
     assert_eq!(res.status(), 200);
-    let again = json(app.get(app.admin("/keys/s/public%3Aa")).await).await;
+    let again = app.get_json(app.admin("/keys/s/public%3Aa")).await;
     assert_eq!(again["keys"][0]["use"], "enc");
-    let res = app
-        .put_json(app.admin("/keys/s/x"), &json!({"kid": "x"}))
-        .await;
+    let res = app.admin_put("/keys/s/x", &json!({"kid": "x"})).await;
     assert_eq!(res.status(), 400);
 
     // PUT set replaces all keys.
-    let res = app
-        .put_json(app.admin("/keys/s"), &json!({"keys": [key]}))
-        .await;
+    let res = app.admin_put("/keys/s", &json!({"keys": [key]})).await;
     assert_eq!(res.status(), 200);
-    let set = json(app.get(app.admin("/keys/s")).await).await;
+    let set = app.get_json(app.admin("/keys/s")).await;
     assert_eq!(set["keys"].as_array().unwrap().len(), 1);
 
     assert_eq!(
@@ -101,11 +81,7 @@ async fn key_set_crud() {
         204
     );
     assert_eq!(app.get(app.admin("/keys/s")).await.status(), 404);
-    app.post_json(
-        app.admin("/keys/t"),
-        &json!({"alg": "HS256", "use": "sig", "kid": "h"}),
-    )
-    .await;
+    app.generate_key("t", "HS256", "h").await;
     assert_eq!(app.delete(app.admin("/keys/t")).await.status(), 204);
     assert_eq!(app.get(app.admin("/keys/t")).await.status(), 404);
     app.stop().await;
@@ -122,37 +98,23 @@ async fn public_jwks_serves_only_public_keys_and_tracks_changes() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kid"], "public:shared");
     assert!(keys[0].get("d").is_none());
-    app.post_json(
-        app.admin("/keys/hydra.openid.id-token"),
-        &json!({"alg": "ES256", "use": "sig", "kid": "rot"}),
-    )
-    .await;
-    let doc = json(app.get(app.public("/.well-known/jwks.json")).await).await;
-    let kids: Vec<&str> = doc["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    app.generate_key("hydra.openid.id-token", "ES256", "rot")
+        .await;
+    let kids = app.jwks_kids().await;
     assert_eq!(kids.len(), 2);
-    assert!(kids.contains(&"public:rot"));
+    assert!(kids.contains(&"public:rot".to_string()));
     app.stop().await;
 }
 
 #[tokio::test]
 async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
     let app = TestApp::spawn().await;
-    let created = json(
-        app.post_json(
-            app.admin("/keys/enc"),
-            &json!({"alg": "HS256", "use": "sig", "kid": "h"}),
-        )
-        .await,
-    )
-    .await;
+    let created = json(app.generate_key("enc", "HS256", "h").await).await;
     let k = created["keys"][0]["k"].as_str().unwrap().to_string();
     let store = portcullis::store::Store::connect(&app.dsn).await.unwrap();
-    for raw in store.raw_keydata("enc").await.unwrap() {
+    let rows = store.raw_keydata("enc").await.unwrap();
+    assert_eq!(rows.len(), 1, "one sealed row for the HS256 key");
+    for raw in &rows {
         assert!(!raw.contains(&k), "key material stored in plaintext");
         assert!(!raw.contains("\"kty\""));
     }
@@ -165,7 +127,7 @@ async fn keys_are_encrypted_at_rest_and_survive_secret_rotation() {
             ]
         })
         .await;
-    let got = json(app.get(app.admin("/keys/enc/h")).await).await;
+    let got = app.get_json(app.admin("/keys/enc/h")).await;
     assert_eq!(got["keys"][0]["k"], k.as_str());
     app.stop().await;
 }

@@ -18,6 +18,7 @@ mod json_bodies;
 mod keys;
 mod logout;
 mod metrics;
+mod process;
 mod request_objects;
 mod sec_assertion;
 mod sec_consent;

@@ -2,7 +2,7 @@
 //! fosite v0.36 answers them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::{json, TestApp};
+use super::harness::{between, json, TestApp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use p256::pkcs8::EncodePrivateKey;
@@ -10,12 +10,7 @@ use serde_json::{json, Value};
 
 /// The hidden fields of a form_post page, and its action.
 fn form_fields(page: &str) -> (String, Vec<(String, String)>) {
-    let action = page
-        .split("action=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_string();
+    let action = between(page, "action=\"", '"');
     let fields = page
         .split("<input type=\"hidden\" name=\"")
         .skip(1)
@@ -46,15 +41,9 @@ async fn through_login_and_consent(app: &TestApp, auth: &str) -> reqwest::Respon
     let res = browse(app, auth).await;
     let login = challenge_of(&res, "login_challenge").await;
     let to = accept_login(app, &login, json!({"subject": "alice"})).await;
-    let res = browse(app, &to).await;
-    let consent = challenge_of(&res, "consent_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/consent?consent_challenge={consent}"
-        )))
-        .await,
-    )
-    .await;
+    let consent = consent_challenge(app, &to).await;
+    let req =
+        json(flow_request(app, "consent", &format!("consent_challenge={consent}")).await).await;
     let to = accept_consent(
         app,
         &consent,
@@ -66,13 +55,10 @@ async fn through_login_and_consent(app: &TestApp, auth: &str) -> reqwest::Respon
 
 #[tokio::test]
 async fn form_post_delivers_codes_and_errors_in_an_auto_submitting_page() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let (app, c) = app_and_client().await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(
         d["response_modes_supported"],
         json!(["query", "fragment", "form_post"])
@@ -97,13 +83,10 @@ async fn form_post_delivers_codes_and_errors_in_an_auto_submitting_page() {
     assert_eq!(exchange(&app, &c, &code).await.status(), 200);
 
     // Errors for the client come the same way.
-    let res = browse(
+    let res = authorize(
         &app,
-        &auth_url(
-            &app,
-            &c.id,
-            &[("response_mode", "form_post"), ("scope", "openid admin")],
-        ),
+        &c.id,
+        &[("response_mode", "form_post"), ("scope", "openid admin")],
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -113,17 +96,14 @@ async fn form_post_delivers_codes_and_errors_in_an_auto_submitting_page() {
     assert_eq!(field(&fields, "state"), Some("state-123456"));
 
     // Values are escaped: a state cannot break out of its attribute.
-    let res = browse(
+    let res = authorize(
         &app,
-        &auth_url(
-            &app,
-            &c.id,
-            &[
-                ("response_mode", "form_post"),
-                ("scope", "openid admin"),
-                ("state", "\"><script>alert(1)</script>"),
-            ],
-        ),
+        &c.id,
+        &[
+            ("response_mode", "form_post"),
+            ("scope", "openid admin"),
+            ("state", "\"><script>alert(1)</script>"),
+        ],
     )
     .await;
     let page = res.text().await.unwrap();
@@ -210,11 +190,9 @@ async fn serve_object(body: String) -> String {
 #[tokio::test]
 async fn request_objects_by_value_and_by_reference() {
     let app = spawn().await;
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(d["request_parameter_supported"], true);
     assert_eq!(d["request_uri_parameter_supported"], true);
 
@@ -239,13 +217,7 @@ async fn request_objects_by_value_and_by_reference() {
     );
     let res = browse(&app, &url).await;
     let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/login?login_challenge={login}"
-        )))
-        .await,
-    )
-    .await;
+    let req = json(flow_request(&app, "login", &format!("login_challenge={login}")).await).await;
     assert_eq!(req["requested_scope"], json!(["openid", "offline"]));
     let res = through_login_and_consent(&app, &url).await;
     let loc = location(&res);
@@ -255,77 +227,49 @@ async fn request_objects_by_value_and_by_reference() {
     assert_eq!(claims_of(&t)["nonce"], "nonce-from-object");
 
     // The client's algorithm is enforced, signatures are checked, and so is expiry.
-    error_page_says(
-        &app,
-        &bare_url(&app, &c.id, &[("request", &unsigned(&claims))]),
-        "invalid_request_object",
-        "enforces signing algorithm 'ES256'",
-    )
-    .await;
-    error_page_says(
-        &app,
-        &bare_url(&app, &c.id, &[("request", &signed(&other_key, &claims))]),
-        "invalid_request_object",
-        "signature",
-    )
-    .await;
-    error_page_says(
-        &app,
-        &bare_url(
-            &app,
-            &c.id,
-            &[("request", &signed(&key, &object_claims(&c.id, -10)))],
-        ),
-        "invalid_request_object",
-        "expiry",
-    )
-    .await;
+    let refused = [
+        (unsigned(&claims), "enforces signing algorithm 'ES256'"),
+        (signed(&other_key, &claims), "signature"),
+        (signed(&key, &object_claims(&c.id, -10)), "expiry"),
+    ];
+    for (bad, hint) in refused {
+        let url = bare_url(&app, &c.id, &[("request", &bad)]);
+        error_page_says(&app, &url, "invalid_request_object", hint).await;
+    }
+    by_reference(&app, &c, &object).await;
+    app.stop().await;
+}
 
-    // By reference: only a registered request_uri is fetched.
-    let served = serve_object(object.clone()).await;
-    error_page_says(
-        &app,
-        &bare_url(&app, &c.id, &[("request_uri", &served)]),
-        "invalid_request_uri",
-        "is not whitelisted",
-    )
-    .await;
+/// By reference: only a registered request_uri is fetched, and never with `request` too.
+async fn by_reference(app: &TestApp, c: &TestClient, object: &str) {
+    let served = serve_object(object.to_string()).await;
+    let url = bare_url(app, &c.id, &[("request_uri", &served)]);
+    error_page_says(app, &url, "invalid_request_uri", "is not whitelisted").await;
     let res = app
-        .put_json(
-            app.admin(&format!("/clients/{}", c.id)),
+        .admin_put(
+            &format!("/clients/{}", c.id),
             &json!({
                 "redirect_uris": [REDIRECT],
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"],
                 "scope": "openid offline",
-                "jwks": {"keys": [registered_key(&app, &c.id).await]},
+                "jwks": {"keys": [registered_key(app, &c.id).await]},
                 "request_object_signing_alg": "ES256",
                 "request_uris": [served.clone()],
             }),
         )
         .await;
     assert_eq!(res.status(), 200);
-    let res =
-        through_login_and_consent(&app, &bare_url(&app, &c.id, &[("request_uri", &served)])).await;
+    let res = through_login_and_consent(app, &url).await;
     let loc = location(&res);
     assert_eq!(param(&loc, "state").as_deref(), Some("from-the-object-123"));
-    error_page_says(
-        &app,
-        &bare_url(
-            &app,
-            &c.id,
-            &[("request_uri", &served), ("request", &object)],
-        ),
-        "invalid_request",
-        "at most one",
-    )
-    .await;
-    app.stop().await;
+    let both = bare_url(app, &c.id, &[("request_uri", &served), ("request", object)]);
+    error_page_says(app, &both, "invalid_request", "at most one").await;
 }
 
 /// The client's registered public key, read back (the update must keep it).
 async fn registered_key(app: &TestApp, id: &str) -> Value {
-    let c = json(app.get(app.admin(&format!("/clients/{id}"))).await).await;
+    let c = app.get_json(app.admin(&format!("/clients/{id}"))).await;
     c["jwks"]["keys"][0].clone()
 }
 
@@ -365,22 +309,13 @@ async fn unsigned_objects_without_openid_or_keys() {
     // A NUL byte in a claim is refused before anything is stored (PostgreSQL refuses NUL).
     let mut nul = claims.clone();
     nul["state"] = json!("state\u{0}with-nul");
-    error_page_says(
-        &app,
-        &bare_url(&app, &c.id, &[("request", &unsigned(&nul))]),
-        "invalid_request_object",
-        "NUL byte",
-    )
-    .await;
+    let url = bare_url(&app, &c.id, &[("request", &unsigned(&nul))]);
+    error_page_says(&app, &url, "invalid_request_object", "NUL byte").await;
 
     // A client without keys cannot use request objects.
     let plain = client(&app, json!({})).await;
-    error_page_says(
-        &app,
-        &bare_url(&app, &plain.id, &[("request", &unsigned(&claims))]),
-        "invalid_request",
-        "does not have any JSON Web Keys registered",
-    )
-    .await;
+    let url = bare_url(&app, &plain.id, &[("request", &unsigned(&claims))]);
+    let hint = "does not have any JSON Web Keys registered";
+    error_page_says(&app, &url, "invalid_request", hint).await;
     app.stop().await;
 }

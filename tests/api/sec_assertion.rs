@@ -61,6 +61,14 @@ async fn send(app: &TestApp, assertion: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// An app, a `private_key_jwt` client's assertions, and the app's current time.
+async fn with_assertions() -> (TestApp, Assertions, i64) {
+    let app = spawn().await;
+    let a = Assertions::new(&app).await;
+    let t = now(&app);
+    (app, a, t)
+}
+
 fn now(app: &TestApp) -> i64 {
     app.clock.now().unix_timestamp()
 }
@@ -102,9 +110,7 @@ async fn a_spent_assertion_is_never_accepted_again_until_it_expires() {
 
 #[tokio::test]
 async fn expired_and_unbounded_expiry_times_are_refused() {
-    let app = spawn().await;
-    let a = Assertions::new(&app).await;
-    let t = now(&app);
+    let (app, a, t) = with_assertions().await;
     // exp 30 s ago: inside jsonwebtoken's old 60 s default leeway, refused now, every time.
     let stale = a.sign("stale", json!({"exp": t - 30}));
     for _ in 0..3 {
@@ -144,9 +150,7 @@ async fn expired_and_unbounded_expiry_times_are_refused() {
 
 #[tokio::test]
 async fn future_nbf_and_iat_are_refused() {
-    let app = spawn().await;
-    let a = Assertions::new(&app).await;
-    let t = now(&app);
+    let (app, a, t) = with_assertions().await;
     refused(
         &app,
         &a.sign("nbf", json!({"exp": t + 300, "nbf": t + 60})),

@@ -28,19 +28,14 @@ async fn refresh(app: &super::harness::TestApp, c: &TestClient, token: &str) -> 
 
 #[tokio::test]
 async fn revoked_consent_takes_its_unredeemed_codes_along() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let other = client(&app, json!({})).await;
     // One grant already redeemed, one code still waiting in the browser, and a grant of
     // another client that must survive.
-    let redeemed = code(&app, &c.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &c, &redeemed).await).await;
+    let t = tokens(&app, &c, &["openid", "offline"]).await;
     let pending = code(&app, &c.id, &["openid", "offline"]).await;
     let kept = json(exchange(&app, &other, &code(&app, &other.id, &["openid"]).await).await).await;
-    assert_eq!(
-        introspect(&app, &s(&t, "access_token")).await["active"],
-        true
-    );
+    assert_active(&app, &s(&t, "access_token"), true).await;
 
     let res = app
         .delete(app.admin(&format!(
@@ -74,44 +69,22 @@ async fn revoked_consent_takes_its_unredeemed_codes_along() {
         expected("The refresh token is unknown, malformed or revoked.")
     );
     // Userinfo (which goes through the per-process cache) refuses the old token too.
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(s(&t, "access_token"))
-        .send()
-        .await
-        .unwrap();
+    let res = userinfo(&app, &s(&t, "access_token")).await;
     assert_eq!(res.status(), 401);
     // The other client's grant is untouched.
-    assert_eq!(
-        introspect(&app, &s(&kept, "access_token")).await["active"],
-        true
-    );
+    assert_active(&app, &s(&kept, "access_token"), true).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn revoking_all_consents_kills_implicit_tokens_and_cached_lookups() {
     let app = spawn_with(|c| c.oauth2.introspection_cache_ttl = "1h".into()).await;
-    let c = client(
-        &app,
-        json!({
-            "grant_types": ["authorization_code", "implicit", "refresh_token"],
-            "response_types": ["code", "token id_token"],
-        }),
-    )
-    .await;
-    let loc = run_flow(
-        &app,
-        &c.id,
-        &[("response_type", "token id_token")],
-        &["openid"],
-    )
-    .await;
+    let c = client(&app, implicit_client(&["code", "token id_token"])).await;
+    let loc = implicit_flow(&app, &c.id).await;
     let implicit = param(&loc, "access_token").unwrap();
     let pending = code(&app, &c.id, &["openid", "offline"]).await;
     // Warm the cache: the revocation must void the cached lookup, not only the row.
-    assert_eq!(introspect(&app, &implicit).await["active"], true);
+    assert_active(&app, &implicit, true).await;
 
     let res = app
         .delete(app.admin("/oauth2/auth/sessions/consent?subject=alice&all=true"))
@@ -137,8 +110,7 @@ async fn revoking_all_consents_kills_implicit_tokens_and_cached_lookups() {
 async fn a_code_that_outlived_its_consent_does_not_redeem() {
     // A code written concurrently with a revocation (its row landed after the revocation's
     // DELETE) is left behind without its flow: redemption must refuse it and write nothing.
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let pending = code(&app, &c.id, &["openid", "offline"]).await;
     app.state()
         .store

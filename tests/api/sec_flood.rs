@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::{client, spawn_with};
 use super::harness::{json, TestApp};
+use super::process::{free_port, serve_dev, wait_ready};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -21,12 +22,7 @@ async fn token(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
 
 /// `portcullis_secret_verifications_total{outcome=…}` from the admin metrics endpoint.
 async fn outcome(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .get(app.admin("/metrics/prometheus"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let prefix = format!("portcullis_secret_verifications_total{{outcome=\"{name}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -153,13 +149,8 @@ async fn no_free_worker_in_time_is_a_quick_503() {
         let (http, url, id) = (app.http.clone(), app.public("/oauth2/token"), c.id.clone());
         set.spawn(async move {
             let started = std::time::Instant::now();
-            let res = http
-                .post(url)
-                .basic_auth(id, Some(format!("wrong-{i}")))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap();
+            let req = wrong_secret(&http, url, id, format!("wrong-{i}"));
+            let res = req.send().await.unwrap();
             let status = res.status().as_u16();
             let retry = res
                 .headers()
@@ -228,13 +219,15 @@ async fn hasher_settings_apply_to_new_secrets_and_are_validated() {
     }
 }
 
-/// Free loopback port for a child process.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A client-credentials request for `who` with a wrong `secret`.
+fn wrong_secret(
+    http: &reqwest::Client,
+    url: String,
+    who: String,
+    secret: String,
+) -> reqwest::RequestBuilder {
+    let req = http.post(url).basic_auth(who, Some(secret));
+    req.form(&[("grant_type", "client_credentials")])
 }
 
 fn vm_hwm_kib(pid: u32) -> u64 {
@@ -251,18 +244,13 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 #[tokio::test]
 async fn the_release_binary_survives_a_wrong_secret_flood_in_bounded_memory() {
     let (public, admin) = (free_port(), free_port());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "all", "--dev"])
-        .env("DSN", "memory")
-        .env("SECRETS_SYSTEM", "flood-test-secret-0123456789")
-        .env("SERVE_PUBLIC_HOST", "127.0.0.1")
-        .env("SERVE_ADMIN_HOST", "127.0.0.1")
-        .env("SERVE_PUBLIC_PORT", public.to_string())
-        .env("SERVE_ADMIN_PORT", admin.to_string())
+    let mut cmd = serve_dev("memory", public, admin);
+    cmd.env("SECRETS_SYSTEM", "flood-test-secret-0123456789")
         .env("OAUTH2_HASHERS_WORKERS", "2")
         .env("LOG_LEVEL", "error")
+        .stderr(std::process::Stdio::inherit());
+    let mut child = tokio::process::Command::from(cmd)
         .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
@@ -272,17 +260,8 @@ async fn the_release_binary_survives_a_wrong_secret_flood_in_bounded_memory() {
         .unwrap();
     let admin_url = format!("http://127.0.0.1:{admin}");
     let token_url = format!("http://127.0.0.1:{public}/oauth2/token");
-    let mut ready = false;
-    for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{admin_url}/health/ready")).send().await {
-            if r.status() == 200 {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "server did not become ready");
+    let ready = format!("{admin_url}/health/ready");
+    wait_ready(&http, &ready, Duration::from_secs(60)).await;
     let res = http
         .post(format!("{admin_url}/clients"))
         .json(&json!({"grant_types": ["client_credentials"]}))
@@ -307,14 +286,8 @@ async fn the_release_binary_survives_a_wrong_secret_flood_in_bounded_memory() {
         };
         set.spawn(async move {
             let started = std::time::Instant::now();
-            let res = http
-                .post(url)
-                .basic_auth(who, Some(format!("wrong-secret-{i}")))
-                .form(&[("grant_type", "client_credentials")])
-                .timeout(Duration::from_secs(20))
-                .send()
-                .await
-                .unwrap();
+            let req = wrong_secret(&http, url, who, format!("wrong-secret-{i}"));
+            let res = req.timeout(Duration::from_secs(20)).send().await.unwrap();
             (res.status().as_u16(), started.elapsed())
         });
     }

@@ -5,40 +5,13 @@ use super::flow::*;
 use super::harness::{json, TestApp};
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-
-const LOGOUT_URL: &str = "http://127.0.0.1:5555/logout";
-const LOGGED_OUT: &str = "http://127.0.0.1:5555/logged-out";
 
 async fn spawn_pairwise() -> TestApp {
     spawn_with(|c| {
-        c.urls.logout = LOGOUT_URL.into();
-        c.urls.post_logout_redirect = LOGGED_OUT.into();
-        c.oidc.subject_identifiers.supported_types = vec!["public".into(), "pairwise".into()];
-        c.oidc.subject_identifiers.pairwise.salt =
-            portcullis::config::Secret("pairwise-salt".into());
+        logout_urls(c);
+        pairwise(c);
     })
     .await
-}
-
-/// A relying parties' back-channel endpoint recording the logout tokens it receives.
-async fn backchannel_listener() -> (String, Arc<Mutex<Vec<String>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let store = got.clone();
-    let app = axum::Router::new().route(
-        "/bc",
-        axum::routing::post(move |body: String| {
-            let store = store.clone();
-            async move {
-                store.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/bc"), got)
 }
 
 /// The `aud` of every logout token received, and the `sid` they all carry.
@@ -46,12 +19,7 @@ fn delivered(bodies: &[String]) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut auds = BTreeSet::new();
     let mut sids = BTreeSet::new();
     for b in bodies {
-        let token = url::form_urlencoded::parse(b.as_bytes())
-            .find(|(k, _)| k == "logout_token")
-            .unwrap()
-            .1
-            .into_owned();
-        let c = claims(&token);
+        let c = logout_token_claims(b);
         auds.insert(c["aud"][0].as_str().unwrap().to_string());
         sids.insert(c["sid"].as_str().unwrap().to_string());
     }
@@ -61,32 +29,12 @@ fn delivered(bodies: &[String]) -> (BTreeSet<String>, BTreeSet<String>) {
 /// Runs an RP-initiated logout with `hint` through the logout app; returns the logout
 /// request the admin API showed and the final response to the browser.
 async fn rp_logout(app: &TestApp, hint: &str) -> (serde_json::Value, reqwest::Response) {
-    let url = format!(
-        "{}?id_token_hint={hint}",
-        app.public("/oauth2/sessions/logout")
-    );
-    let res = browse(app, &url).await;
+    let res = browse(app, &logout_url(app, &format!("id_token_hint={hint}"))).await;
     assert_eq!(res.status(), 302);
     let loc = location(&res);
     assert_eq!(without_query(&loc), LOGOUT_URL);
     let challenge = param(&loc, "logout_challenge").unwrap();
-    let res = app
-        .get(app.admin(&format!(
-            "/oauth2/auth/requests/logout?logout_challenge={challenge}"
-        )))
-        .await;
-    assert_eq!(res.status(), 200);
-    let request = json(res).await;
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/logout/accept?logout_challenge={challenge}"
-            )),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
+    let (request, to) = read_and_accept_logout(app, &challenge).await;
     (request, browse(app, &to).await)
 }
 
@@ -99,7 +47,7 @@ async fn id_token(app: &TestApp, c: &TestClient, code_: &str) -> String {
 #[tokio::test]
 async fn pairwise_hint_logs_out_the_real_subject_at_every_rp() {
     let app = spawn_pairwise().await;
-    let (bc, received) = backchannel_listener().await;
+    let (bc, received) = backchannel_receiver().await;
     let public = client(&app, json!({"backchannel_logout_uri": bc})).await;
     let pairwise = client(
         &app,
@@ -139,22 +87,11 @@ async fn pairwise_hint_logs_out_the_real_subject_at_every_rp() {
 
     // The session is gone: the next login is not skipped, and the same hint now finds no
     // session and goes straight on to the post-logout URL (as Hydra does).
-    let res = browse(&app, &auth_url(&app, &public.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(&app, &public.id, &[]).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], false);
-    let res = browse(
-        &app,
-        &format!(
-            "{}?id_token_hint={pairwise_token}",
-            app.public("/oauth2/sessions/logout")
-        ),
-    )
-    .await;
+    let hint = format!("id_token_hint={pairwise_token}");
+    let res = browse(&app, &logout_url(&app, &hint)).await;
     assert_eq!(res.status(), 302);
     assert_eq!(location(&res).as_str(), LOGGED_OUT);
     assert_eq!(received.lock().unwrap().len(), 2);
@@ -164,10 +101,9 @@ async fn pairwise_hint_logs_out_the_real_subject_at_every_rp() {
 #[tokio::test]
 async fn forced_subject_hint_logs_out_the_real_subject() {
     let app = spawn_pairwise().await;
-    let (bc, received) = backchannel_listener().await;
+    let (bc, received) = backchannel_receiver().await;
     let c = client(&app, json!({"backchannel_logout_uri": bc})).await;
-    let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(
         &app,
         &login,
@@ -175,7 +111,7 @@ async fn forced_subject_hint_logs_out_the_real_subject() {
                "force_subject_identifier": "alice-at-partner"}),
     )
     .await;
-    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
+    let consent = consent_challenge(&app, &to).await;
     let to = accept_consent(&app, &consent, json!({"grant_scope": ["openid"]})).await;
     let code_ = param(&location(&browse(&app, &to).await), "code").unwrap();
     let token = id_token(&app, &c, &code_).await;

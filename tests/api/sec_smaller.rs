@@ -20,7 +20,7 @@ async fn a_defaulted_plaintext_redirect_uri_is_refused() {
     let c = client(&app, json!({"redirect_uris": [plain]})).await;
     // The attack: omit redirect_uri so the single registered plaintext URI is used.
     for extra in [&[("redirect_uri", "")][..], &[("redirect_uri", plain)][..]] {
-        let res = browse(&app, &auth_url(&app, &c.id, extra)).await;
+        let res = authorize(&app, &c.id, extra).await;
         assert_eq!(res.status(), 302);
         let loc = location(&res);
         assert_eq!(without_query(&loc), ERROR_URL, "{extra:?}");
@@ -36,7 +36,7 @@ async fn a_defaulted_plaintext_redirect_uri_is_refused() {
     }
     // Loopback and localhost http URIs may still be defaulted.
     let local = client(&app, json!({"redirect_uris": ["http://localhost:9000/cb"]})).await;
-    let res = browse(&app, &auth_url(&app, &local.id, &[("redirect_uri", "")])).await;
+    let res = authorize(&app, &local.id, &[("redirect_uri", "")]).await;
     assert_eq!(without_query(&location(&res)), LOGIN_URL);
     app.stop().await;
 }
@@ -56,7 +56,7 @@ async fn id_tokens_in_the_front_channel_need_the_implicit_grant() {
     .await;
     // The attack: ask for an ID token in the fragment without the implicit grant.
     for rt in ["id_token", "id_token token", "token id_token"] {
-        let res = browse(&app, &auth_url(&app, &c.id, &[("response_type", rt)])).await;
+        let res = authorize(&app, &c.id, &[("response_type", rt)]).await;
         assert_eq!(res.status(), 302);
         let loc = location(&res);
         assert_eq!(without_query(&loc), REDIRECT, "{rt}");
@@ -80,11 +80,7 @@ async fn id_tokens_in_the_front_channel_need_the_implicit_grant() {
     }
     // Hybrid `code id_token` needs only authorization_code (fosite flow_hybrid.go): it goes on
     // to the login app.
-    let res = browse(
-        &app,
-        &auth_url(&app, &c.id, &[("response_type", "code id_token")]),
-    )
-    .await;
+    let res = authorize(&app, &c.id, &[("response_type", "code id_token")]).await;
     assert_eq!(without_query(&location(&res)), LOGIN_URL);
     app.stop().await;
 }
@@ -109,8 +105,7 @@ fn max_age(cookie: &str) -> Option<i64> {
 
 /// Logs alice in with `remember_for`, finishes the flow; returns the session cookie as set.
 async fn remembered_login(app: &TestApp, client_id: &str, remember_for: i64) -> String {
-    let res = browse(app, &auth_url(app, client_id, &[("prompt", "login")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(app, client_id, &[("prompt", "login")]).await;
     let to = accept_login(
         app,
         &login,
@@ -127,20 +122,14 @@ async fn remembered_login(app: &TestApp, client_id: &str, remember_for: i64) -> 
 
 /// Starts a new authorization with the browser's cookies; returns the login request's `skip`.
 async fn login_skipped(app: &TestApp, client_id: &str) -> bool {
-    let res = browse(app, &auth_url(app, client_id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let login = login_challenge(app, client_id, &[]).await;
+    let req = login_request(app, &login).await;
     req["skip"].as_bool().unwrap()
 }
 
 #[tokio::test]
 async fn remembered_logins_expire_on_the_server() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let cookie = remembered_login(&app, &c.id, 60).await;
     assert_eq!(max_age(&cookie), Some(60));
     assert!(login_skipped(&app, &c.id).await);
@@ -148,7 +137,7 @@ async fn remembered_logins_expire_on_the_server() {
     app.clock.advance(61);
     assert!(!login_skipped(&app, &c.id).await);
     // prompt=none finds no session either.
-    let res = browse(&app, &auth_url(&app, &c.id, &[("prompt", "none")])).await;
+    let res = authorize(&app, &c.id, &[("prompt", "none")]).await;
     assert_eq!(
         param(&location(&res), "error").as_deref(),
         Some("login_required")
@@ -181,10 +170,9 @@ async fn remembered_logins_are_bounded_by_ttl_authentication_session() {
 
 /// An access token whose consent put ID-token-only claims into `session.id_token`.
 async fn token_with_claims(app: &TestApp, c: &TestClient) -> String {
-    let res = browse(app, &auth_url(app, &c.id, &[])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(app, &c.id, &[]).await;
     let to = accept_login(app, &login, json!({"subject": "alice"})).await;
-    let consent = challenge_of(&browse(app, &to).await, "consent_challenge").await;
+    let consent = consent_challenge(app, &to).await;
     let to = accept_consent(
         app,
         &consent,
@@ -203,14 +191,9 @@ async fn token_with_claims(app: &TestApp, c: &TestClient) -> String {
     t["access_token"].as_str().unwrap().to_string()
 }
 
-async fn userinfo(app: &TestApp, token: &str) -> reqwest::Response {
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+/// Userinfo for `token`, asserting 200 and the no-cache headers.
+async fn userinfo_ok(app: &TestApp, token: &str) -> reqwest::Response {
+    let res = userinfo(app, token).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     assert_eq!(res.headers()["pragma"], "no-cache");
@@ -225,10 +208,9 @@ fn keys(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn userinfo_is_not_cached_and_drops_id_token_only_claims() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let token = token_with_claims(&app, &c).await;
-    let body = json(userinfo(&app, &token).await).await;
+    let body = json(userinfo_ok(&app, &token).await).await;
     assert_eq!(
         keys(&body),
         ["aud", "auth_time", "email", "iss", "rat", "sub"],
@@ -241,7 +223,7 @@ async fn userinfo_is_not_cached_and_drops_id_token_only_claims() {
     // The signed form: the same claims plus a fresh jti and iat, nothing from the consent.
     let signed = client(&app, json!({"userinfo_signed_response_alg": "RS256"})).await;
     let token = token_with_claims(&app, &signed).await;
-    let res = userinfo(&app, &token).await;
+    let res = userinfo_ok(&app, &token).await;
     assert_eq!(res.headers()["content-type"], "application/jwt");
     let claims = claims(&res.text().await.unwrap());
     assert_eq!(

@@ -41,15 +41,13 @@ async fn script_and_non_web_uris_are_refused_at_registration() {
     ];
     for value in bad {
         for field in single {
-            let res = app
-                .post_json(app.admin("/clients"), &json!({ field: value }))
-                .await;
+            let res = app.admin_post("/clients", &json!({ field: value })).await;
             assert_eq!(res.status(), 400, "{field}={value}");
             assert_eq!(json(res).await, metadata_error(field, value), "{field}");
         }
         for field in lists {
             let body = json!({"redirect_uris": ["https://rp.example/cb"], field: ["https://rp.example/ok", value]});
-            let res = app.post_json(app.admin("/clients"), &body).await;
+            let res = app.admin_post("/clients", &body).await;
             assert_eq!(res.status(), 400, "{field}={value}");
             assert_eq!(json(res).await, metadata_error(field, value), "{field}");
         }
@@ -57,7 +55,7 @@ async fn script_and_non_web_uris_are_refused_at_registration() {
     // Redirect URIs keep private-use schemes for native apps, but not script schemes.
     for value in ["javascript:alert(1)", "data:text/html,x", "vbscript:x"] {
         let res = app
-            .post_json(app.admin("/clients"), &json!({"redirect_uris": [value]}))
+            .admin_post("/clients", &json!({"redirect_uris": [value]}))
             .await;
         assert_eq!(res.status(), 400, "{value}");
         let scheme = value.split(':').next().unwrap();
@@ -70,8 +68,8 @@ async fn script_and_non_web_uris_are_refused_at_registration() {
         );
     }
     let res = app
-        .post_json(
-            app.admin("/clients"),
+        .admin_post(
+            "/clients",
             &json!({"redirect_uris": ["com.example.app:/callback"]}),
         )
         .await;
@@ -79,8 +77,8 @@ async fn script_and_non_web_uris_are_refused_at_registration() {
 
     // Web URLs pass; an update to a script URI is refused and changes nothing.
     let res = app
-        .post_json(
-            app.admin("/clients"),
+        .admin_post(
+            "/clients",
             &json!({
                 "redirect_uris": ["https://rp.example/cb"],
                 "frontchannel_logout_uri": "https://rp.example/fc",
@@ -94,15 +92,13 @@ async fn script_and_non_web_uris_are_refused_at_registration() {
     let mut created = json(res).await;
     let id = created["client_id"].as_str().unwrap().to_string();
     created["frontchannel_logout_uri"] = json!("javascript:alert(1)");
-    let res = app
-        .put_json(app.admin(&format!("/clients/{id}")), &created)
-        .await;
+    let res = app.admin_put(&format!("/clients/{id}"), &created).await;
     assert_eq!(res.status(), 400);
     assert_eq!(
         json(res).await,
         metadata_error("frontchannel_logout_uri", "javascript:alert(1)")
     );
-    let stored = json(app.get(app.admin(&format!("/clients/{id}"))).await).await;
+    let stored = app.get_json(app.admin(&format!("/clients/{id}"))).await;
     assert_eq!(stored["frontchannel_logout_uri"], "https://rp.example/fc");
     app.stop().await;
 }
@@ -180,15 +176,8 @@ async fn a_legacy_script_uri_never_reaches_the_logout_page() {
     )
     .await;
     let challenge = param(&location(&res), "logout_challenge").unwrap();
-    let res = app
-        .put_json(
-            app.admin(&format!(
-                "/oauth2/auth/requests/logout/accept?logout_challenge={challenge}"
-            )),
-            &json!({}),
-        )
-        .await;
-    let to = json(res).await["redirect_to"].as_str().unwrap().to_string();
+    let res = flow_answer(&app, "logout", "accept", &challenge, json!({})).await;
+    let to = redirect_to(res).await;
     let res = browse(&app, &to).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();

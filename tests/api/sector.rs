@@ -4,19 +4,22 @@
 //! The release binary runs against the test's fresh database (either backend), with a private
 //! CA in `SSL_CERT_FILE`, and fetches from an https server in the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-use super::harness::{json, TestApp, SECRET};
+use super::harness::{json, send, temp_dir, words, TestApp, SECRET};
+use super::process::{free_port, serve_dev, wait_ready};
 use axum::routing::get;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const REDIRECT: &str = "https://rp.example/cb";
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Runs `openssl` with the arguments of the command line `line` in `dir`.
+fn openssl(dir: &Path, line: &str) {
+    let args = words(line);
     let out = Command::new("openssl")
         .current_dir(dir)
-        .args(args)
+        .args(&args)
         .output()
         .unwrap();
     assert!(
@@ -30,44 +33,11 @@ fn openssl(dir: &Path, args: &[&str]) {
 fn certificates(dir: &Path) {
     openssl(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=sector test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
+        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=sector test CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
     );
     openssl(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
+        "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr -subj /CN=127.0.0.1",
     );
     std::fs::write(
         dir.join("leaf.ext"),
@@ -76,23 +46,7 @@ fn certificates(dir: &Path) {
     .unwrap();
     openssl(
         dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-        ],
+        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile leaf.ext",
     );
 }
 
@@ -130,14 +84,6 @@ async fn sector_server(dir: &Path) -> String {
     format!("https://127.0.0.1:{port}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Server(std::process::Child, String);
 
 impl Drop for Server {
@@ -150,22 +96,10 @@ impl Drop for Server {
 /// The release binary on `dsn`, trusting only the test CA.
 async fn binary_on(dsn: &str, ca: &Path) -> Server {
     let (public, admin) = (free_port(), free_port());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SERVE_") || k.starts_with("SECRETS_") || k.starts_with("OIDC_") {
-            cmd.env_remove(k);
-        }
-    }
-    let child = cmd
-        .args(["serve", "all", "--dev"])
-        .env("DSN", dsn)
+    let child = serve_dev(dsn, public, admin)
         .env("SECRETS_SYSTEM", SECRET)
         .env("SSL_CERT_FILE", ca)
         .env("LOG_LEVEL", "warn")
-        .env("SERVE_PUBLIC_HOST", "127.0.0.1")
-        .env("SERVE_ADMIN_HOST", "127.0.0.1")
-        .env("SERVE_PUBLIC_PORT", public.to_string())
-        .env("SERVE_ADMIN_PORT", admin.to_string())
         .env(
             "OIDC_SUBJECT_IDENTIFIERS_SUPPORTED_TYPES",
             "public,pairwise",
@@ -174,25 +108,11 @@ async fn binary_on(dsn: &str, ca: &Path) -> Server {
             "OIDC_SUBJECT_IDENTIFIERS_PAIRWISE_SALT",
             "sector-test-salt-0123456789",
         )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let server = Server(child, format!("http://127.0.0.1:{admin}"));
-    let http = reqwest::Client::new();
-    let start = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{}/health/ready", server.1)).send().await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = format!("{}/health/ready", server.1);
+    wait_ready(&reqwest::Client::new(), &ready, Duration::from_secs(60)).await;
     server
 }
 
@@ -217,77 +137,8 @@ async fn refused(res: reqwest::Response, description: &str) {
     assert!(got.contains(description), "{got}");
 }
 
-#[tokio::test]
-async fn sector_identifier_documents_are_fetched_and_checked() {
-    let app = TestApp::spawn().await;
-    let dir = std::env::temp_dir().join(format!("sector-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    certificates(&dir);
-    let base = sector_server(&dir).await;
-    let server = binary_on(&app.dsn, &dir.join("ca.pem")).await;
-    let (http, admin) = (reqwest::Client::new(), server.1.clone());
-
-    // Listed: created, and the document's address is kept as the sector.
-    let res = create(&http, &admin, "sector-ok", &format!("{base}/sector.json")).await;
-    assert_eq!(res.status(), 201);
-    assert_eq!(
-        json(res).await["sector_identifier_uri"],
-        format!("{base}/sector.json")
-    );
-
-    // Another RP's sector: refused, so it cannot receive that RP's pairwise subjects.
-    refused(
-        create(&http, &admin, "sector-thief", &format!("{base}/other.json")).await,
-        &format!("Redirect URL '{REDIRECT}' does not match values from sector_identifier_uri."),
-    )
-    .await;
-    refused(
-        create(&http, &admin, "sector-empty", &format!("{base}/empty.json")).await,
-        "Array from sector_identifier_uri contains no items",
-    )
-    .await;
-    refused(
-        create(&http, &admin, "sector-text", &format!("{base}/text")).await,
-        "Unable to decode values from sector_identifier_uri",
-    )
-    .await;
-    refused(
-        create(&http, &admin, "sector-big", &format!("{base}/big.json")).await,
-        "Unable to connect to URL set by sector_identifier_uri: the document is larger than",
-    )
-    .await;
-    refused(
-        create(&http, &admin, "sector-404", &format!("{base}/missing.json")).await,
-        "status code '200' was expected, but got '404'",
-    )
-    .await;
-    refused(
-        create(
-            &http,
-            &admin,
-            "sector-down",
-            "https://127.0.0.1:1/sector.json",
-        )
-        .await,
-        "Unable to connect to URL set by sector_identifier_uri",
-    )
-    .await;
-    for id in [
-        "sector-thief",
-        "sector-empty",
-        "sector-text",
-        "sector-big",
-        "sector-down",
-    ] {
-        let res = http
-            .get(format!("{admin}/clients/{id}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 404, "{id} was stored");
-    }
-
-    // Updates are checked the same way, and a refused update changes nothing.
+/// Updates are checked the same way, and a refused update changes nothing.
+async fn updates_are_checked_too(http: &reqwest::Client, admin: &str, base: &str) {
     let update = |sector: String| {
         http.put(format!("{admin}/clients/sector-ok"))
             .json(&json!({
@@ -302,19 +153,82 @@ async fn sector_identifier_documents_are_fetched_and_checked() {
         "does not match values from sector_identifier_uri",
     )
     .await;
-    let stored = json(
-        http.get(format!("{admin}/clients/sector-ok"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let stored = json(send(http.get(format!("{admin}/clients/sector-ok"))).await).await;
     assert_eq!(
         stored["sector_identifier_uri"],
         format!("{base}/sector.json")
     );
     let res = update(format!("{base}/sector.json")).await.unwrap();
     assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn sector_identifier_documents_are_fetched_and_checked() {
+    let app = TestApp::spawn().await;
+    let dir = temp_dir("sector");
+    certificates(&dir);
+    let base = sector_server(&dir).await;
+    let server = binary_on(&app.dsn, &dir.join("ca.pem")).await;
+    let (http, admin) = (reqwest::Client::new(), server.1.clone());
+
+    // Listed: created, and the document's address is kept as the sector.
+    let res = create(&http, &admin, "sector-ok", &format!("{base}/sector.json")).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        json(res).await["sector_identifier_uri"],
+        format!("{base}/sector.json")
+    );
+
+    // Another RP's sector: refused, so it cannot receive that RP's pairwise subjects.
+    let mismatch =
+        format!("Redirect URL '{REDIRECT}' does not match values from sector_identifier_uri.");
+    let cases = [
+        (
+            "sector-thief",
+            format!("{base}/other.json"),
+            mismatch.as_str(),
+        ),
+        (
+            "sector-empty",
+            format!("{base}/empty.json"),
+            "Array from sector_identifier_uri contains no items",
+        ),
+        (
+            "sector-text",
+            format!("{base}/text"),
+            "Unable to decode values from sector_identifier_uri",
+        ),
+        (
+            "sector-big",
+            format!("{base}/big.json"),
+            "Unable to connect to URL set by sector_identifier_uri: the document is larger than",
+        ),
+        (
+            "sector-404",
+            format!("{base}/missing.json"),
+            "status code '200' was expected, but got '404'",
+        ),
+        (
+            "sector-down",
+            "https://127.0.0.1:1/sector.json".into(),
+            "Unable to connect to URL set by sector_identifier_uri",
+        ),
+    ];
+    for (id, sector, description) in &cases {
+        refused(create(&http, &admin, id, sector).await, description).await;
+    }
+    for id in [
+        "sector-thief",
+        "sector-empty",
+        "sector-text",
+        "sector-big",
+        "sector-down",
+    ] {
+        let res = send(http.get(format!("{admin}/clients/{id}"))).await;
+        assert_eq!(res.status(), 404, "{id} was stored");
+    }
+
+    updates_are_checked_too(&http, &admin, &base).await;
 
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,8 +1,9 @@
 //! Listener selection, TLS, and graceful shutdown.
 #![allow(clippy::unwrap_used)]
-use crate::harness::{base_config, json, TestApp};
+use crate::harness::{base_config, json, words, TestApp};
 use portcullis::app::{self, Flags, Listeners};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn serve_public_or_admin_alone() {
@@ -30,21 +31,12 @@ async fn serve_public_or_admin_alone() {
 /// TLS from `serve.tls.{cert,key}.path`, with a self-signed certificate made by openssl.
 #[tokio::test]
 async fn serves_tls_from_pem_files() {
-    let dir = std::env::temp_dir().join(format!("pc-tls-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::harness::temp_dir("pc-tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
+        .args(words(
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1",
+        ))
         .args(["-subj", "/CN=127.0.0.1", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -80,6 +72,50 @@ async fn serves_tls_from_pem_files() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Waits until the request is in the server's hands: a connection to `port` has received
+/// bytes and the server has read them all (`ss`: receive queue empty, bytes_received > 0).
+/// Panics after `limit`.
+async fn wait_for_request_read(port: u16, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let filter = format!("( sport = :{port} )");
+        let out = tokio::process::Command::new("ss")
+            .args(["-tniH", "state", "established", &filter])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ss: {stderr}");
+        if request_read(&String::from_utf8_lossy(&out.stdout)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no request was read on port {port} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// In `ss -tniH state established` output (per socket a line starting with Recv-Q, then an
+/// indented line of details): a socket that received bytes and has none left unread.
+fn request_read(ss: &str) -> bool {
+    let mut lines = ss.lines();
+    while let Some(socket) = lines.next() {
+        let unread = socket.split_whitespace().next();
+        let details = lines.next().unwrap_or("");
+        let received = details
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("bytes_received:"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        if unread == Some("0") && received > 0 {
+            return true;
+        }
+    }
+    false
+}
+
 /// A request in flight when shutdown starts still completes (RSA-4096 generation takes seconds).
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight() {
@@ -92,7 +128,8 @@ async fn shutdown_finishes_requests_in_flight() {
             .send()
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let port = url::Url::parse(&app.admin).unwrap().port().unwrap();
+    wait_for_request_read(port, Duration::from_secs(10)).await;
     let admin = app.admin.clone();
     app.stop().await;
     let res = inflight.await.unwrap().unwrap();
@@ -116,12 +153,8 @@ async fn tls_termination_is_enforced() {
     assert_eq!(json(res).await["error"], "Bad Gateway");
     // Forwarded as HTTPS by a trusted peer: served.
     let res = app
-        .http
-        .get(discovery.clone())
-        .header("x-forwarded-proto", "https")
-        .send()
-        .await
-        .unwrap();
+        .get_with(discovery.clone(), &[("x-forwarded-proto", "https")])
+        .await;
     assert_eq!(res.status(), 200);
     // Health and metrics stay reachable for probes.
     assert_eq!(app.get(app.public("/health/alive")).await.status(), 200);
@@ -138,21 +171,18 @@ async fn tls_termination_is_enforced() {
     .await;
     let url = app.admin("/clients");
     let res = app
-        .http
-        .get(url.clone())
-        .header("x-forwarded-proto", "https")
-        .send()
-        .await
-        .unwrap();
+        .get_with(url.clone(), &[("x-forwarded-proto", "https")])
+        .await;
     assert_eq!(res.status(), 502);
     let res = app
-        .http
-        .get(url.clone())
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-for", "203.0.113.9, 10.1.2.3")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            url.clone(),
+            &[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-for", "203.0.113.9, 10.1.2.3"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }

@@ -18,7 +18,7 @@ async fn spawn_app() -> TestApp {
 
 /// The JWKS key named `kid` as a jsonwebtoken decoding key for `alg`.
 async fn published_key(app: &TestApp, kid: &str, alg: Algorithm) -> DecodingKey {
-    let jwks = json(app.get(app.public("/.well-known/jwks.json")).await).await;
+    let jwks = app.get_json(app.public("/.well-known/jwks.json")).await;
     let key = jwks["keys"]
         .as_array()
         .unwrap()
@@ -46,6 +46,62 @@ async fn id_token_of(app: &TestApp, c: &TestClient) -> (String, String) {
     )
 }
 
+/// New ID tokens are signed with the newest key and verify against the published JWKS; a
+/// client asking for signed userinfo gets a JWT under the same key.
+async fn check_signed_with_newest(
+    app: &TestApp,
+    c: &TestClient,
+    id_token: &str,
+    access: &str,
+    alg: Algorithm,
+) {
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(header.alg, alg);
+    assert_eq!(header.kid.as_deref(), Some("public:newest"));
+    let mut v = Validation::new(alg);
+    v.set_audience(&[&c.id]);
+    v.set_issuer(&["http://127.0.0.1:4444/"]);
+    let key = published_key(app, "public:newest", alg).await;
+    let claims: Value = jsonwebtoken::decode(id_token, &key, &v).unwrap().claims;
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], json!([c.id]));
+
+    // A client asking for signed userinfo gets a JWT under the same key.
+    let res = userinfo(app, access).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/jwt");
+    let jwt = res.text().await.unwrap();
+    assert_eq!(jsonwebtoken::decode_header(&jwt).unwrap().alg, alg);
+    let mut uv = Validation::new(alg);
+    uv.validate_aud = false;
+    uv.required_spec_claims.clear();
+    let info: Value = jsonwebtoken::decode(&jwt, &key, &uv).unwrap().claims;
+    assert_eq!(info["sub"], "alice");
+}
+
+/// The hint verifies: RP-initiated logout reaches the logout app with the right subject; a
+/// forged hint (the signature of another token) is refused.
+async fn check_logout_hints(app: &TestApp, id_token: &str, before: &str) {
+    let res = browse(app, &logout_url(app, &format!("id_token_hint={id_token}"))).await;
+    assert_eq!(res.status(), 302);
+    let loc = location(&res);
+    assert_eq!(without_query(&loc), LOGOUT_URL, "{loc}");
+    let challenge = param(&loc, "logout_challenge").unwrap();
+    let req =
+        json(flow_request(app, "logout", &format!("logout_challenge={challenge}")).await).await;
+    assert_eq!(req["subject"], "alice");
+    assert_eq!(req["rp_initiated"], true);
+
+    // A forged hint (the signature of another token) is refused.
+    let forged = {
+        let parts: Vec<&str> = id_token.split('.').collect();
+        let other: Vec<&str> = before.split('.').collect();
+        format!("{}.{}.{}", parts[0], parts[1], other[2])
+    };
+    let res = browse(app, &logout_url(app, &format!("id_token_hint={forged}"))).await;
+    assert_eq!(redirect_error(&res), "invalid_request");
+}
+
 async fn check_alg(wire: &str, alg: Algorithm) {
     let app = spawn_app().await;
     let c = client(&app, json!({"userinfo_signed_response_alg": "RS256"})).await;
@@ -58,19 +114,14 @@ async fn check_alg(wire: &str, alg: Algorithm) {
     );
 
     let res = app
-        .post_json(
-            app.admin("/keys/hydra.openid.id-token"),
-            &json!({"alg": wire, "use": "sig", "kid": "newest"}),
-        )
+        .generate_key("hydra.openid.id-token", wire, "newest")
         .await;
     assert_eq!(res.status(), 201);
 
     // Discovery lists the algorithm in use first, then the older RSA key's.
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(
         d["id_token_signing_alg_values_supported"],
         json!([wire, "RS256"])
@@ -80,75 +131,10 @@ async fn check_alg(wire: &str, alg: Algorithm) {
         json!(["none", wire, "RS256"])
     );
 
-    // New ID tokens are signed with the newest key, and verify against the published JWKS.
     let (id_token, access) = id_token_of(&app, &c).await;
-    let header = jsonwebtoken::decode_header(&id_token).unwrap();
-    assert_eq!(header.alg, alg);
-    assert_eq!(header.kid.as_deref(), Some("public:newest"));
-    let mut v = Validation::new(alg);
-    v.set_audience(&[&c.id]);
-    v.set_issuer(&["http://127.0.0.1:4444/"]);
-    let key = published_key(&app, "public:newest", alg).await;
-    let claims: Value = jsonwebtoken::decode(&id_token, &key, &v).unwrap().claims;
-    assert_eq!(claims["sub"], "alice");
-    assert_eq!(claims["aud"], json!([c.id]));
+    check_signed_with_newest(&app, &c, &id_token, &access, alg).await;
 
-    // A client asking for signed userinfo gets a JWT under the same key.
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "application/jwt");
-    let jwt = res.text().await.unwrap();
-    assert_eq!(jsonwebtoken::decode_header(&jwt).unwrap().alg, alg);
-    let mut uv = Validation::new(alg);
-    uv.validate_aud = false;
-    uv.required_spec_claims.clear();
-    let info: Value = jsonwebtoken::decode(&jwt, &key, &uv).unwrap().claims;
-    assert_eq!(info["sub"], "alice");
-
-    // The hint verifies: RP-initiated logout reaches the logout app with the right subject.
-    let res = browse(
-        &app,
-        &format!(
-            "{}?id_token_hint={id_token}",
-            app.public("/oauth2/sessions/logout")
-        ),
-    )
-    .await;
-    assert_eq!(res.status(), 302);
-    let loc = location(&res);
-    assert_eq!(without_query(&loc), LOGOUT_URL, "{loc}");
-    let challenge = param(&loc, "logout_challenge").unwrap();
-    let req = json(
-        app.get(app.admin(&format!(
-            "/oauth2/auth/requests/logout?logout_challenge={challenge}"
-        )))
-        .await,
-    )
-    .await;
-    assert_eq!(req["subject"], "alice");
-    assert_eq!(req["rp_initiated"], true);
-
-    // A forged hint (the signature of another token) is refused.
-    let forged = {
-        let parts: Vec<&str> = id_token.split('.').collect();
-        let other: Vec<&str> = before.split('.').collect();
-        format!("{}.{}.{}", parts[0], parts[1], other[2])
-    };
-    let res = browse(
-        &app,
-        &format!(
-            "{}?id_token_hint={forged}",
-            app.public("/oauth2/sessions/logout")
-        ),
-    )
-    .await;
-    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_request");
+    check_logout_hints(&app, &id_token, &before).await;
 
     // Deleting the newest key brings RS256 back, on this replica at once.
     for kid in ["private:newest", "public:newest"] {
@@ -162,11 +148,9 @@ async fn check_alg(wire: &str, alg: Algorithm) {
         jsonwebtoken::decode_header(&after).unwrap().alg,
         Algorithm::RS256
     );
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
     app.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Discovery, health, readiness, version and metrics.
 #![allow(clippy::unwrap_used)]
-use crate::harness::{json, TestApp};
+use crate::harness::{between, json, TestApp};
 use serde_json::json;
 
 #[tokio::test]
@@ -55,11 +55,9 @@ async fn discovery_document() {
         c.webfinger.oidc_discovery.client_registration_url = "https://reg.example/".into();
     })
     .await;
-    let d = json(
-        app.get(app.public("/.well-known/openid-configuration"))
-            .await,
-    )
-    .await;
+    let d = app
+        .get_json(app.public("/.well-known/openid-configuration"))
+        .await;
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(d["registration_endpoint"], "https://reg.example/");
     app.stop().await;
@@ -75,7 +73,7 @@ async fn health_version_metrics() {
         let res = app.get(format!("{base}/health/ready")).await;
         assert_eq!(json(res).await, json!({"status": "ok"}));
     }
-    let v = json(app.get(app.admin("/version")).await).await;
+    let v = app.get_json(app.admin("/version")).await;
     assert_eq!(v, json!({"version": env!("CARGO_PKG_VERSION")}));
     assert_eq!(app.get(app.public("/version")).await.status(), 404);
     let res = app.get(app.admin("/metrics/prometheus")).await;
@@ -99,12 +97,7 @@ async fn readiness_flips_with_the_database() {
         return;
     }
     let app = TestApp::spawn().await;
-    let target = url
-        .split('@')
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap()
-        .to_string();
+    let target = between(&url, "@", '/');
     let relay = Relay::start(target.clone()).await;
     let port = relay.port;
     let db_name = app.dsn.rsplit('/').next().unwrap().to_string();
@@ -202,6 +195,13 @@ async fn plain_http_needs_an_explicit_flag() {
     assert!(err.contains("TLS is required"), "{err}");
 }
 
+/// The `Access-Control-Allow-Origin` answered to a GET of `url` from `origin`.
+async fn allowed_origin(app: &TestApp, url: String, origin: &str) -> Option<String> {
+    let res = app.get_with(url, &[("origin", origin)]).await;
+    let header = res.headers().get("access-control-allow-origin");
+    header.map(|v| v.to_str().unwrap().to_string())
+}
+
 #[tokio::test]
 async fn cors_when_enabled() {
     let app = TestApp::spawn_with(|c| {
@@ -227,34 +227,20 @@ async fn cors_when_enabled() {
         "https://app.example"
     );
     assert_eq!(res.headers()["access-control-allow-credentials"], "true");
-    let res = app
-        .http
-        .get(app.public("/.well-known/jwks.json"))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(res.headers().get("access-control-allow-origin").is_none());
-    // Health is not a CORS endpoint on the public listener.
-    let res = app
-        .http
-        .get(app.public("/health/alive"))
-        .header("origin", "https://app.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(res.headers().get("access-control-allow-origin").is_none());
-    // Admin: any origin when the list is empty.
-    let res = app
-        .http
-        .get(app.admin("/health/alive"))
-        .header("origin", "https://x.example")
-        .send()
-        .await
-        .unwrap();
+    let jwks = app.public("/.well-known/jwks.json");
     assert_eq!(
-        res.headers()["access-control-allow-origin"],
-        "https://x.example"
+        allowed_origin(&app, jwks, "https://evil.example").await,
+        None
     );
+    // Health is not a CORS endpoint on the public listener.
+    let alive = app.public("/health/alive");
+    assert_eq!(
+        allowed_origin(&app, alive, "https://app.example").await,
+        None
+    );
+    // Admin: any origin when the list is empty.
+    let alive = app.admin("/health/alive");
+    let allowed = allowed_origin(&app, alive, "https://x.example").await;
+    assert_eq!(allowed.as_deref(), Some("https://x.example"));
     app.stop().await;
 }

@@ -3,10 +3,11 @@
 //! its exit codes on success and on each failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use crate::dev_ui::{
-    assert_see_other, consent, input_value, log_in, login_page_from, post, spawn_dev,
+    assert_see_other, consent, input_value, log_in, login_page_from, spawn_dev, submit,
 };
 use crate::flow::{location, param, without_query};
-use crate::harness::{json, TestApp};
+use crate::harness::{assert_body_contains, json, TestApp};
+use crate::process::free_port;
 use serde_json::json;
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,19 +17,11 @@ use tokio::process::{Child, ChildStdout};
 const SECRET: &str = "token-user-client-secret";
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A confidential code-flow client whose redirect URI is the CLI's callback on `port`.
 async fn client(app: &TestApp, port: u16, scheme: &str) -> String {
     let res = app
-        .post_json(
-            app.admin("/clients"),
+        .admin_post(
+            "/clients",
             &json!({
                 "client_name": "token user test",
                 "client_secret": SECRET,
@@ -142,6 +135,21 @@ async fn run_to_end(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A client for a free port and `token user` started for it with `--endpoint` and
+/// `--client-id` set, then `args` (`{port}` in them stands for the port); returns the run
+/// and the port.
+async fn launch(app: &TestApp, scheme: &str, args: &[&str]) -> (Running, u16, String) {
+    let port = free_port();
+    let id = client(app, port, scheme).await;
+    let p = port.to_string();
+    let mut all = vec!["--endpoint", &app.public, "--client-id", &id];
+    all.extend(
+        args.iter()
+            .map(|a| if *a == "{port}" { p.as_str() } else { a }),
+    );
+    (start(&all).await, port, id)
+}
+
 /// Plays the browser from the authorization URL through login and consent, as `user`; returns
 /// the client's callback URL the server redirected to.
 async fn authorize_in_browser(app: &TestApp, auth_url: &str, user: &str) -> url::Url {
@@ -153,20 +161,8 @@ async fn authorize_in_browser(app: &TestApp, auth_url: &str, user: &str) -> url:
 #[tokio::test]
 async fn token_user_prints_tokens_after_a_browser_flow() {
     let app = spawn_dev().await;
-    let port = free_port();
-    let id = client(&app, port, "http").await;
-    let p = port.to_string();
-    let run = start(&[
-        "--endpoint",
-        &app.public,
-        "--client-id",
-        &id,
-        "--client-secret",
-        SECRET,
-        "--port",
-        &p,
-    ])
-    .await;
+    let args = ["--client-secret", SECRET, "--port", "{port}"];
+    let (run, port, id) = launch(&app, "http", &args).await;
     let home = format!("http://127.0.0.1:{port}/");
     assert_eq!(
         run.banner,
@@ -231,12 +227,8 @@ async fn token_user_prints_tokens_after_a_browser_flow() {
     assert!(page.contains(&format!("Access Token: <code>{access}</code>")));
 
     let intro = json(
-        app.http
-            .post(app.admin("/oauth2/introspect"))
-            .form(&[("token", access.as_str())])
-            .send()
-            .await
-            .unwrap(),
+        app.post_form(app.admin("/oauth2/introspect"), &[("token", &access)])
+            .await,
     )
     .await;
     assert_eq!(intro["active"], true);
@@ -253,34 +245,18 @@ async fn token_user_denied_login_and_failed_exchange_exit_1() {
     let app = spawn_dev().await;
 
     // Denied at the login page: the error callback ends the command.
-    let port = free_port();
-    let id = client(&app, port, "http").await;
-    let p = port.to_string();
-    let run = start(&[
-        "--endpoint",
-        &app.public,
-        "--client-id",
-        &id,
+    let args = [
         "--client-secret",
         SECRET,
         "-p",
-        &p,
+        "{port}",
         "--scope",
         "openid,offline",
-    ])
-    .await;
+    ];
+    let (run, _, _) = launch(&app, "http", &args).await;
     let (login, page) = login_page_from(&app, &run.auth_url).await;
     let csrf = input_value(&page, "csrf_token");
-    let res = post(
-        &app,
-        "/oauth2/fallbacks/login",
-        &[
-            ("login_challenge", &login),
-            ("csrf_token", &csrf),
-            ("action", "deny"),
-        ],
-    )
-    .await;
+    let res = submit(&app, "login", &login, &csrf, &[("action", "deny")]).await;
     let back = assert_see_other(&res, "oauth2/auth", "login_verifier");
     let res = app
         .http
@@ -291,12 +267,7 @@ async fn token_user_denied_login_and_failed_exchange_exit_1() {
     let callback = location(&res);
     assert_eq!(param(&callback, "error").as_deref(), Some("access_denied"));
     let res = app.http.get(callback.as_str()).send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    assert!(res
-        .text()
-        .await
-        .unwrap()
-        .contains("<h1>An error occurred</h1><h2>access_denied</h2>"));
+    assert_body_contains(res, 400, "<h1>An error occurred</h1><h2>access_denied</h2>").await;
     let (code, out, err) = run.finish().await;
     assert_eq!(code, 1);
     assert_eq!(out, "");
@@ -306,20 +277,8 @@ async fn token_user_denied_login_and_failed_exchange_exit_1() {
     );
 
     // A wrong secret: the flow succeeds, the exchange does not.
-    let port = free_port();
-    let id = client(&app, port, "http").await;
-    let p = port.to_string();
-    let run = start(&[
-        "--endpoint",
-        &app.public,
-        "--client-id",
-        &id,
-        "--client-secret",
-        "wrong",
-        "--port",
-        &p,
-    ])
-    .await;
+    let args = ["--client-secret", "wrong", "--port", "{port}"];
+    let (run, _, _) = launch(&app, "http", &args).await;
     let callback = authorize_in_browser(&app, &run.auth_url, "frank").await;
     assert!(param(&callback, "code").is_some());
     let res = app.http.get(callback.as_str()).send().await.unwrap();
@@ -337,24 +296,21 @@ async fn token_user_denied_login_and_failed_exchange_exit_1() {
 #[tokio::test]
 async fn token_user_state_mismatch_over_https_and_startup_errors() {
     let app = spawn_dev().await;
-    let port = free_port();
-    let id = client(&app, port, "https").await;
-    let p = port.to_string();
-    let run = start(&[
-        "--endpoint",
-        &app.public,
-        "--client-id",
-        &id,
-        "--port",
-        &p,
-        "--https",
-        "--prompt",
-        "login",
-        "--max-age",
-        "60",
-        "--audience",
-        "a,b",
-    ])
+    let (run, port, _) = launch(
+        &app,
+        "https",
+        &[
+            "--port",
+            "{port}",
+            "--https",
+            "--prompt",
+            "login",
+            "--max-age",
+            "60",
+            "--audience",
+            "a,b",
+        ],
+    )
     .await;
     let home = format!("https://127.0.0.1:{port}/");
     assert_eq!(run.banner[0], format!("Setting up home route on {home}"));
@@ -375,12 +331,7 @@ async fn token_user_state_mismatch_over_https_and_startup_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
-    assert!(res
-        .text()
-        .await
-        .unwrap()
-        .contains("<h1>States do not match</h1>"));
+    assert_body_contains(res, 400, "<h1>States do not match</h1>").await;
     let (code, out, err) = run.finish().await;
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(

@@ -1,19 +1,12 @@
 //! The token endpoint and what tokens unlock: introspection, userinfo, revocation, flush.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::flow::*;
-use super::harness::json;
+use super::harness::{json, keys_of, send, TestApp};
 use serde_json::{json, Value};
-
-fn s(v: &Value, k: &str) -> String {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("no {k} in {v}"))
-        .to_string()
-}
 
 #[tokio::test]
 async fn code_exchange_issues_verified_tokens() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let code = code(&app, &c.id, &["openid", "offline"]).await;
     let res = exchange(&app, &c, &code).await;
     assert_eq!(res.status(), 200);
@@ -24,10 +17,8 @@ async fn code_exchange_issues_verified_tokens() {
         "application/json;charset=UTF-8"
     );
     let t = json(res).await;
-    let mut keys: Vec<_> = t.as_object().unwrap().keys().cloned().collect();
-    keys.sort();
     assert_eq!(
-        keys,
+        keys_of(&t),
         [
             "access_token",
             "expires_in",
@@ -42,11 +33,16 @@ async fn code_exchange_issues_verified_tokens() {
     assert_eq!(t["expires_in"], 3600);
     let access = s(&t, "access_token");
     assert_eq!(access.len(), 87);
+    check_id_token(&app, &c, &s(&t, "id_token"), &access).await;
+    check_introspection(&app, &c, &access, &s(&t, "refresh_token")).await;
+    check_userinfo(&app, &c, &access).await;
+    app.stop().await;
+}
 
-    // The ID token verifies against the published JWKS and carries Hydra's claims.
-    let id_token = s(&t, "id_token");
-    let jwks = json(app.get(app.public("/.well-known/jwks.json")).await).await;
-    let header = jsonwebtoken::decode_header(&id_token).unwrap();
+/// The ID token verifies against the published JWKS and carries Hydra's claims.
+async fn check_id_token(app: &TestApp, c: &TestClient, id_token: &str, access: &str) {
+    let jwks = app.get_json(app.public("/.well-known/jwks.json")).await;
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
     let kid = header.kid.unwrap();
     assert!(kid.starts_with("public:"));
     let key = jwks["keys"]
@@ -63,14 +59,14 @@ async fn code_exchange_issues_verified_tokens() {
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     v.set_audience(&[&c.id]);
     v.set_issuer(&["http://127.0.0.1:4444/"]);
-    let claims = jsonwebtoken::decode::<Value>(&id_token, &dk, &v)
+    let claims = jsonwebtoken::decode::<Value>(id_token, &dk, &v)
         .unwrap()
         .claims;
     assert_eq!(claims["sub"], "alice", "consent claims cannot override sub");
     assert_eq!(claims["email"], "alice@example.com");
     assert_eq!(claims["nonce"], "nonce-abcdefgh");
     assert_eq!(claims["aud"], json!([c.id]));
-    assert_eq!(claims["at_hash"], portcullis::crypto::jws::at_hash(&access));
+    assert_eq!(claims["at_hash"], portcullis::crypto::jws::at_hash(access));
     assert_eq!(claims["sid"].as_str().unwrap().len(), 36);
     for k in ["iat", "exp", "auth_time", "rat"] {
         assert!(claims[k].is_i64(), "{k}");
@@ -80,9 +76,11 @@ async fn code_exchange_issues_verified_tokens() {
         3600
     );
     assert!(claims.get("acr").is_none());
+}
 
-    // Introspection: every field of the model.
-    let i = introspect(&app, &access).await;
+/// Introspection: every field of the model.
+async fn check_introspection(app: &TestApp, c: &TestClient, access: &str, refresh: &str) {
+    let i = introspect(app, access).await;
     assert_eq!(i["active"], true);
     assert_eq!(i["sub"], "alice");
     assert_eq!(i["client_id"], c.id.as_str());
@@ -93,44 +91,27 @@ async fn code_exchange_issues_verified_tokens() {
     assert_eq!(i["token_use"], "access_token");
     assert_eq!(i["ext"], json!({"role": "admin"}));
     assert!(i["exp"].as_i64().unwrap() > i["iat"].as_i64().unwrap());
-    let r = introspect(&app, &s(&t, "refresh_token")).await;
+    let r = introspect(app, refresh).await;
     assert_eq!(r["token_use"], "refresh_token");
     assert_eq!(
-        introspect(&app, "not-a-token").await,
+        introspect(app, "not-a-token").await,
         json!({"active": false})
     );
+    let url = app.admin("/oauth2/introspect");
     let res = app
-        .http
-        .post(app.admin("/oauth2/introspect"))
-        .form(&[("token", access.as_str()), ("scope", "openid")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(url.clone(), &[("token", access), ("scope", "openid")])
+        .await;
     assert_eq!(json(res).await["active"], true);
     let res = app
-        .http
-        .post(app.admin("/oauth2/introspect"))
-        .form(&[("token", access.as_str()), ("scope", "write")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(url.clone(), &[("token", access), ("scope", "write")])
+        .await;
     assert_eq!(json(res).await, json!({"active": false}));
-    let res = app
-        .http
-        .post(app.admin("/oauth2/introspect"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    assert_eq!(send(app.http.post(url)).await.status(), 400);
+}
 
-    // Userinfo by header and by form.
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+/// Userinfo by header and by form.
+async fn check_userinfo(app: &TestApp, c: &TestClient, access: &str) {
+    let res = userinfo(app, access).await;
     assert_eq!(res.status(), 200);
     let u = json(res).await;
     assert_eq!(u["sub"], "alice");
@@ -140,20 +121,14 @@ async fn code_exchange_issues_verified_tokens() {
         assert!(u.get(k).is_none(), "{k}");
     }
     let res = app
-        .http
-        .post(app.public("/userinfo"))
-        .form(&[("access_token", access.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form(app.public("/userinfo"), &[("access_token", access)])
+        .await;
     assert_eq!(res.status(), 200);
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn code_reuse_revokes_the_grant() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let code = code(&app, &c.id, &["openid", "offline"]).await;
     let t = json(exchange(&app, &c, &code).await).await;
     let res = exchange(&app, &c, &code).await;
@@ -162,21 +137,14 @@ async fn code_reuse_revokes_the_grant() {
         .as_str()
         .unwrap()
         .contains("already been used"));
-    assert_eq!(
-        introspect(&app, &s(&t, "access_token")).await["active"],
-        false
-    );
-    assert_eq!(
-        introspect(&app, &s(&t, "refresh_token")).await["active"],
-        false
-    );
+    assert_active(&app, &s(&t, "access_token"), false).await;
+    assert_active(&app, &s(&t, "refresh_token"), false).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn code_binding_pkce_redirect_uri_and_client() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
+    let (app, c) = app_and_client().await;
     let other = client(&app, json!({})).await;
     let code_ = code(&app, &c.id, &["openid"]).await;
     let bad_verifier = "x".repeat(43);
@@ -224,6 +192,27 @@ async fn code_binding_pkce_redirect_uri_and_client() {
     app.stop().await;
 }
 
+/// POST /oauth2/token with `form` and no Authorization header.
+async fn token_form(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    app.post_form(app.public("/oauth2/token"), form).await
+}
+
+/// A client-credentials form carrying the client's credentials.
+fn secret_in_form(c: &TestClient) -> [(&'static str, &str); 3] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", c.id.as_str()),
+        ("client_secret", c.secret.as_str()),
+    ]
+}
+
+fn with_secret(c: &TestClient, secret: &str) -> TestClient {
+    TestClient {
+        id: c.id.clone(),
+        secret: secret.into(),
+    }
+}
+
 #[tokio::test]
 async fn client_authentication_methods() {
     let app = spawn().await;
@@ -236,10 +225,7 @@ async fn client_authentication_methods() {
     let form = [("grant_type", "client_credentials"), ("scope", "read")];
     // Basic works; a wrong secret, an unknown client and the wrong method do not.
     assert_eq!(token(&app, &basic, &form).await.status(), 200);
-    let wrong = TestClient {
-        id: basic.id.clone(),
-        secret: "wrong".into(),
-    };
+    let wrong = with_secret(&basic, "wrong");
     assert_oauth_error(token(&app, &wrong, &form).await, 401, "invalid_client").await;
     let unknown = TestClient {
         id: "nobody".into(),
@@ -247,30 +233,10 @@ async fn client_authentication_methods() {
     };
     assert_oauth_error(token(&app, &unknown, &form).await, 401, "invalid_client").await;
     assert_oauth_error(token(&app, &post, &form).await, 401, "invalid_client").await;
-    let res = app
-        .http
-        .post(app.public("/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", basic.id.as_str()),
-            ("client_secret", basic.secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = token_form(&app, &secret_in_form(&basic)).await;
     assert_oauth_error(res, 401, "invalid_client").await;
     // client_secret_post works with form credentials.
-    let res = app
-        .http
-        .post(app.public("/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", post.id.as_str()),
-            ("client_secret", post.secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = token_form(&app, &secret_in_form(&post)).await;
     assert_eq!(res.status(), 200);
     // Basic credentials are form-url-decoded: an id with reserved characters.
     let odd = client(
@@ -280,36 +246,21 @@ async fn client_authentication_methods() {
     .await;
     use base64::Engine;
     let header = base64::engine::general_purpose::STANDARD.encode("a%3Ab+c:s3cr3t%2B%2F%26%3Dx");
-    let res = app
-        .http
-        .post(app.public("/oauth2/token"))
-        .header("authorization", format!("Basic {header}"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let req = app.http.post(app.public("/oauth2/token"));
+    let res = send(
+        req.header("authorization", format!("Basic {header}"))
+            .form(&form),
+    )
+    .await;
     assert_eq!(res.status(), 200, "{}", odd.id);
     // Missing grant type, empty body, unknown grant.
-    assert_oauth_error(
-        token(&app, &basic, &[("scope", "read")]).await,
-        400,
-        "invalid_request",
-    )
-    .await;
-    let res = app
-        .http
-        .post(app.public("/oauth2/token"))
-        .basic_auth(&basic.id, Some(&basic.secret))
-        .send()
-        .await
-        .unwrap();
+    let res = token(&app, &basic, &[("scope", "read")]).await;
     assert_oauth_error(res, 400, "invalid_request").await;
-    assert_oauth_error(
-        token(&app, &basic, &[("grant_type", "password")]).await,
-        400,
-        "invalid_request",
-    )
-    .await;
+    let req = app.http.post(app.public("/oauth2/token"));
+    let res = send(req.basic_auth(&basic.id, Some(&basic.secret))).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+    let res = token(&app, &basic, &[("grant_type", "password")]).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
     app.stop().await;
 }
 
@@ -317,16 +268,12 @@ async fn client_authentication_methods() {
 async fn client_credentials_scopes_audience_and_disabled_grants() {
     let app = spawn().await;
     let c = client(&app, json!({"audience": ["https://api.example.com"]})).await;
-    let res = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "client_credentials"),
-            ("scope", "read write"),
-            ("audience", "https://api.example.com/v1"),
-        ],
-    )
-    .await;
+    let cc = "client_credentials";
+    let extra = [
+        ("scope", "read write"),
+        ("audience", "https://api.example.com/v1"),
+    ];
+    let res = grant(&app, &c, cc, &extra).await;
     assert_eq!(res.status(), 200);
     let t = json(res).await;
     assert_eq!(t["scope"], "read write");
@@ -334,88 +281,34 @@ async fn client_credentials_scopes_audience_and_disabled_grants() {
     let i = introspect(&app, &s(&t, "access_token")).await;
     assert_eq!(i["sub"], c.id.as_str());
     assert_eq!(i["aud"], json!(["https://api.example.com/v1"]));
-    assert_oauth_error(
-        token(
-            &app,
-            &c,
-            &[("grant_type", "client_credentials"), ("scope", "admin")],
-        )
-        .await,
-        400,
-        "invalid_scope",
-    )
-    .await;
-    assert_oauth_error(
-        token(
-            &app,
-            &c,
-            &[
-                ("grant_type", "client_credentials"),
-                ("audience", "https://other.example.com"),
-            ],
-        )
-        .await,
-        400,
-        "invalid_request",
-    )
-    .await;
+    let res = grant(&app, &c, cc, &[("scope", "admin")]).await;
+    assert_oauth_error(res, 400, "invalid_scope").await;
+    let res = grant(&app, &c, cc, &[("audience", "https://other.example.com")]).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
 
     // A client without the grant.
     let code_only = client(&app, json!({"grant_types": ["authorization_code"]})).await;
-    assert_oauth_error(
-        token(&app, &code_only, &[("grant_type", "client_credentials")]).await,
-        400,
-        "unauthorized_client",
-    )
-    .await;
+    let res = grant(&app, &code_only, cc, &[]).await;
+    assert_oauth_error(res, 400, "unauthorized_client").await;
     // No refresh_token grant: offline is granted but no refresh token comes back.
-    let code_ = code(&app, &code_only.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &code_only, &code_).await).await;
+    let t = tokens(&app, &code_only, &["openid", "offline"]).await;
     assert!(t.get("refresh_token").is_none());
-    assert_oauth_error(
-        token(
-            &app,
-            &code_only,
-            &[("grant_type", "refresh_token"), ("refresh_token", "x.y")],
-        )
-        .await,
-        400,
-        "unauthorized_client",
-    )
-    .await;
+    let res = refresh(&app, &code_only, "x.y").await;
+    assert_oauth_error(res, 400, "unauthorized_client").await;
 
     // Public clients may not use client_credentials.
     let public = client(&app, json!({"token_endpoint_auth_method": "none"})).await;
-    let res = app
-        .http
-        .post(app.public("/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", public.id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_oauth_error(res, 400, "invalid_grant").await;
+    let form = [("grant_type", cc), ("client_id", public.id.as_str())];
+    assert_oauth_error(token_form(&app, &form).await, 400, "invalid_grant").await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
-    let t1 = json(exchange(&app, &c, &code_).await).await;
+    let (app, c) = app_and_client().await;
+    let t1 = tokens(&app, &c, &["openid", "offline"]).await;
     let refresh1 = s(&t1, "refresh_token");
-    let res = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh1.as_str()),
-        ],
-    )
-    .await;
+    let res = refresh(&app, &c, &refresh1).await;
     assert_eq!(res.status(), 200);
     let t2 = json(res).await;
     assert_eq!(t2["scope"], "openid offline");
@@ -424,96 +317,29 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_eq!(id2["auth_time"], id1["auth_time"]);
     assert_ne!(id2["jti"], id1["jti"]);
     // Rotation: the old pair is dead, the new pair lives.
-    assert_eq!(
-        introspect(&app, &s(&t1, "access_token")).await["active"],
-        false
-    );
-    assert_eq!(introspect(&app, &refresh1).await["active"], false);
-    assert_eq!(
-        introspect(&app, &s(&t2, "access_token")).await["active"],
-        true
-    );
+    assert_active(&app, &s(&t1, "access_token"), false).await;
+    assert_active(&app, &refresh1, false).await;
+    assert_active(&app, &s(&t2, "access_token"), true).await;
     // Reuse of the old refresh token fails and kills the whole family.
-    let res = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh1.as_str()),
-        ],
-    )
-    .await;
+    let res = refresh(&app, &c, &refresh1).await;
     assert_oauth_error(res, 400, "invalid_grant").await;
-    assert_eq!(
-        introspect(&app, &s(&t2, "access_token")).await["active"],
-        false
-    );
-    let res = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t2, "refresh_token")),
-        ],
-    )
-    .await;
+    assert_active(&app, &s(&t2, "access_token"), false).await;
+    let res = refresh(&app, &c, &s(&t2, "refresh_token")).await;
     assert_oauth_error(res, 400, "invalid_grant").await;
     // Another client cannot use a refresh token.
-    let code_ = code(&app, &c.id, &["offline"]).await;
-    let t = json(exchange(&app, &c, &code_).await).await;
+    let t = tokens(&app, &c, &["offline"]).await;
     let other = client(&app, json!({})).await;
-    let res = token(
-        &app,
-        &other,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t, "refresh_token")),
-        ],
-    )
-    .await;
+    let res = refresh(&app, &other, &s(&t, "refresh_token")).await;
     assert_oauth_error(res, 400, "invalid_grant").await;
     // Expired refresh tokens are refused.
     app.clock.advance(721 * 3600);
-    let res = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t, "refresh_token")),
-        ],
-    )
-    .await;
+    let res = refresh(&app, &c, &s(&t, "refresh_token")).await;
     assert_oauth_error(res, 400, "invalid_grant").await;
     app.stop().await;
 }
 
-#[tokio::test]
-async fn parallel_redemptions_yield_exactly_one_success() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
-    let attempts = (0..8).map(|_| exchange(&app, &c, &code_));
-    let results = join_all(attempts).await;
-    let ok: Vec<_> = results.iter().filter(|r| r.status() == 200).collect();
-    assert_eq!(
-        ok.len(),
-        1,
-        "{:?}",
-        results.iter().map(|r| r.status()).collect::<Vec<_>>()
-    );
-    assert!(results
-        .iter()
-        .all(|r| r.status() == 200 || r.status() == 400));
-
-    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &c, &code_).await).await;
-    let refresh = s(&t, "refresh_token");
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh.as_str()),
-    ];
-    let attempts = (0..8).map(|_| token(&app, &c, &form));
-    let results = join_all(attempts).await;
+/// Asserts that exactly one of `results` succeeded.
+fn assert_one_success(results: &[reqwest::Response]) {
     let ok = results.iter().filter(|r| r.status() == 200).count();
     assert_eq!(
         ok,
@@ -521,6 +347,23 @@ async fn parallel_redemptions_yield_exactly_one_success() {
         "{:?}",
         results.iter().map(|r| r.status()).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn parallel_redemptions_yield_exactly_one_success() {
+    let (app, c) = app_and_client().await;
+    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
+    let attempts = (0..8).map(|_| exchange(&app, &c, &code_));
+    let results = join_all(attempts).await;
+    assert_one_success(&results);
+    assert!(results
+        .iter()
+        .all(|r| r.status() == 200 || r.status() == 400));
+
+    let t = tokens(&app, &c, &["openid", "offline"]).await;
+    let refresh_token = s(&t, "refresh_token");
+    let attempts = (0..8).map(|_| refresh(&app, &c, &refresh_token));
+    assert_one_success(&join_all(attempts).await);
     app.stop().await;
 }
 
@@ -553,129 +396,70 @@ async fn join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<
 async fn revocation_userinfo_errors_flush_and_delete() {
     let app = spawn().await;
     let c = client(&app, json!({"userinfo_signed_response_alg": "RS256"})).await;
-    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &c, &code_).await).await;
+    let t = tokens(&app, &c, &["openid", "offline"]).await;
     let access = s(&t, "access_token");
 
     // Signed userinfo.
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let res = userinfo(&app, &access).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/jwt");
     let jwt = res.text().await.unwrap();
     assert_eq!(claims(&jwt)["sub"], "alice");
 
     // Userinfo failures carry WWW-Authenticate.
-    let res = app.http.get(app.public("/userinfo")).send().await.unwrap();
+    let res = app.get(app.public("/userinfo")).await;
     assert_eq!(res.status(), 401);
     assert!(res.headers()["www-authenticate"]
         .to_str()
         .unwrap()
         .starts_with("error=request_unauthorized"));
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(s(&t, "refresh_token"))
-        .send()
-        .await
-        .unwrap();
+    let res = userinfo(&app, &s(&t, "refresh_token")).await;
     assert_eq!(res.status(), 401);
 
-    // Revocation by another client is a silent no-op; by the owner it kills the grant.
-    let other = client(&app, json!({})).await;
-    let revoke = |who: &TestClient, tok: &str| {
-        app.http
-            .post(app.public("/oauth2/revoke"))
-            .basic_auth(&who.id, Some(&who.secret))
-            .form(&[("token", tok.to_string())])
-            .send()
-    };
-    let res = revoke(&other, &access).await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(introspect(&app, &access).await["active"], true);
-    let res = revoke(&c, &access).await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.text().await.unwrap(), "");
-    assert_eq!(introspect(&app, &access).await["active"], false);
-    assert_eq!(
-        introspect(&app, &s(&t, "refresh_token")).await["active"],
-        false
-    );
-    assert_eq!(revoke(&c, "unknown.token").await.unwrap().status(), 200);
-    let wrong = TestClient {
-        id: c.id.clone(),
-        secret: "nope".into(),
-    };
-    assert_oauth_error(
-        revoke(&wrong, &access).await.unwrap(),
-        401,
-        "invalid_client",
-    )
-    .await;
+    check_revocation(&app, &c, &access, &s(&t, "refresh_token")).await;
 
     // Expired access tokens: userinfo says token_expired.
-    let cc = json(
-        token(
-            &app,
-            &c,
-            &[("grant_type", "client_credentials"), ("scope", "read")],
-        )
-        .await,
-    )
-    .await;
+    let cc = client_credentials(&app, &c, &[("scope", "read")]).await;
     let cc_token = s(&cc, "access_token");
     app.clock.advance(3601);
-    let res = app
-        .http
-        .get(app.public("/userinfo"))
-        .bearer_auth(&cc_token)
-        .send()
-        .await
-        .unwrap();
+    let res = userinfo(&app, &cc_token).await;
     assert_eq!(res.status(), 401);
     assert_eq!(json(res).await["error"], "token_expired");
-    assert_eq!(introspect(&app, &cc_token).await["active"], false);
+    assert_active(&app, &cc_token, false).await;
 
-    // Flush removes access tokens older than the TTL; DELETE /oauth2/tokens a client's tokens.
-    let before = app
-        .state()
-        .store
-        .count_tokens(portcullis::domain::token::TokenKind::Access)
-        .await
-        .unwrap();
-    assert_eq!(before, 1);
-    let res = app.post_json(app.admin("/oauth2/flush"), &json!({})).await;
-    assert_eq!(res.status(), 204);
-    assert_eq!(
-        app.state()
-            .store
-            .count_tokens(portcullis::domain::token::TokenKind::Access)
-            .await
-            .unwrap(),
-        0
-    );
-    let res = app
-        .post_json(
-            app.admin("/oauth2/flush"),
-            &json!({"notAfter": "yesterday"}),
-        )
-        .await;
+    check_flush_and_delete(&app, &c).await;
+    app.stop().await;
+}
+
+/// Revocation by another client is a silent no-op; by the owner it kills the grant.
+async fn check_revocation(app: &TestApp, c: &TestClient, access: &str, refresh: &str) {
+    let other = client(app, json!({})).await;
+    let res = revoke(app, &other, access).await;
+    assert_eq!(res.status(), 200);
+    assert_active(app, access, true).await;
+    let res = revoke(app, c, access).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "");
+    assert_active(app, access, false).await;
+    assert_active(app, refresh, false).await;
+    assert_eq!(revoke(app, c, "unknown.token").await.status(), 200);
+    let wrong = with_secret(c, "nope");
+    assert_oauth_error(revoke(app, &wrong, access).await, 401, "invalid_client").await;
+}
+
+/// Flush removes access tokens older than the TTL; DELETE /oauth2/tokens a client's tokens.
+async fn check_flush_and_delete(app: &TestApp, c: &TestClient) {
+    assert_eq!(app.access_tokens().await, 1);
+    let flush = |body: Value| async move { app.admin_post("/oauth2/flush", &body).await };
+    assert_eq!(flush(json!({})).await.status(), 204);
+    assert_eq!(app.access_tokens().await, 0);
+    let res = flush(json!({"notAfter": "yesterday"})).await;
     assert_eq!(res.status(), 400);
-    let fresh = json(token(&app, &c, &[("grant_type", "client_credentials")]).await).await;
-    let res = app
-        .post_json(
-            app.admin("/oauth2/flush"),
-            &json!({"notAfter": "2100-01-01T00:00:00Z"}),
-        )
-        .await;
+    let fresh = client_credentials(app, c, &[]).await;
+    let res = flush(json!({"notAfter": "2100-01-01T00:00:00Z"})).await;
     assert_eq!(res.status(), 204);
     assert_eq!(
-        introspect(&app, &s(&fresh, "access_token")).await["active"],
+        introspect(app, &s(&fresh, "access_token")).await["active"],
         true,
         "younger than the TTL"
     );
@@ -685,19 +469,13 @@ async fn revocation_userinfo_errors_flush_and_delete() {
         .delete(app.admin(&format!("/oauth2/tokens?client_id={}", c.id)))
         .await;
     assert_eq!(res.status(), 204);
-    assert_eq!(
-        introspect(&app, &s(&fresh, "access_token")).await["active"],
-        false
-    );
-    app.stop().await;
+    assert_active(app, &s(&fresh, "access_token"), false).await;
 }
 
 #[tokio::test]
 async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &c, &code_).await).await;
+    let (app, c) = app_and_client().await;
+    let t = tokens(&app, &c, &["openid", "offline"]).await;
     let access = s(&t, "access_token");
     // Rows hold neither the token nor readable session data.
     let rows = app.state().store.raw_token_data().await.unwrap();
@@ -719,15 +497,7 @@ async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
     let i = introspect(&app, &access).await;
     assert_eq!(i["active"], true);
     assert_eq!(i["sub"], "alice");
-    let res = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t, "refresh_token")),
-        ],
-    )
-    .await;
+    let res = refresh(&app, &c, &s(&t, "refresh_token")).await;
     assert_eq!(res.status(), 200);
     // Without the old secret the stored keys no longer open: the server refuses to start and
     // names secrets.system, instead of serving 500s (start safety, issue 7).
@@ -752,66 +522,29 @@ async fn sessions_are_sealed_and_tokens_survive_secret_rotation() {
 
 #[tokio::test]
 async fn max_age_and_id_token_hint() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &c, &code_).await).await;
-    let id_token = s(&t, "id_token");
+    let (app, c) = app_and_client().await;
+    let id_token = s(&tokens(&app, &c, &["openid", "offline"]).await, "id_token");
 
     // A hint for the session's subject keeps the remembered login.
-    let res = browse(
-        &app,
-        &auth_url(
-            &app,
-            &c.id,
-            &[("id_token_hint", id_token.as_str()), ("prompt", "none")],
-        ),
-    )
-    .await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
+    let extra = [("id_token_hint", id_token.as_str()), ("prompt", "none")];
+    let login = login_challenge(&app, &c.id, &extra).await;
+    let req = login_request(&app, &login).await;
     assert_eq!(req["skip"], true);
     assert_eq!(req["oidc_context"]["id_token_hint_claims"]["sub"], "alice");
     // A forged hint is an invalid request.
-    let res = browse(
-        &app,
-        &auth_url(
-            &app,
-            &c.id,
-            &[("id_token_hint", "eyJhbGciOiJSUzI1NiJ9.e30.AAAA")],
-        ),
-    )
-    .await;
-    assert_eq!(param(&location(&res), "error").unwrap(), "invalid_request");
+    let forged = [("id_token_hint", "eyJhbGciOiJSUzI1NiJ9.e30.AAAA")];
+    let res = browse(&app, &auth_url(&app, &c.id, &forged)).await;
+    assert_eq!(redirect_error(&res), "invalid_request");
 
     // max_age: an old session with prompt=none is login_required; without prompt, a fresh login.
     app.clock.advance(120);
-    let res = browse(
-        &app,
-        &auth_url(&app, &c.id, &[("max_age", "60"), ("prompt", "none")]),
-    )
-    .await;
-    assert_eq!(param(&location(&res), "error").unwrap(), "login_required");
-    let res = browse(&app, &auth_url(&app, &c.id, &[("max_age", "60")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
-    assert_eq!(req["skip"], false);
-    let res = browse(&app, &auth_url(&app, &c.id, &[("max_age", "600")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
-    let req = json(
-        app.get(app.admin(&format!("/oauth2/auth/requests/login?challenge={login}")))
-            .await,
-    )
-    .await;
-    assert_eq!(req["skip"], true);
+    let extra = [("max_age", "60"), ("prompt", "none")];
+    let res = browse(&app, &auth_url(&app, &c.id, &extra)).await;
+    assert_eq!(redirect_error(&res), "login_required");
+    let login = login_challenge(&app, &c.id, &[("max_age", "60")]).await;
+    assert_eq!(login_request(&app, &login).await["skip"], false);
+    let login = login_challenge(&app, &c.id, &[("max_age", "600")]).await;
+    assert_eq!(login_request(&app, &login).await["skip"], true);
     app.stop().await;
 }
 
@@ -819,15 +552,7 @@ async fn max_age_and_id_token_hint() {
 async fn jwt_access_token_strategy() {
     let app = spawn_with(|c| c.strategies.access_token = "jwt".into()).await;
     let c = client(&app, json!({})).await;
-    let t = json(
-        token(
-            &app,
-            &c,
-            &[("grant_type", "client_credentials"), ("scope", "read")],
-        )
-        .await,
-    )
-    .await;
+    let t = client_credentials(&app, &c, &[("scope", "read")]).await;
     let access = s(&t, "access_token");
     assert_eq!(access.split('.').count(), 3);
     let header = jsonwebtoken::decode_header(&access).unwrap();
@@ -853,21 +578,12 @@ async fn jwt_access_token_strategy() {
     let forged = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
     assert_eq!(introspect(&app, &forged).await, json!({"active": false}));
     // The code flow issues JWT access tokens too, and revocation finds them.
-    let code_ = code(&app, &c.id, &["openid", "offline"]).await;
-    let t = json(exchange(&app, &c, &code_).await).await;
+    let t = tokens(&app, &c, &["openid", "offline"]).await;
     let access = s(&t, "access_token");
     assert_eq!(claims(&access)["sub"], "alice");
     assert_eq!(claims(&access)["ext"], json!({"role": "admin"}));
-    let res = app
-        .http
-        .post(app.public("/oauth2/revoke"))
-        .basic_auth(&c.id, Some(&c.secret))
-        .form(&[("token", access.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(introspect(&app, &access).await["active"], false);
+    assert_eq!(revoke(&app, &c, &access).await.status(), 200);
+    assert_active(&app, &access, false).await;
     app.stop().await;
 }
 
@@ -958,37 +674,23 @@ async fn private_key_jwt_client_assertions() {
 
 #[tokio::test]
 async fn deleting_a_client_revokes_its_tokens() {
-    let app = spawn().await;
-    let c = client(&app, json!({})).await;
-    let t = json(token(&app, &c, &[("grant_type", "client_credentials")]).await).await;
+    let (app, c) = app_and_client().await;
+    let t = client_credentials(&app, &c, &[]).await;
     let access = s(&t, "access_token");
-    assert_eq!(introspect(&app, &access).await["active"], true);
+    assert_active(&app, &access, true).await;
     let res = app.delete(app.admin(&format!("/clients/{}", c.id))).await;
     assert_eq!(res.status(), 204);
     assert_eq!(introspect(&app, &access).await, json!({"active": false}));
-    assert_eq!(
-        app.state()
-            .store
-            .count_tokens(portcullis::domain::token::TokenKind::Access)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(app.access_tokens().await, 0);
     app.stop().await;
 }
 
 // Hydra hashes Go's url.Host, port included: the same sub after a move from Hydra.
 #[tokio::test]
 async fn pairwise_and_forced_subject_identifiers() {
-    let app = spawn_with(|c| {
-        c.oidc.subject_identifiers.supported_types = vec!["public".into(), "pairwise".into()];
-        c.oidc.subject_identifiers.pairwise.salt =
-            portcullis::config::Secret("pairwise-salt".into());
-    })
-    .await;
+    let app = spawn_with(pairwise).await;
     let c = client(&app, json!({"subject_type": "pairwise"})).await;
-    let code_ = code(&app, &c.id, &["openid"]).await;
-    let t = json(exchange(&app, &c, &code_).await).await;
+    let t = tokens(&app, &c, &["openid"]).await;
     use sha2::Digest;
     let expected: String = sha2::Sha256::digest(b"127.0.0.1:5555alicepairwise-salt")
         .iter()
@@ -998,28 +700,19 @@ async fn pairwise_and_forced_subject_identifiers() {
     let i = introspect(&app, &s(&t, "access_token")).await;
     assert_eq!(i["sub"], "alice");
     assert_eq!(i["obfuscated_subject"], expected.as_str());
-    let u = json(
-        app.http
-            .get(app.public("/userinfo"))
-            .bearer_auth(s(&t, "access_token"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let u = json(userinfo(&app, &s(&t, "access_token")).await).await;
     assert_eq!(u["sub"], expected.as_str());
 
     // A forced identifier from the login app wins.
     let public = client(&app, json!({})).await;
-    let res = browse(&app, &auth_url(&app, &public.id, &[("prompt", "login")])).await;
-    let login = challenge_of(&res, "login_challenge").await;
+    let login = login_challenge(&app, &public.id, &[("prompt", "login")]).await;
     let to = accept_login(
         &app,
         &login,
         json!({"subject": "alice", "force_subject_identifier": "alice-at-partner"}),
     )
     .await;
-    let consent = challenge_of(&browse(&app, &to).await, "consent_challenge").await;
+    let consent = consent_challenge(&app, &to).await;
     let to = accept_consent(&app, &consent, json!({"grant_scope": ["openid"]})).await;
     let code_ = param(&location(&browse(&app, &to).await), "code").unwrap();
     let t = json(exchange(&app, &public, &code_).await).await;

@@ -87,6 +87,18 @@ def hop(browser, url):
     return loc
 
 
+def ui_challenge(browser, url, params, ui_url, name):
+    """GET `url` with `params` (redirects off): must be a 302 to the UI at `ui_url` carrying
+    the challenge `name`. Returns the challenge."""
+    r = browser.get(url, params=params, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 302, f"{urlsplit(url).path}: {r.status_code} {r.text[:300]}"
+    loc = r.headers["Location"]
+    assert without_query(loc) == ui_url, f"expected redirect to {ui_url}, got {loc}"
+    ch = query_of(loc).get(name)
+    assert ch, f"no {name} in {loc}"
+    return ch
+
+
 def cookie_names(browser):
     return {c.name for c in browser.cookies}
 
@@ -155,15 +167,7 @@ def register(check, admin, public_url, login_url, consent_url, logout_url, post_
             "code_challenge_method": "S256",
             **extra,
         }
-        r = browser.get(
-            f"{public_url}/oauth2/auth", params=params, allow_redirects=False,
-            timeout=HTTP_TIMEOUT,
-        )
-        assert r.status_code == 302, f"/oauth2/auth: {r.status_code} {r.text[:300]}"
-        loc = r.headers["Location"]
-        assert without_query(loc) == login_url, f"expected redirect to login UI, got {loc}"
-        ch = query_of(loc).get("login_challenge")
-        assert ch, f"no login_challenge in {loc}"
+        ch = ui_challenge(browser, f"{public_url}/oauth2/auth", params, login_url, "login_challenge")
         return flow, ch
 
     def accept_login(ch, subject="alice", remember=True):
@@ -617,16 +621,9 @@ def register(check, admin, public_url, login_url, consent_url, logout_url, post_
 
     # ------------------------------------------------------------ logout
     def logout_challenge(b, **params):
-        r = b.get(
-            f"{public_url}/oauth2/sessions/logout", params=params, allow_redirects=False,
-            timeout=HTTP_TIMEOUT,
+        return ui_challenge(
+            b, f"{public_url}/oauth2/sessions/logout", params, logout_url, "logout_challenge"
         )
-        assert r.status_code == 302, f"logout: {r.status_code} {r.text[:300]}"
-        loc = r.headers["Location"]
-        assert without_query(loc) == logout_url, f"expected logout UI, got {loc}"
-        ch = query_of(loc).get("logout_challenge")
-        assert ch, f"no logout_challenge in {loc}"
-        return ch
 
     def session_cookies(b):
         return {n for n in cookie_names(b) if n.startswith("oauth2_authentication_session")}

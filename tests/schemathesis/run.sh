@@ -29,36 +29,20 @@ dropdb --if-exists -d "$DB_BASE/postgres" "$DB_NAME" 2>/dev/null \
 psql -q "$DB_BASE/postgres" -c "CREATE DATABASE $DB_NAME"
 DSN="$DB_URL" "$BIN" migrate sql -e --yes >/dev/null
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=../lib/server.sh
+source tests/lib/server.sh
 PUBLIC_PORT=$(free_port)
-ADMIN_PORT=$(free_port)
-while [[ "$ADMIN_PORT" == "$PUBLIC_PORT" ]]; do ADMIN_PORT=$(free_port); done
+ADMIN_PORT=$(free_port "$PUBLIC_PORT")
 
 WORK=$(mktemp -d)
 SERVER_PID=
-cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap stop_server EXIT
 
-DSN="$DB_URL" \
-SERVE_PUBLIC_HOST=127.0.0.1 SERVE_PUBLIC_PORT="$PUBLIC_PORT" \
-SERVE_ADMIN_HOST=127.0.0.1 SERVE_ADMIN_PORT="$ADMIN_PORT" \
-URLS_SELF_ISSUER="http://127.0.0.1:$PUBLIC_PORT/" \
 URLS_LOGIN="http://127.0.0.1:9/login" URLS_CONSENT="http://127.0.0.1:9/consent" \
 SECRETS_SYSTEM=schema-secret-0123456789abcdef \
 LOG_LEVEL=warn \
-  "$BIN" serve all --dangerous-force-http >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$ADMIN_PORT/health/ready" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$ADMIN_PORT/health/ready" >/dev/null
+  start_server "$DB_URL" "$WORK/server.log" --dangerous-force-http
+wait_ready "$WORK/server.log"
 
 # Deliberate deviations, each excluded explicitly:
 # - /metrics/prometheus: Prometheus text exposition, which the spec does not describe at all.
