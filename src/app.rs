@@ -556,7 +556,7 @@ fn start_janitor(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
         Janitor::new(state.store.clone()).counting(state.metrics.janitor_deleted.clone()),
         Options::from_config(&state.config),
         interval,
-        state.oauth2.clock.clone(),
+        state.oauth2.clock(),
         state.metrics.janitor_runs.clone(),
     ))
 }

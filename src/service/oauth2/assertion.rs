@@ -125,9 +125,9 @@ impl OAuth2 {
             .client_keys(client, header.kid.as_deref())
             .await
             .map_err(invalid)?;
-        let token_url = format!("{}oauth2/token", self.settings.public_url);
+        let token_url = self.settings.tokens.token_url.as_str();
         let mut validation = jsonwebtoken::Validation::new(header.alg);
-        validation.set_audience(&[token_url.as_str()]);
+        validation.set_audience(&[token_url]);
         validation.set_issuer(&[client.client_id.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
         // Time claims are checked below against the injected clock with our own small skew;

@@ -1,7 +1,7 @@
 //! `POST /oauth2/token` (fosite access_request_handler.go and handler/oauth2, handler/openid,
 //! handler/pkce): client authentication, then one of the grants authorization_code,
 //! refresh_token, client_credentials.
-use super::authorize::Params;
+use super::types::Params;
 use super::{client_scopes, grant_types, internal, ClientCredentials, OAuth2};
 use crate::domain::client::Client;
 use crate::domain::token::{TokenKind, TokenSession};
@@ -217,7 +217,7 @@ impl OAuth2 {
                 "The OAuth 2.0 Client is not allowed to request scope '{s}'."
             )));
         }
-        if scopes.is_empty() && self.settings.cc_default_scope {
+        if scopes.is_empty() && self.settings.tokens.cc_default_scope {
             scopes = allowed;
         }
         let audience: Vec<String> = form.all("audience").flat_map(split_spaces).collect();
@@ -273,7 +273,7 @@ impl OAuth2 {
             && grant_types(client).contains(&"refresh_token")
         {
             let mut refresh_session = session.clone();
-            refresh_session.expires_at = now + self.settings.ttl_refresh;
+            refresh_session.expires_at = now + self.settings.tokens.ttl_refresh;
             let (token, row) = self.mint(TokenKind::Refresh, request_id, &refresh_session)?;
             rows.push(row);
             Some(token)
@@ -324,7 +324,7 @@ impl OAuth2 {
             "iss": self.settings.issuer,
             "sub": c.subject,
             "aud": aud,
-            "exp": now + self.settings.ttl_id_token,
+            "exp": now + self.settings.tokens.ttl_id_token,
             "iat": now,
             "jti": crate::crypto::uuid_v4().to_string(),
             "auth_time": c.auth_time,
