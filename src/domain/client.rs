@@ -1,5 +1,6 @@
 //! The OAuth 2.0 client model of Hydra v1.9.2 (client/client.go) and its validation rules
 //! (client/validator.go).
+use super::protocol::{ClientAuthMethod, GrantType, SubjectType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -154,11 +155,10 @@ impl Client {
     /// keys and a supported signing algorithm.
     fn check_auth_method(&mut self) -> Result<(), ClientError> {
         if self.token_endpoint_auth_method.is_empty() {
-            self.token_endpoint_auth_method = "client_secret_basic".into();
+            self.token_endpoint_auth_method = ClientAuthMethod::ClientSecretBasic.to_string();
         }
-        match self.token_endpoint_auth_method.as_str() {
-            "client_secret_basic" | "client_secret_post" | "none" => Ok(()),
-            "private_key_jwt" => {
+        match self.token_endpoint_auth_method.parse::<ClientAuthMethod>() {
+            Ok(ClientAuthMethod::PrivateKeyJwt) => {
                 if self.jwks_is_empty() && self.jwks_uri.is_empty() {
                     return Err(meta("When token_endpoint_auth_method is \"private_key_jwt\", either jwks or jwks_uri must be set."));
                 }
@@ -169,8 +169,10 @@ impl Client {
                 }
                 Ok(())
             }
-            other => Err(meta(format!(
-                "Field token_endpoint_auth_method \"{other}\" is not supported."
+            Ok(_) => Ok(()),
+            Err(other) => Err(meta(format!(
+                "Field token_endpoint_auth_method \"{}\" is not supported.",
+                other.0
             ))),
         }
     }
@@ -266,8 +268,9 @@ impl Client {
     /// `subject_type` defaults to `public` when the server offers it, else to its first type.
     fn check_subject_type(&mut self, policy: &Policy<'_>) -> Result<(), ClientError> {
         if self.subject_type.is_empty() {
-            if policy.subject_types.iter().any(|t| t == "public") {
-                self.subject_type = "public".into();
+            let public = SubjectType::Public;
+            if policy.subject_types.iter().any(|t| t.parse() == Ok(public)) {
+                self.subject_type = public.to_string();
             } else if let Some(first) = policy.subject_types.first() {
                 self.subject_type = first.clone();
             }
@@ -349,8 +352,38 @@ impl Client {
         }
     }
 
+    /// The registered `token_endpoint_auth_method`; None for a value this server does not
+    /// know (only rows stored before validation, or imported, can hold one).
+    pub fn auth_method(&self) -> Option<ClientAuthMethod> {
+        self.token_endpoint_auth_method.parse().ok()
+    }
+
     /// True for clients that authenticate without a secret.
     pub fn is_public(&self) -> bool {
-        self.token_endpoint_auth_method == "none"
+        self.auth_method() == Some(ClientAuthMethod::None)
+    }
+
+    /// True for clients that see pairwise subject identifiers.
+    pub fn is_pairwise(&self) -> bool {
+        self.subject_type.parse() == Ok(SubjectType::Pairwise)
+    }
+
+    /// Whether the client may use `grant` (only authorization_code when it lists none, as in
+    /// fosite).
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        if self.grant_types.is_empty() {
+            return grant == GrantType::AuthorizationCode;
+        }
+        self.grant_types.iter().any(|g| g.parse() == Ok(grant))
+    }
+
+    /// The registered response types (`code` when it lists none, as in fosite), each a
+    /// space-separated combination.
+    pub fn response_type_combinations(&self) -> Vec<&str> {
+        if self.response_types.is_empty() {
+            vec![super::protocol::ResponseType::Code.as_str()]
+        } else {
+            self.response_types.iter().map(String::as_str).collect()
+        }
     }
 }

@@ -121,7 +121,9 @@ pub struct ResponseTypes {
 
 impl ResponseTypes {
     /// The set of `words` (already split and lower-cased); the first unknown word is the error.
-    pub fn parse<'a>(words: impl IntoIterator<Item = &'a str>) -> Result<ResponseTypes, UnknownValue> {
+    pub fn parse<'a>(
+        words: impl IntoIterator<Item = &'a str>,
+    ) -> Result<ResponseTypes, UnknownValue> {
         let mut set = ResponseTypes::default();
         for w in words {
             match w.parse()? {

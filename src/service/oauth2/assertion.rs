@@ -4,6 +4,7 @@
 //! [`crate::oauth2::jwt_time`] (the `jti` is remembered for as long as the assertion verifies).
 use super::{internal, OAuth2};
 use crate::domain::client::Client;
+use crate::domain::protocol::ClientAuthMethod;
 use crate::oauth2::jwt_time::check_time_claims;
 use crate::oauth2::OAuthError;
 use serde_json::Value;
@@ -97,7 +98,7 @@ impl OAuth2 {
         client: &Client,
         assertion: &str,
     ) -> Result<(), OAuthError> {
-        if client.token_endpoint_auth_method != "private_key_jwt" {
+        if client.auth_method() != Some(ClientAuthMethod::PrivateKeyJwt) {
             return Err(invalid(format!(
                 "The OAuth 2.0 Client supports client authentication method '{}', but method 'private_key_jwt' was requested.",
                 client.token_endpoint_auth_method

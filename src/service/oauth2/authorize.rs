@@ -2,9 +2,12 @@
 //! `consent.rs` (consent/strategy_default.go). Every outcome is a redirect, errors included: to
 //! the client when its redirect URI is valid, else to `urls.error`.
 use super::types::{BrowserCookies, Redirect};
-use super::{client_scopes, response_types, OAuth2};
+use super::{client_scopes, OAuth2};
 use crate::domain::client::Client;
 use crate::domain::flow::OidcContext;
+use crate::domain::protocol::{
+    GrantType, Prompt, Prompts, ResponseMode, ResponseType, ResponseTypes,
+};
 use crate::oauth2::{pkce, redirect, scope, split_spaces, OAuthError};
 use std::sync::Arc;
 use url::Url;
@@ -12,26 +15,13 @@ use url::Url;
 /// Kept for the modules that still name the parameters by their old home.
 pub(super) use super::types::Params;
 
-/// How the authorization response reaches the client's redirect URI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseMode {
-    Query,
-    Fragment,
-    FormPost,
-}
-
-impl ResponseMode {
-    /// The `response_mode` parameter; an empty one defaults by response type (query for
-    /// `code`, fragment when tokens travel in the front channel). None for unknown modes.
-    fn parse(raw: &str, response_type: &[String]) -> Option<ResponseMode> {
-        match raw {
-            "" if response_type == ["code"] => Some(ResponseMode::Query),
-            "" => Some(ResponseMode::Fragment),
-            "query" => Some(ResponseMode::Query),
-            "fragment" => Some(ResponseMode::Fragment),
-            "form_post" => Some(ResponseMode::FormPost),
-            _ => None,
-        }
+/// The `response_mode` parameter; an empty one defaults by response type (query for `code`,
+/// fragment when tokens travel in the front channel). None for unknown modes.
+fn response_mode(raw: &str, response_type: &[String]) -> Option<ResponseMode> {
+    match raw {
+        "" if response_type == [ResponseType::Code.as_str()] => Some(ResponseMode::Query),
+        "" => Some(ResponseMode::Fragment),
+        _ => raw.parse().ok(),
     }
 }
 
@@ -56,23 +46,27 @@ pub(super) struct AuthRequest {
     pub state: String,
     pub scopes: Vec<String>,
     pub audience: Vec<String>,
-    pub prompt: Vec<String>,
+    /// Empty when a value is unknown (`check_prompt` refuses the request then).
+    pub prompt: Prompts,
     pub max_age: i64,
     pub nonce: String,
     pub id_token_hint: String,
     pub oidc: OidcContext,
     pub code_challenge: String,
-    /// Requested response types, lower-cased and sorted.
-    pub response_types: Vec<String>,
+    /// Requested response types, lower-cased and sorted, as sent.
+    pub response_words: Vec<String>,
+    /// The same as a set; empty when a word is unknown (`check_response_type` refuses the
+    /// request then).
+    pub response_types: ResponseTypes,
 }
 
 impl AuthRequest {
-    pub fn prompts(&self, value: &str) -> bool {
-        self.prompt.iter().any(|p| p == value)
+    pub fn prompts(&self, value: Prompt) -> bool {
+        self.prompt.contains(value)
     }
 
-    pub fn wants(&self, response_type: &str) -> bool {
-        self.response_types.iter().any(|r| r == response_type)
+    pub fn wants(&self, response_type: ResponseType) -> bool {
+        self.response_types.contains(response_type)
     }
 }
 
@@ -195,12 +189,12 @@ impl OAuth2 {
         self.check_scope(req)?;
         check_audience(req)?;
         check_response_type(req, &response_type)?;
-        if req.response_types != ["code"] {
-            check_front_channel(req, p)?;
+        if !req.response_types.is_code_only() {
+            check_front_channel(req)?;
         }
         check_state(req)?;
-        check_prompt(req)?;
-        if req.wants("code") {
+        check_prompt(p)?;
+        if req.wants(ResponseType::Code) {
             self.check_pkce(req, p)?;
         }
         Ok(())
@@ -235,10 +229,12 @@ impl OAuth2 {
 fn read_request(p: &Params, client: Arc<Client>, redirect_uri: Url) -> AuthRequest {
     let response_type = split_spaces(p.get("response_type"));
     // An unknown mode is refused by check_request; its error travels in the fragment.
-    let mode = ResponseMode::parse(p.get("response_mode"), &response_type)
-        .unwrap_or(ResponseMode::Fragment);
-    let mut response_types: Vec<String> = response_type.iter().map(|s| s.to_lowercase()).collect();
-    response_types.sort();
+    let mode =
+        response_mode(p.get("response_mode"), &response_type).unwrap_or(ResponseMode::Fragment);
+    let mut response_words: Vec<String> = response_type.iter().map(|s| s.to_lowercase()).collect();
+    response_words.sort();
+    let response_types =
+        ResponseTypes::parse(response_words.iter().map(String::as_str)).unwrap_or_default();
     AuthRequest {
         redirect_param: p.get("redirect_uri").to_string(),
         redirect_uri,
@@ -257,14 +253,16 @@ fn read_request(p: &Params, client: Arc<Client>, redirect_uri: Url) -> AuthReque
             ui_locales: split_spaces(p.get("ui_locales")),
         },
         code_challenge: p.get("code_challenge").to_string(),
+        response_words,
         response_types,
-        prompt: split_spaces(p.get("prompt")),
+        prompt: Prompts::parse(split_spaces(p.get("prompt")).iter().map(String::as_str))
+            .unwrap_or_default(),
         client,
     }
 }
 
 fn check_response_mode(p: &Params, response_type: &[String]) -> Result<(), OAuthError> {
-    match ResponseMode::parse(p.get("response_mode"), response_type) {
+    match response_mode(p.get("response_mode"), response_type) {
         Some(_) => Ok(()),
         None => Err(OAuthError::unsupported_response_mode().hint(format!(
             "Request with unsupported response_mode '{}'.",
@@ -284,8 +282,8 @@ fn check_audience(req: &AuthRequest) -> Result<(), OAuthError> {
 
 /// The combination must be registered for the client, and made of types this server knows.
 fn check_response_type(req: &AuthRequest, response_type: &[String]) -> Result<(), OAuthError> {
-    let wanted = &req.response_types;
-    let registered = response_types(&req.client).iter().any(|rt| {
+    let wanted = &req.response_words;
+    let registered = req.client.response_type_combinations().iter().any(|rt| {
         let mut have: Vec<String> = split_spaces(rt).iter().map(|s| s.to_lowercase()).collect();
         have.sort();
         &have == wanted
@@ -296,27 +294,24 @@ fn check_response_type(req: &AuthRequest, response_type: &[String]) -> Result<()
             response_type.join(" ")
         )));
     }
-    if let Some(bad) = wanted
-        .iter()
-        .find(|w| !matches!(w.as_str(), "code" | "token" | "id_token"))
-    {
-        return Err(OAuthError::unsupported_response_type()
-            .hint(format!("The response type '{bad}' is not supported.")));
+    match ResponseTypes::parse(wanted.iter().map(String::as_str)) {
+        Ok(_) => Ok(()),
+        Err(bad) => Err(OAuthError::unsupported_response_type()
+            .hint(format!("The response type '{}' is not supported.", bad.0))),
     }
-    Ok(())
 }
 
 /// Implicit and hybrid flows (fosite handler/oauth2 flow_authorize_implicit.go, handler/openid
 /// flow_implicit.go and flow_hybrid.go): no tokens in a query, the implicit grant, the nonce.
-fn check_front_channel(req: &AuthRequest, p: &Params) -> Result<(), OAuthError> {
-    if p.get("response_mode") == "query" {
+fn check_front_channel(req: &AuthRequest) -> Result<(), OAuthError> {
+    if req.mode == ResponseMode::Query {
         return Err(OAuthError::unsupported_response_mode().hint(
             "Insecure response_mode 'query' for a response type that returns tokens in the front channel.",
         ));
     }
     check_implicit_grant(req)?;
     let openid = req.scopes.iter().any(|s| s == "openid");
-    if req.wants("id_token") && !openid {
+    if req.wants(ResponseType::IdToken) && !openid {
         return Err(OAuthError::unsupported_response_type()
             .hint("The response type 'id_token' requires the 'openid' scope."));
     }
@@ -332,8 +327,9 @@ fn check_front_channel(req: &AuthRequest, p: &Params) -> Result<(), OAuthError> 
 /// authorization_code, as in fosite. fosite answers invalid_grant after login and consent;
 /// refusing before any user interaction ends in the same redirect to the client.
 fn check_implicit_grant(req: &AuthRequest) -> Result<(), OAuthError> {
-    let implicit = req.wants("token") || (!req.wants("code") && req.wants("id_token"));
-    if implicit && !super::grant_types(&req.client).contains(&"implicit") {
+    let implicit = req.wants(ResponseType::Token)
+        || (!req.wants(ResponseType::Code) && req.wants(ResponseType::IdToken));
+    if implicit && !req.client.allows_grant(GrantType::Implicit) {
         return Err(OAuthError::invalid_grant().hint(
             "The OAuth 2.0 Client is not allowed to use the authorization grant 'implicit'.",
         ));
@@ -366,16 +362,15 @@ fn check_state(req: &AuthRequest) -> Result<(), OAuthError> {
     Ok(())
 }
 
-fn check_prompt(req: &AuthRequest) -> Result<(), OAuthError> {
-    if let Some(bad) = req
-        .prompt
-        .iter()
-        .find(|p| !matches!(p.as_str(), "none" | "login" | "consent"))
-    {
-        return Err(OAuthError::invalid_request()
-            .hint(format!("Used unknown value '{bad}' for prompt parameter.")));
-    }
-    if req.prompts("none") && req.prompt.len() > 1 {
+fn check_prompt(p: &Params) -> Result<(), OAuthError> {
+    let words = split_spaces(p.get("prompt"));
+    let prompt = Prompts::parse(words.iter().map(String::as_str)).map_err(|bad| {
+        OAuthError::invalid_request().hint(format!(
+            "Used unknown value '{}' for prompt parameter.",
+            bad.0
+        ))
+    })?;
+    if prompt.contains(Prompt::None) && prompt.len() > 1 {
         return Err(OAuthError::invalid_request()
             .hint("Parameter 'prompt' was set to 'none', but contains other values as well which is not allowed."));
     }

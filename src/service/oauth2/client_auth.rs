@@ -4,6 +4,7 @@
 //! the client; its registered method; public clients stop there; else the secret.
 use super::{assertion, internal, OAuth2};
 use crate::domain::client::Client;
+use crate::domain::protocol::ClientAuthMethod;
 use crate::oauth2::OAuthError;
 use crate::service::clients::ClientsError;
 use crate::service::secrets::Verdict;
@@ -26,7 +27,7 @@ pub struct ClientCredentials {
 struct Presented<'a> {
     id: &'a str,
     secret: Option<&'a str>,
-    method: &'static str,
+    method: ClientAuthMethod,
 }
 
 impl<'a> Presented<'a> {
@@ -36,12 +37,12 @@ impl<'a> Presented<'a> {
             Some((id, secret)) => Presented {
                 id,
                 secret: Some(secret),
-                method: "client_secret_basic",
+                method: ClientAuthMethod::ClientSecretBasic,
             },
             None => Presented {
                 id: &creds.form_id,
                 secret: creds.form_secret.as_deref(),
-                method: "client_secret_post",
+                method: ClientAuthMethod::ClientSecretPost,
             },
         };
         if presented.id.is_empty() {
@@ -62,14 +63,15 @@ fn unknown_client() -> OAuthError {
 }
 
 /// The registered method must be the one used; `none` accepts any (public clients).
-fn check_method(client: &Client, used: &str) -> Result<(), OAuthError> {
-    let method = client.token_endpoint_auth_method.as_str();
-    if method == "private_key_jwt" {
+fn check_method(client: &Client, used: ClientAuthMethod) -> Result<(), OAuthError> {
+    let registered = client.auth_method();
+    if registered == Some(ClientAuthMethod::PrivateKeyJwt) {
         return Err(OAuthError::invalid_client().hint(
             "The OAuth 2.0 Client must authenticate with a client assertion (private_key_jwt).",
         ));
     }
-    if method != "none" && method != used {
+    if registered != Some(ClientAuthMethod::None) && registered != Some(used) {
+        let method = &client.token_endpoint_auth_method;
         return Err(OAuthError::invalid_client().hint(format!(
             "The OAuth 2.0 Client supports client authentication method '{method}', but method '{used}' was requested. You must configure the OAuth 2.0 client's 'token_endpoint_auth_method' value to accept '{used}'."
         )));

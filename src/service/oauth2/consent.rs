@@ -5,6 +5,7 @@ use super::authorize::{to_client, with_params, AuthRequest, Stop};
 use super::types::{BrowserCookies, CookieOp, Params, Redirect};
 use super::{new_id, OAuth2};
 use crate::domain::flow::{ConsentResult, Flow, FlowState, LoginSession, OidcContext};
+use crate::domain::protocol::{GrantType, Prompt, ResponseType};
 use crate::domain::token::{IdTokenClaims, TokenKind, TokenSession};
 use crate::oauth2::{redirect, OAuthError};
 
@@ -20,7 +21,7 @@ impl OAuth2 {
         let now = self.now();
         let session = self.remembered_session(req, cookies, now).await?;
         let oidc = self.hinted_context(req, session.as_ref()).await?;
-        if req.prompts("none") && session.is_none() {
+        if req.prompts(Prompt::None) && session.is_none() {
             return Err(OAuthError::login_required()
                 .hint("Prompt 'none' was requested, but no existing login session was found."));
         }
@@ -71,7 +72,7 @@ impl OAuth2 {
         cookies: &BrowserCookies,
         now: i64,
     ) -> Result<Option<LoginSession>, OAuthError> {
-        if req.prompts("login") {
+        if req.prompts(Prompt::Login) {
             return Ok(None);
         }
         let Some(sid) = &cookies.session else {
@@ -86,7 +87,7 @@ impl OAuth2 {
             return Ok(None);
         };
         if req.max_age > 0 && session.authenticated_at + req.max_age < now {
-            if req.prompts("none") {
+            if req.prompts(Prompt::None) {
                 return Err(OAuthError::login_required()
                     .hint("Request failed because prompt is set to 'none' and authentication time reached 'max_age'."));
             }
@@ -241,7 +242,7 @@ impl OAuth2 {
                 "The login verifier was issued for another OAuth 2.0 Client.",
             )));
         }
-        if req.prompts("login") && login.authenticated_at < flow.requested_at {
+        if req.prompts(Prompt::Login) && login.authenticated_at < flow.requested_at {
             return Err(Stop::from(OAuthError::login_required()
                 .hint("Prompt 'login' was requested, but the authentication happened before the authorization request.")));
         }
@@ -317,7 +318,7 @@ impl OAuth2 {
         let public_insecure = req.client.is_public()
             && !(req.redirect_uri.scheme() == "https"
                 || (req.redirect_uri.scheme() == "http" && redirect::is_local(&req.redirect_uri)));
-        if !req.prompts("consent") && !public_insecure {
+        if !req.prompts(Prompt::Consent) && !public_insecure {
             if let Some(prev) = self
                 .store
                 .latest_remembered_consent(&flow.subject, &flow.client_id)
@@ -334,7 +335,7 @@ impl OAuth2 {
                 }
             }
         }
-        if req.prompts("none") && !skip {
+        if req.prompts(Prompt::None) && !skip {
             return Err(OAuthError::consent_required()
                 .hint("Prompt 'none' was requested, but no previous consent was found."));
         }
@@ -419,7 +420,7 @@ impl OAuth2 {
         }
         let seen_subject =
             self.subject_for(&req.client, &login.subject, &login.force_subject_identifier)?;
-        let obfuscated_subject = if req.client.subject_type == "pairwise" {
+        let obfuscated_subject = if req.client.is_pairwise() {
             seen_subject.clone()
         } else {
             String::new()
@@ -462,14 +463,14 @@ impl OAuth2 {
     ) -> Result<Vec<(String, String)>, OAuthError> {
         let mut pairs = Vec::new();
         let mut code = None;
-        if req.wants("code") {
+        if req.wants(ResponseType::Code) {
             let (c, row) = self.mint(TokenKind::Code, &flow.consent_challenge, session)?;
             self.write_token(row).await?;
             pairs.push(("code".to_string(), c.clone()));
             code = Some(c);
         }
         let mut access = None;
-        if req.wants("token") {
+        if req.wants(ResponseType::Token) {
             let t = self
                 .implicit_access_token(&flow.consent_challenge, session)
                 .await?;
@@ -481,7 +482,7 @@ impl OAuth2 {
             pairs.push(("token_type".to_string(), "bearer".to_string()));
             access = Some(t);
         }
-        if req.wants("id_token") && consent.grant_scope.iter().any(|s| s == "openid") {
+        if req.wants(ResponseType::IdToken) && consent.grant_scope.iter().any(|s| s == "openid") {
             let jwt = self
                 .id_token(&req.client, session, access.as_deref(), code.as_deref())
                 .await?;
@@ -506,7 +507,7 @@ impl OAuth2 {
         self.write_token(row).await?;
         self.metrics
             .tokens_issued
-            .with_label_values(&["implicit"])
+            .with_label_values(&[GrantType::Implicit.as_str()])
             .inc();
         Ok(t)
     }

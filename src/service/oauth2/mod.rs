@@ -119,7 +119,7 @@ impl OAuth2 {
             return Ok(forced.to_string());
         }
         match &self.settings.tokens.pairwise {
-            Some(salt) if client.subject_type == "pairwise" => {
+            Some(salt) if client.is_pairwise() => {
                 crate::oauth2::subject::pairwise(subject, client, salt)
             }
             _ => Ok(subject.to_string()),
@@ -169,23 +169,6 @@ impl From<StoreError> for OAuthError {
                 .hint("The database is busy; retry shortly.");
         }
         internal(e)
-    }
-}
-
-/// The effective grant and response types (fosite defaults when the client lists none).
-pub fn grant_types(c: &Client) -> Vec<&str> {
-    if c.grant_types.is_empty() {
-        vec!["authorization_code"]
-    } else {
-        c.grant_types.iter().map(String::as_str).collect()
-    }
-}
-
-pub fn response_types(c: &Client) -> Vec<&str> {
-    if c.response_types.is_empty() {
-        vec!["code"]
-    } else {
-        c.response_types.iter().map(String::as_str).collect()
     }
 }
 

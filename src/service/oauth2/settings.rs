@@ -3,6 +3,7 @@
 //! `authorize`, token issuance and storage `tokens`, logout `logout`, error answers `errors`.
 //! The four fields at the top are shared by several of them.
 use crate::config::Config;
+use crate::domain::protocol::{AccessTokenStrategy, SubjectType};
 use crate::oauth2::scope::ScopeStrategy;
 
 #[derive(Debug, Clone)]
@@ -47,8 +48,9 @@ pub struct TokenSettings {
     pub cc_default_scope: bool,
     /// `oidc.subject_identifiers`: pairwise enabled, and its salt.
     pub pairwise: Option<String>,
-    /// `strategies.access_token: jwt`: access tokens are RS256 JWTs (fosite strategy_jwt.go).
-    pub jwt_access_tokens: bool,
+    /// `strategies.access_token`: with `jwt`, access tokens are RS256 JWTs (fosite
+    /// strategy_jwt.go).
+    pub access_token_strategy: AccessTokenStrategy,
 }
 
 /// What logout reads.
@@ -141,9 +143,14 @@ impl TokenSettings {
             pairwise: subjects
                 .supported_types
                 .iter()
-                .any(|t| t == "pairwise")
+                .any(|t| t.parse() == Ok(SubjectType::Pairwise))
                 .then(|| subjects.pairwise.salt.0.clone()),
-            jwt_access_tokens: cfg.strategies.access_token == "jwt",
+            // The configuration layer admits only `opaque` and `jwt`.
+            access_token_strategy: cfg
+                .strategies
+                .access_token
+                .parse()
+                .unwrap_or(AccessTokenStrategy::Opaque),
         }
     }
 }

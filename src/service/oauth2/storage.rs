@@ -2,6 +2,7 @@
 //! the rows that store their signatures and sealed sessions, and looking presented tokens up.
 use super::cache;
 use super::{internal, OAuth2};
+use crate::domain::protocol::AccessTokenStrategy;
 use crate::domain::token::{TokenKind, TokenSession};
 use crate::oauth2::OAuthError;
 use crate::store::TokenRow;
@@ -73,7 +74,7 @@ impl OAuth2 {
         request_id: &str,
         session: &TokenSession,
     ) -> Result<(String, TokenRow), OAuthError> {
-        if !self.settings.tokens.jwt_access_tokens {
+        if self.settings.tokens.access_token_strategy != AccessTokenStrategy::Jwt {
             return self.mint(TokenKind::Access, request_id, session);
         }
         let claims = serde_json::json!({
@@ -111,7 +112,7 @@ impl OAuth2 {
         kind: TokenKind,
     ) -> Result<Option<String>, OAuthError> {
         if kind == TokenKind::Access
-            && self.settings.tokens.jwt_access_tokens
+            && self.settings.tokens.access_token_strategy == AccessTokenStrategy::Jwt
             && token.split('.').count() == 3
         {
             let keys = self
