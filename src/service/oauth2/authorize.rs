@@ -139,7 +139,7 @@ impl OAuth2 {
     fn error_redirect(&self, e: OAuthError, target: Target<'_>) -> Redirect {
         let s = &self.settings;
         let mut pairs = e.params(s.errors.legacy, s.errors.expose_debug);
-        match target {
+        let redirect = match target {
             Target::ErrorPage => {
                 Redirect::to(with_params(&s.authorize.error_url, &pairs, false), vec![])
             }
@@ -149,7 +149,8 @@ impl OAuth2 {
                 }
                 to_client(&r.redirect_uri, pairs, r.mode)
             }
-        }
+        };
+        redirect.failed(e.cause)
     }
 
     /// fosite NewAuthorizeRequest: client, request object, redirect URI, then the validators

@@ -4,6 +4,7 @@ use super::authorize::with_params;
 use super::OAuth2;
 use crate::domain::client::Client;
 use crate::domain::flow::{ConsentResult, Denial, Flow, FlowState, LoginResult};
+use crate::service::clients::ClientsError;
 use crate::store::StoreError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -17,14 +18,10 @@ pub enum FlowError {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<StoreError> for FlowError {
-    fn from(e: StoreError) -> Self {
-        FlowError::Internal(e.to_string())
-    }
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+    #[error("reading the flow's client failed")]
+    Client(#[source] ClientsError),
 }
 
 /// `PUT …/login/accept` as a domain value.
@@ -50,11 +47,13 @@ pub struct AcceptConsent {
 }
 
 impl OAuth2 {
-    async fn client_of(&self, flow: &Flow) -> Result<Arc<Client>, FlowError> {
-        self.clients
-            .get_shared(&flow.client_id)
-            .await
-            .map_err(|_| FlowError::NotFound)
+    /// The flow's client; a client deleted meanwhile is "not found", a failed read is not.
+    pub(super) async fn client_of(&self, client_id: &str) -> Result<Arc<Client>, FlowError> {
+        match self.clients.get_shared(client_id).await {
+            Ok(c) => Ok(c),
+            Err(ClientsError::NotFound) => Err(FlowError::NotFound),
+            Err(e) => Err(FlowError::Client(e)),
+        }
     }
 
     fn redirect_with(flow: &Flow, key: &str, value: &str) -> String {
@@ -79,7 +78,7 @@ impl OAuth2 {
                 "The login request has been used already.".into(),
             ));
         }
-        let client = self.client_of(&flow).await?;
+        let client = self.client_of(&flow.client_id).await?;
         Ok((flow, client))
     }
 
@@ -183,7 +182,7 @@ impl OAuth2 {
                 "The consent request has been used already.".into(),
             ));
         }
-        let client = self.client_of(&flow).await?;
+        let client = self.client_of(&flow.client_id).await?;
         Ok((flow, client))
     }
 

@@ -5,7 +5,7 @@
 //! for every client that took part in the session.
 use super::authorize::with_params;
 use super::flows::FlowError;
-use super::types::{BrowserCookies, CookieOp, Params};
+use super::types::{BrowserCookies, CookieOp, Params, Redirect};
 use super::OAuth2;
 use crate::domain::client::{is_web_url, Client};
 use crate::domain::flow::{LogoutRequest, LogoutState};
@@ -17,10 +17,7 @@ use std::sync::Arc;
 /// What the logout endpoint answers.
 #[derive(Debug)]
 pub enum LogoutOutcome {
-    Redirect {
-        location: String,
-        cookies: Vec<CookieOp>,
-    },
+    Redirect(Redirect),
     /// Front-channel logout page: iframes for `urls`, then on to `redirect_to`.
     Page {
         urls: Vec<String>,
@@ -44,11 +41,11 @@ impl OAuth2 {
         };
         result.unwrap_or_else(|e| {
             let s = &self.settings;
-            redirect_only(with_params(
-                &s.authorize.error_url,
-                &e.params(s.errors.legacy, s.errors.expose_debug),
-                false,
-            ))
+            let params = e.params(s.errors.legacy, s.errors.expose_debug);
+            LogoutOutcome::Redirect(
+                Redirect::to(with_params(&s.authorize.error_url, &params, false), vec![])
+                    .failed(e.cause),
+            )
         })
     }
 
@@ -183,14 +180,11 @@ impl OAuth2 {
         l.challenge = crate::crypto::uuid_v4().to_string();
         l.verifier = crate::crypto::uuid_v4().to_string();
         self.store.insert_logout(&l, self.now()).await?;
-        Ok(LogoutOutcome::Redirect {
-            location: with_params(
-                &self.settings.logout.logout_url,
-                &[("logout_challenge".into(), l.challenge.clone())],
-                false,
-            ),
-            cookies: vec![],
-        })
+        Ok(redirect_only(with_params(
+            &self.settings.logout.logout_url,
+            &[("logout_challenge".into(), l.challenge.clone())],
+            false,
+        )))
     }
 
     async fn complete_logout(
@@ -226,10 +220,7 @@ impl OAuth2 {
                 None => None,
             };
             if !current.is_some_and(|s| s.subject == l.subject && s.id == l.sid) {
-                return Ok(LogoutOutcome::Redirect {
-                    location: l.redirect_to,
-                    cookies: vec![],
-                });
+                return Ok(redirect_only(l.redirect_to));
             }
         }
         let (front, back) = self.logout_targets(&l).await?;
@@ -237,10 +228,10 @@ impl OAuth2 {
         self.store.delete_login_session(&l.sid).await?;
         let cookies = vec![CookieOp::ClearSession];
         if front.is_empty() {
-            return Ok(LogoutOutcome::Redirect {
-                location: l.redirect_to,
+            return Ok(LogoutOutcome::Redirect(Redirect::to(
+                l.redirect_to,
                 cookies,
-            });
+            )));
         }
         Ok(LogoutOutcome::Page {
             urls: front,
@@ -453,10 +444,7 @@ impl Notice {
 }
 
 fn redirect_only(to: String) -> LogoutOutcome {
-    LogoutOutcome::Redirect {
-        location: to,
-        cookies: vec![],
-    }
+    LogoutOutcome::Redirect(Redirect::to(to, vec![]))
 }
 
 /// A client lookup that failed for another reason than "not found".

@@ -153,10 +153,22 @@ impl OAuth2 {
     }
 }
 
-/// Logged once; the caller sees only `server_error`.
-pub(crate) fn internal(e: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "internal error");
-    OAuthError::server_error()
+/// A `server_error` that keeps its cause; the HTTP edge logs it once, with the request id.
+pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> OAuthError {
+    OAuthError::server_error().caused_by(e)
+}
+
+/// Internal failures that have no error value of their own.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    #[error("no system secret to sign opaque tokens with")]
+    NoSystemSecret,
+    #[error("openid was granted, but the session holds no ID-token claims")]
+    NoIdTokenClaims,
+    /// The coalescing reader and the group writer hand one failure to every waiting request,
+    /// as text.
+    #[error("token storage failed: {0}")]
+    TokenStorage(String),
 }
 
 impl From<StoreError> for OAuthError {
@@ -164,9 +176,9 @@ impl From<StoreError> for OAuthError {
         // No free database connection within database.acquire_timeout is overload, not a
         // fault: 503 temporarily_unavailable with Retry-After, so clients back off.
         if matches!(e, StoreError::Database(sqlx::Error::PoolTimedOut)) {
-            tracing::warn!("database pool exhausted");
             return OAuthError::temporarily_unavailable()
-                .hint("The database is busy; retry shortly.");
+                .hint("The database is busy; retry shortly.")
+                .caused_by(e);
         }
         internal(e)
     }

@@ -1,7 +1,7 @@
 //! Tokens at rest (fosite's storage strategies): minting opaque tokens and JWT access tokens,
 //! the rows that store their signatures and sealed sessions, and looking presented tokens up.
 use super::cache;
-use super::{internal, OAuth2};
+use super::{internal, Fault, OAuth2};
 use crate::domain::protocol::AccessTokenStrategy;
 use crate::domain::token::{TokenKind, TokenSession};
 use crate::oauth2::OAuthError;
@@ -29,7 +29,10 @@ impl OAuth2 {
 
     /// Stores a new token (group-inserted with concurrent ones).
     pub(super) async fn write_token(&self, row: TokenRow) -> Result<(), OAuthError> {
-        self.writer.insert(row).await.map_err(internal)
+        self.writer
+            .insert(row)
+            .await
+            .map_err(|e| internal(Fault::TokenStorage(e)))
     }
 
     /// The row storing a new token's signature and sealed session.
@@ -62,7 +65,7 @@ impl OAuth2 {
         let (token, signature) = self
             .hmac
             .generate()
-            .ok_or_else(|| internal("no system secret"))?;
+            .ok_or_else(|| internal(Fault::NoSystemSecret))?;
         let row = self.token_row(signature, kind, request_id, session)?;
         Ok((token, row))
     }
@@ -144,7 +147,7 @@ impl OAuth2 {
                     .reader
                     .get(sig, TokenKind::Access)
                     .await
-                    .map_err(internal)?
+                    .map_err(|e| internal(Fault::TokenStorage(e)))?
                 else {
                     return Ok(None);
                 };
@@ -173,7 +176,12 @@ impl OAuth2 {
         let Some(sig) = self.storage_key(token, kind).await? else {
             return Ok(None);
         };
-        let Some(row) = self.reader.get(sig, kind).await.map_err(internal)? else {
+        let Some(row) = self
+            .reader
+            .get(sig, kind)
+            .await
+            .map_err(|e| internal(Fault::TokenStorage(e)))?
+        else {
             return Ok(None);
         };
         let session = self.open(&row.data)?;

@@ -2,7 +2,7 @@
 //! handler/pkce): client authentication, then one of the grants authorization_code,
 //! refresh_token, client_credentials.
 use super::types::Params;
-use super::{client_scopes, internal, ClientCredentials, OAuth2};
+use super::{client_scopes, internal, ClientCredentials, Fault, OAuth2};
 use crate::domain::client::Client;
 use crate::domain::protocol::GrantType;
 use crate::domain::token::{TokenKind, TokenSession};
@@ -318,9 +318,7 @@ impl OAuth2 {
         code: Option<&str>,
     ) -> Result<String, OAuthError> {
         let Some(c) = &session.id_token else {
-            return Err(internal(
-                "openid granted but the session has no ID-token claims",
-            ));
+            return Err(internal(Fault::NoIdTokenClaims));
         };
         let now = self.now();
         let mut claims = serde_json::Map::new();

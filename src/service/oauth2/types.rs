@@ -1,6 +1,7 @@
 //! The request and response values the OAuth 2.0 use cases share with the HTTP edge: the
 //! parameters of a request, the flow cookies the browser sent, the cookies to set, and the
 //! redirect (or form post) that answers a browser.
+use crate::oauth2::error::Cause;
 /// Query and form parameters, in order.
 #[derive(Debug, Default, Clone)]
 pub struct Params(pub Vec<(String, String)>);
@@ -50,6 +51,9 @@ pub struct Redirect {
     pub location: String,
     pub cookies: Vec<CookieOp>,
     pub form: Option<Vec<(String, String)>>,
+    /// The internal failure this redirect reports (as `server_error`), for the HTTP edge to
+    /// log; never shown to the browser.
+    pub failure: Option<Cause>,
 }
 
 impl Redirect {
@@ -59,6 +63,7 @@ impl Redirect {
             location,
             cookies,
             form: None,
+            failure: None,
         }
     }
 
@@ -68,6 +73,13 @@ impl Redirect {
             location: action,
             cookies: vec![],
             form: Some(fields),
+            failure: None,
         }
+    }
+
+    /// Records the internal failure behind this redirect, if any.
+    pub fn failed(mut self, failure: Option<Cause>) -> Redirect {
+        self.failure = failure;
+        self
     }
 }
