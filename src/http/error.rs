@@ -130,7 +130,9 @@ impl From<FlowError> for ApiError {
                 format!("Unable to process the requested resource because of conflict in the current state. {hint}"),
             ),
             FlowError::BadRequest(m) => ApiError::bad_request(m),
-            e @ (FlowError::Store(_) | FlowError::Client(_)) => ApiError::internal(e),
+            e @ (FlowError::Store(_) | FlowError::Client(_) | FlowError::RequestUrl(_)) => {
+                ApiError::internal(e)
+            }
         }
     }
 }

@@ -8,7 +8,8 @@ use crate::domain::flow::OidcContext;
 use crate::domain::protocol::{
     GrantType, Prompt, Prompts, ResponseMode, ResponseType, ResponseTypes,
 };
-use crate::oauth2::{pkce, redirect, scope, split_spaces, OAuthError};
+use crate::oauth2::redirect::{self, with_params};
+use crate::oauth2::{pkce, scope, split_spaces, OAuthError};
 use std::sync::Arc;
 use url::Url;
 
@@ -30,7 +31,7 @@ pub(super) fn to_client(uri: &Url, pairs: Vec<(String, String)>, mode: ResponseM
     match mode {
         ResponseMode::FormPost => Redirect::form_post(uri.to_string(), pairs),
         ResponseMode::Query | ResponseMode::Fragment => Redirect::to(
-            with_params(uri.as_str(), &pairs, mode == ResponseMode::Fragment),
+            with_params(uri, &pairs, mode == ResponseMode::Fragment),
             vec![],
         ),
     }
@@ -140,9 +141,7 @@ impl OAuth2 {
         let s = &self.settings;
         let mut pairs = e.params(s.errors.legacy, s.errors.expose_debug);
         let redirect = match target {
-            Target::ErrorPage => {
-                Redirect::to(with_params(&s.authorize.error_url, &pairs, false), vec![])
-            }
+            Target::ErrorPage => Redirect::to(s.authorize.error_url.with_query(&pairs), vec![]),
             Target::Client(r) => {
                 if !r.state.is_empty() {
                     pairs.push(("state".into(), r.state.clone()));
@@ -376,20 +375,4 @@ fn check_prompt(p: &Params) -> Result<(), OAuthError> {
             .hint("Parameter 'prompt' was set to 'none', but contains other values as well which is not allowed."));
     }
     Ok(())
-}
-
-/// `base` with `pairs` appended to its query (or put in its fragment), existing query kept.
-pub fn with_params(base: &str, pairs: &[(String, String)], fragment: bool) -> String {
-    let Ok(mut url) = Url::parse(base) else {
-        return base.to_string();
-    };
-    if fragment {
-        let encoded = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs.iter())
-            .finish();
-        url.set_fragment(Some(&encoded));
-    } else {
-        url.query_pairs_mut().extend_pairs(pairs.iter());
-    }
-    url.to_string()
 }

@@ -1,7 +1,7 @@
 //! The login/consent state machine of the authorization endpoint (consent/strategy_default.go):
 //! request login → verify login → request consent → verify consent → issue the code (and, for
 //! implicit and hybrid requests, the tokens).
-use super::authorize::{to_client, with_params, AuthRequest, Stop};
+use super::authorize::{to_client, AuthRequest, Stop};
 use super::types::{BrowserCookies, CookieOp, Params, Redirect};
 use super::{new_id, OAuth2};
 use crate::domain::flow::{ConsentResult, Flow, FlowState, LoginSession, OidcContext};
@@ -54,11 +54,10 @@ impl OAuth2 {
             .insert_flow(&flow, FlowState::LoginUnhandled)
             .await?;
         Ok(Redirect::to(
-            with_params(
-                &self.settings.authorize.login_url,
-                &[("login_challenge".into(), flow.login_challenge.clone())],
-                false,
-            ),
+            self.settings
+                .authorize
+                .login_url
+                .with_query(&[("login_challenge".into(), flow.login_challenge.clone())]),
             vec![CookieOp::LoginCsrf(flow.login_csrf)],
         ))
     }
@@ -357,11 +356,10 @@ impl OAuth2 {
             );
         }
         Ok(Redirect::to(
-            with_params(
-                &self.settings.authorize.consent_url,
-                &[("consent_challenge".into(), flow.consent_challenge.clone())],
-                false,
-            ),
+            self.settings
+                .authorize
+                .consent_url
+                .with_query(&[("consent_challenge".into(), flow.consent_challenge.clone())]),
             vec![CookieOp::ConsentCsrf(flow.consent_csrf.clone())],
         ))
     }

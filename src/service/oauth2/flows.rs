@@ -1,9 +1,9 @@
 //! Admin login/consent API (consent/handler.go): read a request, accept or reject it. The
 //! answers are stored on the flow; the browser then returns with the verifier.
-use super::authorize::with_params;
 use super::OAuth2;
 use crate::domain::client::Client;
 use crate::domain::flow::{ConsentResult, Denial, Flow, FlowState, LoginResult};
+use crate::oauth2::redirect::BaseUrl;
 use crate::service::clients::ClientsError;
 use crate::store::StoreError;
 use serde_json::{Map, Value};
@@ -22,6 +22,8 @@ pub enum FlowError {
     Store(#[from] StoreError),
     #[error("reading the flow's client failed")]
     Client(#[source] ClientsError),
+    #[error("the flow's stored request URL does not parse")]
+    RequestUrl(#[source] url::ParseError),
 }
 
 /// `PUT …/login/accept` as a domain value.
@@ -56,12 +58,10 @@ impl OAuth2 {
         }
     }
 
-    fn redirect_with(flow: &Flow, key: &str, value: &str) -> String {
-        with_params(
-            &flow.request_url,
-            &[(key.to_string(), value.to_string())],
-            false,
-        )
+    /// The authorization URL the browser returns to, with the verifier added.
+    fn redirect_with(flow: &Flow, key: &str, value: &str) -> Result<String, FlowError> {
+        let base = BaseUrl::parse(&flow.request_url).map_err(FlowError::RequestUrl)?;
+        Ok(base.with_query(&[(key.to_string(), value.to_string())]))
     }
 
     pub async fn get_login_request(
@@ -113,11 +113,7 @@ impl OAuth2 {
                 "The login request has been answered already.".into(),
             ));
         }
-        Ok(Self::redirect_with(
-            &flow,
-            "login_verifier",
-            &flow.login_verifier,
-        ))
+        Self::redirect_with(&flow, "login_verifier", &flow.login_verifier)
     }
 
     pub async fn accept_login(&self, challenge: &str, a: AcceptLogin) -> Result<String, FlowError> {
@@ -213,11 +209,7 @@ impl OAuth2 {
         {
             return Err(conflict());
         }
-        Ok(Self::redirect_with(
-            &flow,
-            "consent_verifier",
-            &flow.consent_verifier,
-        ))
+        Self::redirect_with(&flow, "consent_verifier", &flow.consent_verifier)
     }
 
     pub async fn accept_consent(

@@ -3,12 +3,12 @@
 //! app, which accepts or rejects through the admin API; the browser then comes back with the
 //! verifier and the session ends, with front-channel iframes and back-channel logout tokens
 //! for every client that took part in the session.
-use super::authorize::with_params;
 use super::flows::FlowError;
 use super::types::{BrowserCookies, CookieOp, Params, Redirect};
 use super::OAuth2;
 use crate::domain::client::{is_web_url, Client};
 use crate::domain::flow::{LogoutRequest, LogoutState};
+use crate::oauth2::redirect::BaseUrl;
 use crate::oauth2::OAuthError;
 use crate::service::clients::ClientsError;
 use serde_json::{json, Value};
@@ -43,8 +43,7 @@ impl OAuth2 {
             let s = &self.settings;
             let params = e.params(s.errors.legacy, s.errors.expose_debug);
             LogoutOutcome::Redirect(
-                Redirect::to(with_params(&s.authorize.error_url, &params, false), vec![])
-                    .failed(e.cause),
+                Redirect::to(s.authorize.error_url.with_query(&params), vec![]).failed(e.cause),
             )
         })
     }
@@ -78,7 +77,7 @@ impl OAuth2 {
                 "Logout failed because query parameters state or post_logout_redirect_uri are set but id_token_hint is missing.",
             ));
         }
-        let post_logout = self.settings.logout.post_logout_url.clone();
+        let post_logout = self.settings.logout.post_logout_url.as_str().to_string();
         let Some(session) = session else {
             return Ok(redirect_only(post_logout));
         };
@@ -180,10 +179,8 @@ impl OAuth2 {
         l.challenge = crate::crypto::uuid_v4().to_string();
         l.verifier = crate::crypto::uuid_v4().to_string();
         self.store.insert_logout(&l, self.now()).await?;
-        Ok(redirect_only(with_params(
-            &self.settings.logout.logout_url,
+        Ok(redirect_only(self.settings.logout.logout_url.with_query(
             &[("logout_challenge".into(), l.challenge.clone())],
-            false,
         )))
     }
 
@@ -263,15 +260,11 @@ impl OAuth2 {
             };
             // Registration admits only http(s) URIs; a row stored before that rule (or
             // imported) with another scheme is skipped rather than put in the page.
-            if is_web_url(&c.frontchannel_logout_uri) {
-                front.push(with_params(
-                    &c.frontchannel_logout_uri,
-                    &[
-                        ("iss".into(), self.settings.issuer.clone()),
-                        ("sid".into(), l.sid.clone()),
-                    ],
-                    false,
-                ));
+            if let Some(front_uri) = web_url(&c.frontchannel_logout_uri) {
+                front.push(front_uri.with_query(&[
+                    ("iss".into(), self.settings.issuer.clone()),
+                    ("sid".into(), l.sid.clone()),
+                ]));
             }
             if is_web_url(&c.backchannel_logout_uri) {
                 back.push((c.client_id.clone(), c.backchannel_logout_uri.clone()));
@@ -361,11 +354,11 @@ impl OAuth2 {
             }
             _ => return Err(FlowError::NotFound),
         }
-        Ok(with_params(
-            &format!("{}oauth2/sessions/logout", self.settings.issuer),
-            &[("logout_verifier".into(), l.verifier)],
-            false,
-        ))
+        Ok(self
+            .settings
+            .logout
+            .verifier_url
+            .with_query(&[("logout_verifier".into(), l.verifier)]))
     }
 
     /// Marks the request rejected; Hydra answers 204 whether or not it exists.
@@ -455,27 +448,31 @@ fn log_lookup_failure(client_id: &str, e: &ClientsError) {
 
 /// Where the browser goes after an RP-initiated logout: the requested URI when the client
 /// registered it (with `state` appended), else `urls.post_logout_redirect`.
-fn post_logout_redirect(p: &Params, client: &Client, default: &str) -> Result<String, OAuthError> {
+fn post_logout_redirect(
+    p: &Params,
+    client: &Client,
+    default: &BaseUrl,
+) -> Result<String, OAuthError> {
     let requested = p.get("post_logout_redirect_uri");
     let redirect_to = if requested.is_empty() {
-        default.to_string()
-    } else if client
-        .post_logout_redirect_uris
-        .iter()
-        .any(|u| u == requested && is_web_url(u))
-    {
-        requested.to_string()
+        default.clone()
     } else {
-        return Err(OAuthError::invalid_request().hint(
-            "Logout failed because query parameter post_logout_redirect_uri is not a whitelisted as a post_logout_redirect_uri for the client.",
-        ));
+        client
+            .post_logout_redirect_uris
+            .iter()
+            .find(|u| *u == requested)
+            .and_then(|u| web_url(u))
+            .ok_or_else(|| OAuthError::invalid_request().hint(
+                "Logout failed because query parameter post_logout_redirect_uri is not a whitelisted as a post_logout_redirect_uri for the client.",
+            ))?
     };
     if p.get("state").is_empty() {
-        return Ok(redirect_to);
+        return Ok(redirect_to.as_str().to_string());
     }
-    Ok(with_params(
-        &redirect_to,
-        &[("state".into(), p.get("state").into())],
-        false,
-    ))
+    Ok(redirect_to.with_query(&[("state".into(), p.get("state").into())]))
+}
+
+/// An absolute http(s) URL of a client (see `is_web_url`), parsed.
+fn web_url(raw: &str) -> Option<BaseUrl> {
+    is_web_url(raw).then(|| BaseUrl::parse(raw).ok()).flatten()
 }

@@ -52,8 +52,8 @@ pub struct OAuth2 {
     reader: reader::TokenReader,
     /// Bounded fetches of client `jwks_uri`s and `request_uri`s.
     fetcher: crate::service::fetch::Fetcher,
-    /// Key sets fetched from client `jwks_uri`s.
-    remote_keys: DashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>,
+    /// Key sets fetched from client `jwks_uri`s, with the (injected) clock's time of the fetch.
+    remote_keys: DashMap<String, (i64, jsonwebtoken::jwk::JwkSet)>,
     /// Tokens issued, authorization outcomes, introspections, back-channel logouts.
     pub(crate) metrics: crate::telemetry::OAuthMetrics,
 }

@@ -4,6 +4,7 @@
 //! The four fields at the top are shared by several of them.
 use crate::config::Config;
 use crate::domain::protocol::{AccessTokenStrategy, SubjectType};
+use crate::oauth2::redirect::BaseUrl;
 use crate::oauth2::scope::ScopeStrategy;
 
 #[derive(Debug, Clone)]
@@ -26,9 +27,9 @@ pub struct Settings {
 pub struct AuthorizeSettings {
     /// Public base URL with a trailing `/` (the URL the login app sends the browser back to).
     pub public_url: String,
-    pub login_url: String,
-    pub consent_url: String,
-    pub error_url: String,
+    pub login_url: BaseUrl,
+    pub consent_url: BaseUrl,
+    pub error_url: BaseUrl,
     pub ttl_code: i64,
     /// `ttl.authentication_session`, capped at 180 days (Hydra's GetAuthenticationSessionLifespan).
     pub ttl_auth_session: i64,
@@ -56,10 +57,27 @@ pub struct TokenSettings {
 /// What logout reads.
 #[derive(Debug, Clone)]
 pub struct LogoutSettings {
-    /// `{public}oauth2/sessions/logout`, the URL the logout app's verifier comes back to.
+    /// `{public}oauth2/sessions/logout`: the logout request's URL, as the logout app sees it.
     pub endpoint: String,
-    pub logout_url: String,
-    pub post_logout_url: String,
+    /// `{issuer}oauth2/sessions/logout`: where an accepted logout sends the browser back to.
+    pub verifier_url: BaseUrl,
+    pub logout_url: BaseUrl,
+    pub post_logout_url: BaseUrl,
+}
+
+/// A configured URL that does not parse (the process refuses to start).
+#[derive(Debug, thiserror::Error)]
+#[error("{key} is not an absolute URL: '{value}'")]
+pub struct SettingsError {
+    key: &'static str,
+    value: String,
+    #[source]
+    source: url::ParseError,
+}
+
+/// `value` (for the key `key`) as a URL.
+fn url_setting(key: &'static str, value: String) -> Result<BaseUrl, SettingsError> {
+    BaseUrl::parse(&value).map_err(|source| SettingsError { key, value, source })
 }
 
 /// How errors that travel in redirects are written.
@@ -81,17 +99,23 @@ fn with_slash(s: &str) -> String {
 }
 
 impl Settings {
-    pub fn from_config(cfg: &Config, issuer: &str, public_url: &str) -> Settings {
+    pub fn from_config(
+        cfg: &Config,
+        issuer: &str,
+        public_url: &str,
+    ) -> Result<Settings, SettingsError> {
         let issuer = with_slash(issuer);
         let public_url = with_slash(public_url);
+        url_setting("issuer", issuer.clone())?;
+        url_setting("urls.self.public", public_url.clone())?;
         let secs = |v: &str| cfg.ttl(v).as_secs() as i64;
-        Settings {
+        Ok(Settings {
             scope_strategy: ScopeStrategy::from_config(&cfg.strategies.scope),
             ttl_access: secs(&cfg.ttl.access_token),
             ttl_flow: secs(&cfg.ttl.login_consent_request),
-            authorize: AuthorizeSettings::from_config(cfg, &issuer, &public_url),
+            authorize: AuthorizeSettings::from_config(cfg, &issuer, &public_url)?,
             tokens: TokenSettings::from_config(cfg, &public_url),
-            logout: LogoutSettings::from_config(cfg, &issuer, &public_url),
+            logout: LogoutSettings::from_config(cfg, &issuer, &public_url)?,
             errors: ErrorSettings {
                 legacy: cfg.oauth2.include_legacy_error_fields,
                 expose_debug: cfg.oauth2.expose_internal_errors,
@@ -101,32 +125,43 @@ impl Settings {
             )
             .unwrap_or_default(),
             issuer,
-        }
+        })
     }
 }
 
 /// A configured URL, or the built-in fallback page under the issuer.
-fn or_fallback(issuer: &str, configured: &str, page: &str) -> String {
-    if configured.is_empty() {
+fn or_fallback(
+    key: &'static str,
+    issuer: &str,
+    configured: &str,
+    page: &str,
+) -> Result<BaseUrl, SettingsError> {
+    let value = if configured.is_empty() {
         format!("{issuer}oauth2/fallbacks/{page}")
     } else {
         configured.to_string()
-    }
+    };
+    url_setting(key, value)
 }
 
 impl AuthorizeSettings {
-    fn from_config(cfg: &Config, issuer: &str, public_url: &str) -> AuthorizeSettings {
+    fn from_config(
+        cfg: &Config,
+        issuer: &str,
+        public_url: &str,
+    ) -> Result<AuthorizeSettings, SettingsError> {
         let secs = |v: &str| cfg.ttl(v).as_secs() as i64;
-        AuthorizeSettings {
+        let urls = &cfg.urls;
+        Ok(AuthorizeSettings {
             public_url: public_url.to_string(),
-            login_url: or_fallback(issuer, &cfg.urls.login, "login"),
-            consent_url: or_fallback(issuer, &cfg.urls.consent, "consent"),
-            error_url: or_fallback(issuer, &cfg.urls.error, "error"),
+            login_url: or_fallback("urls.login", issuer, &urls.login, "login")?,
+            consent_url: or_fallback("urls.consent", issuer, &urls.consent, "consent")?,
+            error_url: or_fallback("urls.error", issuer, &urls.error, "error")?,
             ttl_code: secs(&cfg.ttl.auth_code),
             ttl_auth_session: secs(&cfg.ttl.authentication_session).min(MAX_AUTH_SESSION),
             pkce_enforced: cfg.oauth2.pkce.enforced,
             pkce_enforced_for_public: cfg.oauth2.pkce.enforced_for_public_clients,
-        }
+        })
     }
 }
 
@@ -156,11 +191,22 @@ impl TokenSettings {
 }
 
 impl LogoutSettings {
-    fn from_config(cfg: &Config, issuer: &str, public_url: &str) -> LogoutSettings {
-        LogoutSettings {
+    fn from_config(
+        cfg: &Config,
+        issuer: &str,
+        public_url: &str,
+    ) -> Result<LogoutSettings, SettingsError> {
+        let urls = &cfg.urls;
+        Ok(LogoutSettings {
             endpoint: format!("{public_url}oauth2/sessions/logout"),
-            logout_url: or_fallback(issuer, &cfg.urls.logout, "logout"),
-            post_logout_url: or_fallback(issuer, &cfg.urls.post_logout_redirect, "logout/callback"),
-        }
+            verifier_url: url_setting("issuer", format!("{issuer}oauth2/sessions/logout"))?,
+            logout_url: or_fallback("urls.logout", issuer, &urls.logout, "logout")?,
+            post_logout_url: or_fallback(
+                "urls.post_logout_redirect",
+                issuer,
+                &urls.post_logout_redirect,
+                "logout/callback",
+            )?,
+        })
     }
 }
