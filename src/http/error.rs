@@ -68,6 +68,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A location that cannot be a `Location` header value.
+#[derive(Debug, thiserror::Error)]
+#[error("the redirect location is not a valid header value")]
+pub struct InvalidLocation(#[source] axum::http::header::InvalidHeaderValue);
+
+/// The `Location` of a redirect. One that cannot be a header value is an internal error, never
+/// a redirect without `Location`.
+pub fn location(to: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(to).map_err(|e| ApiError::internal(InvalidLocation(e)))
+}
+
 /// Hands an internal failure to `middleware::observe`, which logs it.
 pub fn with_cause(res: &mut Response, cause: Option<Cause>) {
     if let Some(c) = cause {

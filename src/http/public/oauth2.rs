@@ -1,7 +1,7 @@
 //! Public OAuth 2.0 / OpenID Connect endpoints: authorize, token, revoke, userinfo, and the
 //! built-in fallback pages used when no login, consent or error URL is configured.
 use crate::domain::client::is_web_url;
-use crate::http::error::{no_store, oauth_error, oauth_json, userinfo_error, with_cause, ApiError};
+use crate::http::error::{location, no_store, oauth_error, oauth_json, userinfo_error, with_cause};
 use crate::http::extract::{basic_credentials, bearer_token, Form};
 use crate::http::AppState;
 use crate::oauth2::OAuthError;
@@ -10,7 +10,7 @@ use crate::service::oauth2::logout::LogoutOutcome;
 use crate::service::oauth2::types::{Params, Redirect};
 use crate::service::oauth2::ClientCredentials;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -81,20 +81,15 @@ async fn oauth_auth(
     browser_answer(&s, out)
 }
 
-/// A location that cannot be a `Location` header value.
-#[derive(Debug, thiserror::Error)]
-#[error("the redirect location is not a valid header value")]
-struct InvalidLocation(#[source] axum::http::header::InvalidHeaderValue);
-
 /// A 302 (or the form-post page) with the cookies to set, never cached. A location that
 /// cannot be sent is a server error, not a 302 without `Location`.
 fn browser_answer(s: &AppState, out: Redirect) -> Response {
     let mut res = match &out.form {
         Some(fields) => Html(form_post_page(&out.location, fields)).into_response(),
-        None => match HeaderValue::from_str(&out.location) {
+        None => match location(&out.location) {
             Ok(loc) => (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response(),
             Err(e) => {
-                let mut res = ApiError::internal(InvalidLocation(e)).into_response();
+                let mut res = e.into_response();
                 no_store(res.headers_mut());
                 return res;
             }
