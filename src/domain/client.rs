@@ -387,3 +387,114 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy<'a>(scope: &'a [String], types: &'a [String]) -> Policy<'a> {
+        Policy {
+            default_scope: scope,
+            subject_types: types,
+        }
+    }
+
+    fn validated(mut c: Client) -> Result<Client, ClientError> {
+        let (scope, types) = (
+            vec!["openid".to_string()],
+            vec!["public".to_string(), "pairwise".to_string()],
+        );
+        c.validate(&policy(&scope, &types)).map(|()| c)
+    }
+
+    #[test]
+    fn defaults_are_hydras() {
+        let c = validated(Client::default()).unwrap();
+        assert_eq!(c.auth_method(), Some(ClientAuthMethod::ClientSecretBasic));
+        assert_eq!(c.token_endpoint_auth_method, "client_secret_basic");
+        assert_eq!(c.subject_type, "public");
+        assert_eq!(c.userinfo_signed_response_alg, "none");
+        assert_eq!(c.scope, "openid");
+        assert!(c.metadata.is_object() && c.jwks.is_object());
+        assert!(c.allows_grant(GrantType::AuthorizationCode));
+        assert!(!c.allows_grant(GrantType::Implicit));
+        assert_eq!(c.response_type_combinations(), ["code"]);
+        assert!(!c.is_public() && !c.is_pairwise());
+    }
+
+    #[test]
+    fn validation_errors_in_order() {
+        let cases = [
+            (
+                Client {
+                    token_endpoint_auth_method: "client_secret_jwt".into(),
+                    client_secret: Some("x".into()),
+                    ..Client::default()
+                },
+                "Field token_endpoint_auth_method \"client_secret_jwt\" is not supported.",
+            ),
+            (
+                Client {
+                    token_endpoint_auth_method: "private_key_jwt".into(),
+                    ..Client::default()
+                },
+                "When token_endpoint_auth_method is \"private_key_jwt\", either jwks or jwks_uri must be set.",
+            ),
+            (
+                Client {
+                    client_secret: Some("short".into()),
+                    allowed_cors_origins: vec!["ftp://x".into()],
+                    ..Client::default()
+                },
+                "Field client_secret must contain a secret that is at least 6 characters long.",
+            ),
+            (
+                Client {
+                    allowed_cors_origins: vec!["https://a.example/path".into()],
+                    ..Client::default()
+                },
+                "Origin URL https://a.example/path must have an empty path, query, and fragment but one of the parts is not empty.",
+            ),
+            (
+                Client {
+                    subject_type: "secret".into(),
+                    ..Client::default()
+                },
+                "Subject type secret is not supported by server, only [\"public\", \"pairwise\"] are allowed.",
+            ),
+            (
+                Client {
+                    redirect_uris: vec!["https://a.example/cb".into()],
+                    post_logout_redirect_uris: vec!["https://b.example/bye".into()],
+                    ..Client::default()
+                },
+                "post_logout_redirect_uri \"https://b.example/bye\" must match the domain, port, scheme of at least one of the registered redirect URIs but did not",
+            ),
+        ];
+        for (c, want) in cases {
+            assert_eq!(validated(c).unwrap_err().to_string(), want);
+        }
+        let e = validated(Client {
+            redirect_uris: vec!["javascript:alert(1)".into()],
+            ..Client::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "invalid_redirect_uri");
+    }
+
+    #[test]
+    fn typed_views_of_the_wire_strings() {
+        let c = validated(Client {
+            token_endpoint_auth_method: "none".into(),
+            subject_type: "pairwise".into(),
+            grant_types: vec!["implicit".into(), "refresh_token".into()],
+            allowed_cors_origins: vec!["https://a.example/".into()],
+            ..Client::default()
+        })
+        .unwrap();
+        assert!(c.is_public() && c.is_pairwise());
+        assert!(c.allows_grant(GrantType::Implicit) && c.allows_grant(GrantType::RefreshToken));
+        assert!(!c.allows_grant(GrantType::AuthorizationCode));
+        assert_eq!(c.allowed_cors_origins, ["https://a.example"]);
+    }
+}

@@ -9,6 +9,7 @@ use crate::domain::protocol::{
     GrantType, Prompt, Prompts, ResponseMode, ResponseType, ResponseTypes,
 };
 use crate::oauth2::redirect::{self, with_params};
+use crate::oauth2::scope::ScopeStrategy;
 use crate::oauth2::{pkce, scope, split_spaces, OAuthError};
 use std::sync::Arc;
 use url::Url;
@@ -173,55 +174,65 @@ impl OAuth2 {
         let redirect_uri = redirect::resolve(p.get("redirect_uri"), &client.redirect_uris)
             .map_err(|e| (e, None))?;
         let req = read_request(p, client, redirect_uri);
-        match self.check_request(&req, p) {
+        match check_request(&req, p, self.request_policy()) {
             Ok(()) => Ok(req),
             Err(e) => Err((e, Some(req))),
         }
     }
 
-    /// The validators, in the order their errors have always been reported.
-    fn check_request(&self, req: &AuthRequest, p: &Params) -> Result<(), OAuthError> {
-        let response_type = split_spaces(p.get("response_type"));
-        check_response_mode(p, &response_type)?;
-        if !p.get("registration").is_empty() {
-            return Err(OAuthError::registration_not_supported());
-        }
-        self.check_scope(req)?;
-        check_audience(req)?;
-        check_response_type(req, &response_type)?;
-        if !req.response_types.is_code_only() {
-            check_front_channel(req)?;
-        }
-        check_state(req)?;
-        check_prompt(p)?;
-        if req.wants(ResponseType::Code) {
-            self.check_pkce(req, p)?;
-        }
-        Ok(())
-    }
-
-    fn check_scope(&self, req: &AuthRequest) -> Result<(), OAuthError> {
-        let allowed = client_scopes(&req.client);
-        match self
-            .settings
-            .scope_strategy
-            .first_denied(&allowed, &req.scopes)
-        {
-            Some(s) => Err(OAuthError::invalid_scope().hint(format!(
-                "The OAuth 2.0 Client is not allowed to request scope '{s}'."
-            ))),
-            None => Ok(()),
+    /// What the validators read of the settings.
+    fn request_policy(&self) -> RequestPolicy {
+        let s = &self.settings;
+        RequestPolicy {
+            scope_strategy: s.scope_strategy,
+            pkce_enforced: s.authorize.pkce_enforced,
+            pkce_enforced_for_public: s.authorize.pkce_enforced_for_public,
         }
     }
+}
 
-    fn check_pkce(&self, req: &AuthRequest, p: &Params) -> Result<(), OAuthError> {
-        let s = &self.settings.authorize;
-        let enforced = s.pkce_enforced || (s.pkce_enforced_for_public && req.client.is_public());
+/// The settings the request validators read.
+#[derive(Debug, Clone, Copy)]
+struct RequestPolicy {
+    scope_strategy: ScopeStrategy,
+    pkce_enforced: bool,
+    pkce_enforced_for_public: bool,
+}
+
+/// The validators, in the order their errors have always been reported.
+fn check_request(req: &AuthRequest, p: &Params, policy: RequestPolicy) -> Result<(), OAuthError> {
+    let response_type = split_spaces(p.get("response_type"));
+    check_response_mode(p, &response_type)?;
+    if !p.get("registration").is_empty() {
+        return Err(OAuthError::registration_not_supported());
+    }
+    check_scope(req, policy.scope_strategy)?;
+    check_audience(req)?;
+    check_response_type(req, &response_type)?;
+    if !req.response_types.is_code_only() {
+        check_front_channel(req)?;
+    }
+    check_state(req)?;
+    check_prompt(p)?;
+    if req.wants(ResponseType::Code) {
+        let enforced =
+            policy.pkce_enforced || (policy.pkce_enforced_for_public && req.client.is_public());
         pkce::check_challenge(
             &req.code_challenge,
             p.get("code_challenge_method"),
             enforced,
-        )
+        )?;
+    }
+    Ok(())
+}
+
+fn check_scope(req: &AuthRequest, strategy: ScopeStrategy) -> Result<(), OAuthError> {
+    let allowed = client_scopes(&req.client);
+    match strategy.first_denied(&allowed, &req.scopes) {
+        Some(s) => Err(OAuthError::invalid_scope().hint(format!(
+            "The OAuth 2.0 Client is not allowed to request scope '{s}'."
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -375,4 +386,161 @@ fn check_prompt(p: &Params) -> Result<(), OAuthError> {
             .hint("Parameter 'prompt' was set to 'none', but contains other values as well which is not allowed."));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+
+    const POLICY: RequestPolicy = RequestPolicy {
+        scope_strategy: ScopeStrategy::Exact,
+        pkce_enforced: false,
+        pkce_enforced_for_public: true,
+    };
+
+    fn client(grants: &[&str], auth: &str) -> Arc<Client> {
+        Arc::new(Client {
+            client_id: "c".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            response_types: ["code", "code id_token", "token", "id_token"]
+                .map(String::from)
+                .to_vec(),
+            grant_types: grants.iter().map(|g| g.to_string()).collect(),
+            scope: "openid offline".into(),
+            audience: vec!["https://api.example".into()],
+            token_endpoint_auth_method: auth.into(),
+            ..Client::default()
+        })
+    }
+
+    /// The error of the first rule the request breaks (`error: hint`), or None.
+    fn verdict(client: Arc<Client>, pairs: &[(&str, &str)]) -> Option<String> {
+        let base = [("state", "abcdefgh"), ("response_type", "code")];
+        let mut p = Params(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        for (k, v) in base {
+            if !pairs.iter().any(|(name, _)| *name == k) {
+                p.0.push((k.into(), v.into()));
+            }
+        }
+        let uri = Url::parse("https://app.example/cb").unwrap();
+        let req = read_request(&p, client, uri);
+        check_request(&req, &p, POLICY)
+            .err()
+            .map(|e| format!("{}: {}", e.name, e.hint))
+    }
+
+    #[test]
+    fn authorization_requests_are_checked_in_order() {
+        let confidential = || client(&["authorization_code"], "client_secret_basic");
+        let cases: &[Case] = &[
+            (&[], None),
+            // The response mode comes first, even before a bad scope.
+            (
+                &[("response_mode", "web_message"), ("scope", "admin")],
+                Some("unsupported_response_mode"),
+            ),
+            (&[("registration", "{}")], Some("registration_not_supported")),
+            (&[("scope", "openid admin")], Some("invalid_scope")),
+            (
+                &[("audience", "https://other.example")],
+                Some("invalid_request: Requested audience"),
+            ),
+            (
+                &[("response_type", "code token id_token")],
+                Some("unsupported_response_type: The client is not allowed"),
+            ),
+            // None at all.
+            (&[("response_type", "")], Some("unsupported_response_type")),
+            (
+                &[("response_type", "token"), ("response_mode", "query")],
+                Some("unsupported_response_mode: Insecure"),
+            ),
+            (
+                &[("response_type", "token")],
+                Some("invalid_grant: The OAuth 2.0 Client is not allowed to use the authorization grant 'implicit'."),
+            ),
+            // Hybrid `code id_token` needs no implicit grant, but openid and a long nonce.
+            (
+                &[("response_type", "code id_token"), ("scope", "offline")],
+                Some("unsupported_response_type: The response type 'id_token' requires"),
+            ),
+            (
+                &[("response_type", "code id_token"), ("scope", "openid")],
+                Some("invalid_request: Parameter 'nonce' must be set"),
+            ),
+            (
+                &[("response_type", "code id_token"), ("scope", "openid"), ("nonce", "short")],
+                Some("insufficient_entropy"),
+            ),
+            (
+                &[("response_type", "code id_token"), ("scope", "openid"), ("nonce", "long-enough")],
+                None,
+            ),
+            (&[("state", "short")], Some("invalid_state")),
+            (&[("prompt", "select_account")], Some("invalid_request: Used unknown value 'select_account'")),
+            (&[("prompt", "none login")], Some("invalid_request: Parameter 'prompt' was set to 'none'")),
+            (&[("prompt", "login consent")], None),
+        ];
+        for (pairs, expected) in cases {
+            let got = verdict(confidential(), pairs);
+            match expected {
+                None => assert_eq!(got, None, "{pairs:?}"),
+                Some(want) => assert!(
+                    got.as_deref().is_some_and(|g| g.starts_with(want)),
+                    "{pairs:?}: got {got:?}, want {want}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn implicit_clients_and_public_pkce() {
+        let implicit = client(&["authorization_code", "implicit"], "client_secret_basic");
+        assert_eq!(
+            verdict(implicit.clone(), &[("response_type", "token")]),
+            None
+        );
+        assert!(verdict(
+            implicit,
+            &[("response_type", "id_token"), ("scope", "openid")]
+        )
+        .is_some_and(|e| e.contains("'nonce' must be set")));
+        // PKCE is enforced for public clients only (POLICY), and only when a code is issued.
+        let public = client(&["authorization_code", "implicit"], "none");
+        assert!(verdict(public.clone(), &[]).is_some_and(|e| e.starts_with("invalid_request")));
+        assert_eq!(
+            verdict(
+                public.clone(),
+                &[
+                    (
+                        "code_challenge",
+                        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+                    ),
+                    ("code_challenge_method", "S256")
+                ]
+            ),
+            None
+        );
+        assert_eq!(verdict(public, &[("response_type", "token")]), None);
+    }
+
+    #[test]
+    fn the_response_mode_defaults_by_response_type() {
+        let code = ["code".to_string()];
+        let hybrid = ["code".to_string(), "id_token".to_string()];
+        assert_eq!(response_mode("", &code), Some(ResponseMode::Query));
+        assert_eq!(response_mode("", &hybrid), Some(ResponseMode::Fragment));
+        assert_eq!(
+            response_mode("form_post", &code),
+            Some(ResponseMode::FormPost)
+        );
+        assert_eq!(response_mode("web_message", &code), None);
+    }
 }
