@@ -201,7 +201,8 @@ pub async fn build_with_clock(
     let discovery = Arc::new(wellknown::discovery_document(&cfg, &issuer, &public_url));
     let system: Vec<&[u8]> = cfg.secrets.system.iter().map(|s| s.0.as_bytes()).collect();
     let oauth2 = Arc::new(OAuth2::new(
-        Settings::from_config(&cfg, &issuer, &public_url),
+        Settings::from_config(&cfg, &issuer, &public_url)
+            .map_err(|e| AppError::Config(e.to_string()))?,
         store.clone(),
         clients.clone(),
         jwks.clone(),
@@ -556,7 +557,7 @@ fn start_janitor(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
         Janitor::new(state.store.clone()).counting(state.metrics.janitor_deleted.clone()),
         Options::from_config(&state.config),
         interval,
-        state.oauth2.clock.clone(),
+        state.oauth2.clock(),
         state.metrics.janitor_runs.clone(),
     ))
 }

@@ -2,4 +2,5 @@
 pub mod client;
 pub mod flow;
 pub mod jwk;
+pub mod protocol;
 pub mod token;

@@ -1,7 +1,7 @@
 //! The flow cookies (consent/helper.go names): authenticated and encrypted with the `cookie`
 //! crate's private jar (AES-256-GCM, the cookie name bound as associated data) under keys
 //! derived from `secrets.cookie` (default: the system secret). Later entries still decrypt.
-use crate::service::oauth2::authorize::{BrowserCookies, CookieOp};
+use crate::service::oauth2::types::{BrowserCookies, CookieOp};
 use axum::http::{header, HeaderMap, HeaderValue};
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use sha2::{Digest, Sha512};

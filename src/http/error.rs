@@ -1,6 +1,8 @@
 //! The only place that picks status codes and bodies for errors: Hydra's
-//! `{"error","error_description"}` shape (BEHAVIOR.md §2).
+//! `{"error","error_description"}` shape. An internal failure travels in the response's
+//! extensions as a [`Cause`], and `middleware::observe` logs it once, with the request id.
 use crate::config::OAuth2 as OAuth2Config;
+use crate::oauth2::error::Cause;
 use crate::oauth2::OAuthError;
 use crate::service::clients::ClientsError;
 use crate::service::dev_ui::DevUiError;
@@ -16,6 +18,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: String,
     pub error_description: String,
+    /// The internal failure behind a 5xx, for the log; never sent.
+    #[serde(skip)]
+    pub cause: Option<Cause>,
 }
 
 impl ApiError {
@@ -24,6 +29,7 @@ impl ApiError {
             status,
             error: error.into(),
             error_description: description.into().replace('"', "'"),
+            cause: None,
         }
     }
 
@@ -35,14 +41,16 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "Not Found", description)
     }
 
-    /// Internal failures are logged once and never described to the caller.
-    pub fn internal(detail: &str) -> ApiError {
-        tracing::error!(error = %detail, "internal error");
-        ApiError::new(
+    /// Internal failures are never described to the caller; the cause is logged once, by
+    /// `middleware::observe`.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+        let mut out = ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
             "The authorization server encountered an unexpected condition that prevented it from fulfilling the request.",
-        )
+        );
+        out.cause = Some(Cause::new(e));
+        out
     }
 }
 
@@ -55,7 +63,26 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
         retry_after(&mut res);
+        with_cause(&mut res, self.cause);
         res
+    }
+}
+
+/// A location that cannot be a `Location` header value.
+#[derive(Debug, thiserror::Error)]
+#[error("the redirect location is not a valid header value")]
+pub struct InvalidLocation(#[source] axum::http::header::InvalidHeaderValue);
+
+/// The `Location` of a redirect. One that cannot be a header value is an internal error, never
+/// a redirect without `Location`.
+pub fn location(to: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(to).map_err(|e| ApiError::internal(InvalidLocation(e)))
+}
+
+/// Hands an internal failure to `middleware::observe`, which logs it.
+pub fn with_cause(res: &mut Response, cause: Option<Cause>) {
+    if let Some(c) = cause {
+        res.extensions_mut().insert(c);
     }
 }
 
@@ -74,7 +101,7 @@ impl From<ClientsError> for ApiError {
                 "temporarily_unavailable",
                 "The server is hashing too many client secrets at once; retry shortly.",
             ),
-            ClientsError::Internal(m) => ApiError::internal(&m),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -90,7 +117,7 @@ impl From<JwksError> for ApiError {
                 "",
             ),
             JwksError::BadRequest(m) => ApiError::bad_request(m),
-            JwksError::Internal(m) => ApiError::internal(&m),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -98,7 +125,9 @@ impl From<JwksError> for ApiError {
 impl From<OAuthError> for ApiError {
     fn from(e: OAuthError) -> Self {
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError::new(status, &e.name.clone(), e.joined(false))
+        let mut out = ApiError::new(status, &e.name.clone(), e.joined(false));
+        out.cause = e.cause;
+        out
     }
 }
 
@@ -112,7 +141,9 @@ impl From<FlowError> for ApiError {
                 format!("Unable to process the requested resource because of conflict in the current state. {hint}"),
             ),
             FlowError::BadRequest(m) => ApiError::bad_request(m),
-            FlowError::Internal(m) => ApiError::internal(&m),
+            e @ (FlowError::Store(_) | FlowError::Client(_) | FlowError::RequestUrl(_)) => {
+                ApiError::internal(e)
+            }
         }
     }
 }
@@ -177,6 +208,7 @@ pub fn oauth_error(cfg: &OAuth2Config, e: &OAuthError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = oauth_json(status, body.to_string().into_bytes());
     retry_after(&mut res);
+    with_cause(&mut res, e.cause.clone());
     res
 }
 
@@ -204,4 +236,26 @@ pub fn userinfo_error(cfg: &OAuth2Config, e: &OAuthError) -> Response {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_hands_its_cause_to_the_edge_only() {
+        let res = ApiError::internal(std::io::Error::other("disk gone")).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cause = res.extensions().get::<Cause>().map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("disk gone"));
+    }
+
+    #[test]
+    fn oauth_errors_keep_their_cause() {
+        let e = OAuthError::server_error().caused_by(std::io::Error::other("disk gone"));
+        let api: ApiError = e.into();
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(api.cause.is_some());
+        assert!(!api.error_description.contains("disk"));
+    }
 }

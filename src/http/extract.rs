@@ -101,7 +101,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
 }
 
 /// A `application/x-www-form-urlencoded` body as ordered pairs (duplicates kept).
-pub struct Form(pub crate::service::oauth2::authorize::Params);
+pub struct Form(pub crate::service::oauth2::types::Params);
 
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = ApiError;
@@ -126,7 +126,7 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         }
         // Strict decoding: bad escapes, invalid UTF-8, NUL and over-long values are a 400
         // here rather than a U+FFFD or a storage error later.
-        Ok(Form(crate::service::oauth2::authorize::Params(
+        Ok(Form(crate::service::oauth2::types::Params(
             super::guard::parse_form(&body, "form")?,
         )))
     }

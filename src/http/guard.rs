@@ -3,7 +3,7 @@
 //! turns the few plain-text rejections left in axum into Hydra's JSON error shape.
 //!
 //! PostgreSQL refuses NUL in `text` and its B-tree indexes refuse entries over ~2.7 kB, so either
-//! would surface as a storage error (500) if it reached SQL (DESIGN.md rule 3).
+//! would surface as a storage error (500) if it reached SQL; refused here, it is a 400.
 use super::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode, Uri};

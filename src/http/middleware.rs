@@ -31,6 +31,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .map(str::to_string)
         .unwrap_or_else(next_request_id);
     let mut res = next.run(req).await;
+    log_cause(&res, &request_id);
     let status = res.status().as_u16().to_string();
     let elapsed = start.elapsed();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
@@ -53,6 +54,20 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         res.headers_mut().insert("x-request-id", v);
     }
     res
+}
+
+/// The one log line of an internal failure (see `error::with_cause`): an error, or a warning
+/// when it only made the server answer "busy".
+fn log_cause(res: &Response, request_id: &str) {
+    let Some(cause) = res.extensions().get::<crate::oauth2::error::Cause>() else {
+        return;
+    };
+    let status = res.status().as_u16();
+    if res.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(request_id, status, error = %cause, "server busy");
+    } else {
+        tracing::error!(request_id, status, error = %cause, "internal error");
+    }
 }
 
 /// Networks whose TLS terminators may forward plain HTTP (`serve.tls.allow_termination_from`).

@@ -1,6 +1,8 @@
 //! RFC 6749 / 6750 / OIDC Core error codes with fosite's status codes and the joined
 //! `error_description` ("<description> <hint>") Hydra sends (fosite errors.go).
 use serde_json::{json, Map, Value};
+use std::fmt;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OAuthError {
@@ -9,6 +11,49 @@ pub struct OAuthError {
     pub hint: String,
     pub debug: String,
     pub status: u16,
+    /// The internal failure behind this error, for the log at the HTTP edge; never sent.
+    pub cause: Option<Cause>,
+}
+
+/// An internal failure with its chain of sources, cheap to clone so the HTTP edge can carry it
+/// in a response's extensions to the one place that logs it (with the request id).
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause(Arc::new(e))
+    }
+
+    pub fn error(&self) -> &(dyn std::error::Error + 'static) {
+        &*self.0
+    }
+}
+
+/// The error and each of its sources, `: `-separated.
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cause({self})")
+    }
+}
+
+/// The same failure, not an equal one.
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 macro_rules! errors {
@@ -22,6 +67,7 @@ macro_rules! errors {
                         hint: String::new(),
                         debug: String::new(),
                         status: $status,
+                        cause: None,
                     }
                 }
             )*
@@ -81,7 +127,14 @@ impl OAuthError {
             hint: hint.into(),
             debug: debug.into(),
             status,
+            cause: None,
         }
+    }
+
+    /// Keeps the internal failure behind this error (logged at the HTTP edge, never sent).
+    pub fn caused_by(mut self, e: impl std::error::Error + Send + Sync + 'static) -> OAuthError {
+        self.cause = Some(Cause::new(e));
+        self
     }
 
     /// `description [hint] [debug]`, double quotes turned into single ones (fosite).
@@ -164,5 +217,26 @@ mod tests {
         assert_eq!(legacy["error_hint"], "The 'code' was used.");
         assert_eq!(legacy["status_code"], 400);
         assert!(legacy.get("error_debug").is_none());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading the row failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_keeps_its_chain_and_is_never_sent() {
+        let e = OAuthError::server_error().caused_by(Outer(std::io::Error::other("disk gone")));
+        let cause = e.cause.clone().unwrap();
+        assert_eq!(cause.to_string(), "reading the row failed: disk gone");
+        assert!(!e.body(true, true).to_string().contains("disk"));
+        assert!(e
+            .params(true, true)
+            .iter()
+            .all(|(_, v)| !v.contains("disk")));
+        assert_eq!(e, e.clone());
+        assert_ne!(
+            e,
+            OAuthError::server_error().caused_by(std::io::Error::other("x"))
+        );
     }
 }

@@ -76,9 +76,74 @@ pub fn is_local(u: &Url) -> bool {
     }
 }
 
+/// `base` with `pairs` appended to its query (or put in its fragment), existing query kept.
+/// It takes a parsed URL, so there is no base it could silently fail to extend.
+pub fn with_params(base: &Url, pairs: &[(String, String)], fragment: bool) -> String {
+    let mut url = base.clone();
+    if fragment {
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter())
+            .finish();
+        url.set_fragment(Some(&encoded));
+    } else {
+        url.query_pairs_mut().extend_pairs(pairs.iter());
+    }
+    url.to_string()
+}
+
+/// A URL as configured or registered: sent as written when it is used alone, and parsed once
+/// so that parameters can always be added to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseUrl {
+    raw: String,
+    url: Url,
+}
+
+impl BaseUrl {
+    pub fn parse(raw: &str) -> Result<BaseUrl, url::ParseError> {
+        Ok(BaseUrl {
+            url: Url::parse(raw)?,
+            raw: raw.to_string(),
+        })
+    }
+
+    /// The URL exactly as written.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL with `pairs` added to its query.
+    pub fn with_query(&self, pairs: &[(String, String)]) -> String {
+        with_params(&self.url, pairs, false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_keep_the_query_and_can_go_in_the_fragment() {
+        let base = BaseUrl::parse("https://app.example/cb?x=1").unwrap();
+        let pairs = [("error".to_string(), "access_denied".to_string())];
+        assert_eq!(
+            base.with_query(&pairs),
+            "https://app.example/cb?x=1&error=access_denied"
+        );
+        assert_eq!(
+            with_params(base.url(), &pairs, true),
+            "https://app.example/cb?x=1#error=access_denied"
+        );
+        assert_eq!(
+            BaseUrl::parse("https://app.example").unwrap().as_str(),
+            "https://app.example"
+        );
+        assert!(BaseUrl::parse("/relative").is_err());
+    }
 
     #[test]
     fn matching_rules() {

@@ -1,15 +1,15 @@
-//! Admin endpoints of the login/consent flow and token administration: login and consent
-//! requests, introspection, flush, per-client token deletion.
+//! Admin endpoints of the login/consent flow: login, consent and logout requests, and the
+//! consent and login sessions of a subject. Token administration is in `tokens.rs`.
 use crate::domain::client::Client;
 use crate::domain::flow::{Denial, Flow, OidcContext};
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, AppQuery, Form};
+use crate::http::extract::{AppJson, AppQuery};
 use crate::http::AppState;
 use crate::service::oauth2::flows::{AcceptConsent, AcceptLogin};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -52,9 +52,6 @@ pub fn router() -> Router<AppState> {
             "/oauth2/auth/sessions/login",
             delete(revoke_authentication_session),
         )
-        .route("/oauth2/introspect", post(introspect_oauth2_token))
-        .route("/oauth2/flush", post(flush_inactive_oauth2_tokens))
-        .route("/oauth2/tokens", delete(delete_oauth2_token))
 }
 
 /// `login_challenge` / `consent_challenge`, or Hydra's older `challenge`.
@@ -282,69 +279,6 @@ async fn reject_consent_request(
 ) -> Result<Json<Value>, ApiError> {
     let c = challenge(&q, "consent_challenge")?;
     Ok(completed(s.oauth2.reject_consent(&c, b.denial()).await?))
-}
-
-/// RFC 7662 for resource servers: any invalid token is `{"active":false}` with 200.
-async fn introspect_oauth2_token(
-    State(s): State<AppState>,
-    Form(form): Form,
-) -> Result<Response, ApiError> {
-    if form.0.is_empty() {
-        return Err(ApiError::bad_request("The POST body can not be empty."));
-    }
-    let out = s
-        .oauth2
-        .introspect(
-            form.get("token"),
-            form.get("token_type_hint"),
-            form.get("scope"),
-        )
-        .await?;
-    Ok(Json(out).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FlushBody {
-    #[serde(rename = "notAfter", default)]
-    not_after: Option<String>,
-}
-
-async fn flush_inactive_oauth2_tokens(
-    State(s): State<AppState>,
-    AppJson(b): AppJson<FlushBody>,
-) -> Result<StatusCode, ApiError> {
-    let not_after = match b.not_after.as_deref() {
-        None | Some("") => None,
-        Some(t) => {
-            let parsed =
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| {
-                        ApiError::bad_request("Field 'notAfter' must be an RFC 3339 date-time.")
-                    })?;
-            let ts = parsed.unix_timestamp();
-            // Go's zero time means "now" in Hydra.
-            (ts > 0).then_some(ts)
-        }
-    };
-    s.oauth2.flush(not_after).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn delete_oauth2_token(
-    State(s): State<AppState>,
-    AppQuery(q): AppQuery<HashMap<String, String>>,
-) -> Result<StatusCode, ApiError> {
-    let client_id = q
-        .get("client_id")
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "Query parameter 'client_id' is not defined but should have been.",
-            )
-        })?;
-    s.oauth2.delete_client_tokens(client_id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 fn subject_param(q: &HashMap<String, String>) -> Result<String, ApiError> {

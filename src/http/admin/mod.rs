@@ -1,6 +1,7 @@
-//! The admin listener: clients, keys, health, version, metrics, and (in `flows`) the
-//! login/consent and token administration endpoints.
+//! The admin listener: clients, keys, health, version, metrics; the login/consent endpoints
+//! are in `flows`, token administration (introspection, flush, deletion) in `tokens`.
 pub mod flows;
+pub mod tokens;
 use crate::domain::client::Client;
 use crate::domain::jwk::Jwk;
 use crate::http::error::ApiError;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/metrics/prometheus", get(prometheus))
         .merge(crate::http::public::health_router(true))
         .merge(flows::router())
+        .merge(tokens::router())
 }
 
 async fn create_oauth2_client(

@@ -98,10 +98,10 @@ fn html(title: &str, body: &str) -> Response {
 
 /// After a form: on to the flow (303, so the browser follows with GET).
 fn see_other(to: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
+    let mut res = match crate::http::error::location(to) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+        Err(e) => e.into_response(),
+    };
     protect(res.headers_mut());
     res
 }

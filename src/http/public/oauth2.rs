@@ -1,16 +1,16 @@
 //! Public OAuth 2.0 / OpenID Connect endpoints: authorize, token, revoke, userinfo, and the
 //! built-in fallback pages used when no login, consent or error URL is configured.
 use crate::domain::client::is_web_url;
-use crate::http::error::{no_store, oauth_error, oauth_json, userinfo_error};
+use crate::http::error::{location, no_store, oauth_error, oauth_json, userinfo_error, with_cause};
 use crate::http::extract::{basic_credentials, bearer_token, Form};
 use crate::http::AppState;
 use crate::oauth2::OAuthError;
-use crate::service::oauth2::authorize::Params;
 use crate::service::oauth2::introspect::Userinfo;
 use crate::service::oauth2::logout::LogoutOutcome;
+use crate::service::oauth2::types::{Params, Redirect};
 use crate::service::oauth2::ClientCredentials;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -78,16 +78,25 @@ async fn oauth_auth(
     let params = merged_params(&method, &raw_query, body);
     let cookies = s.cookies.read(&headers);
     let out = s.oauth2.authorize(&params, &raw_query, &cookies).await;
+    browser_answer(&s, out)
+}
+
+/// A 302 (or the form-post page) with the cookies to set, never cached. A location that
+/// cannot be sent is a server error, not a 302 without `Location`.
+fn browser_answer(s: &AppState, out: Redirect) -> Response {
     let mut res = match &out.form {
         Some(fields) => Html(form_post_page(&out.location, fields)).into_response(),
-        None => StatusCode::FOUND.into_response(),
+        None => match location(&out.location) {
+            Ok(loc) => (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response(),
+            Err(e) => {
+                let mut res = e.into_response();
+                no_store(res.headers_mut());
+                return res;
+            }
+        },
     };
+    with_cause(&mut res, out.failure);
     let h = res.headers_mut();
-    if out.form.is_none() {
-        if let Ok(loc) = HeaderValue::from_str(&out.location) {
-            h.insert(header::LOCATION, loc);
-        }
-    }
     for c in s.cookies.write(&out.cookies) {
         h.append(header::SET_COOKIE, c);
     }
@@ -107,13 +116,7 @@ async fn disconnect_user(
     let params = merged_params(&method, &raw_query, body);
     let cookies = s.cookies.read(&headers);
     let (mut res, ops) = match s.oauth2.logout(&params, &raw_query, &cookies).await {
-        LogoutOutcome::Redirect { location, cookies } => {
-            let mut res = StatusCode::FOUND.into_response();
-            if let Ok(loc) = HeaderValue::from_str(&location) {
-                res.headers_mut().insert(header::LOCATION, loc);
-            }
-            (res, cookies)
-        }
+        LogoutOutcome::Redirect(r) => return browser_answer(&s, r),
         LogoutOutcome::Page {
             urls,
             redirect_to,

@@ -4,12 +4,58 @@
 //! [`crate::oauth2::jwt_time`] (the `jti` is remembered for as long as the assertion verifies).
 use super::{internal, OAuth2};
 use crate::domain::client::Client;
+use crate::domain::protocol::ClientAuthMethod;
 use crate::oauth2::jwt_time::check_time_claims;
 use crate::oauth2::OAuthError;
+use jsonwebtoken::Algorithm;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a client's `jwks_uri` key set is used before it is fetched again, in seconds.
+const REMOTE_KEYS_TTL: i64 = 300;
+
+/// The JOSE name of an algorithm.
+fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::EdDSA => "EdDSA",
+    }
+}
+
+/// The assertion's algorithm must be the client's `token_endpoint_auth_signing_alg` (RS256
+/// when unset), and not an HMAC.
+fn check_algorithm(client: &Client, alg: Algorithm) -> Result<(), OAuthError> {
+    let expected = if client.token_endpoint_auth_signing_alg.is_empty() {
+        "RS256"
+    } else {
+        client.token_endpoint_auth_signing_alg.as_str()
+    };
+    // An expected name jsonwebtoken does not know (ES512) matches no assertion.
+    if expected.parse::<Algorithm>().ok() != Some(alg) {
+        return Err(invalid(format!(
+            "The client assertion uses algorithm '{}', but the OAuth 2.0 Client expects '{expected}'.",
+            alg_name(alg)
+        )));
+    }
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(invalid(
+            "HMAC-signed client assertions (client_secret_jwt) are not supported.",
+        ));
+    }
+    Ok(())
+}
 
 fn invalid(hint: impl Into<String>) -> OAuthError {
     OAuthError::invalid_client().hint(hint)
@@ -67,7 +113,6 @@ impl OAuth2 {
         uri: &str,
         kid: Option<&str>,
     ) -> Result<jsonwebtoken::jwk::JwkSet, String> {
-        const TTL: std::time::Duration = std::time::Duration::from_secs(300);
         if let Some(hit) = self.remote_keys.get(uri) {
             let has_kid = kid.is_none_or(|k| {
                 hit.1
@@ -75,7 +120,7 @@ impl OAuth2 {
                     .iter()
                     .any(|j| j.common.key_id.as_deref() == Some(k))
             });
-            if hit.0.elapsed() < TTL && has_kid {
+            if self.now() - hit.0 < REMOTE_KEYS_TTL && has_kid {
                 return Ok(hit.1.clone());
             }
         }
@@ -85,19 +130,18 @@ impl OAuth2 {
         let fetched = serde_json::from_slice::<jsonwebtoken::jwk::JwkSet>(&body).map_err(|_| {
             "The document at the OAuth 2.0 Client's jwks_uri is not a JSON Web Key Set.".to_string()
         })?;
-        self.remote_keys.insert(
-            uri.to_string(),
-            (std::time::Instant::now(), fetched.clone()),
-        );
+        self.remote_keys
+            .insert(uri.to_string(), (self.now(), fetched.clone()));
         Ok(fetched)
     }
 
+    /// Verifies a client assertion for `client` and spends its `jti`.
     pub(super) async fn verify_assertion(
         &self,
         client: &Client,
         assertion: &str,
     ) -> Result<(), OAuthError> {
-        if client.token_endpoint_auth_method != "private_key_jwt" {
+        if client.auth_method() != Some(ClientAuthMethod::PrivateKeyJwt) {
             return Err(invalid(format!(
                 "The OAuth 2.0 Client supports client authentication method '{}', but method 'private_key_jwt' was requested.",
                 client.token_endpoint_auth_method
@@ -105,29 +149,13 @@ impl OAuth2 {
         }
         let header = jsonwebtoken::decode_header(assertion)
             .map_err(|e| invalid("Unable to decode the client assertion.").debug(e.to_string()))?;
-        let expected = if client.token_endpoint_auth_signing_alg.is_empty() {
-            "RS256"
-        } else {
-            client.token_endpoint_auth_signing_alg.as_str()
-        };
-        let alg = format!("{:?}", header.alg);
-        if alg != expected {
-            return Err(invalid(format!(
-                "The client assertion uses algorithm '{alg}', but the OAuth 2.0 Client expects '{expected}'."
-            )));
-        }
-        if alg.starts_with("HS") {
-            return Err(invalid(
-                "HMAC-signed client assertions (client_secret_jwt) are not supported.",
-            ));
-        }
+        check_algorithm(client, header.alg)?;
         let set = self
             .client_keys(client, header.kid.as_deref())
             .await
             .map_err(invalid)?;
-        let token_url = format!("{}oauth2/token", self.settings.public_url);
         let mut validation = jsonwebtoken::Validation::new(header.alg);
-        validation.set_audience(&[token_url.as_str()]);
+        validation.set_audience(&[self.settings.tokens.token_url.as_str()]);
         validation.set_issuer(&[client.client_id.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
         // Time claims are checked below against the injected clock with our own small skew;
@@ -147,6 +175,11 @@ impl OAuth2 {
                 "Claim 'sub' of the client assertion must be the client id.",
             ));
         }
+        self.spend_jti(&claims, retain_until).await
+    }
+
+    /// A `jti` is accepted once while the assertion could still verify.
+    async fn spend_jti(&self, claims: &Value, retain_until: i64) -> Result<(), OAuthError> {
         let jti = claims
             .get("jti")
             .and_then(Value::as_str)
@@ -169,5 +202,36 @@ impl OAuth2 {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_algorithm_is_the_registered_one_and_no_hmac() {
+        let mut c = Client::default();
+        assert!(check_algorithm(&c, Algorithm::RS256).is_ok());
+        let e = check_algorithm(&c, Algorithm::ES256).unwrap_err();
+        assert!(e.hint.contains("uses algorithm 'ES256'") && e.hint.contains("expects 'RS256'"));
+        c.token_endpoint_auth_signing_alg = "ES512".into();
+        assert!(check_algorithm(&c, Algorithm::ES384).is_err());
+        c.token_endpoint_auth_signing_alg = "HS256".into();
+        assert!(check_algorithm(&c, Algorithm::HS256)
+            .unwrap_err()
+            .hint
+            .contains("HMAC"));
+    }
+
+    #[test]
+    fn algorithm_names_are_the_jose_names() {
+        for name in [
+            "HS256", "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256",
+            "PS384", "PS512", "EdDSA",
+        ] {
+            let alg: Algorithm = name.parse().unwrap();
+            assert_eq!(alg_name(alg), name);
+        }
     }
 }

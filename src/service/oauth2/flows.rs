@@ -1,9 +1,10 @@
 //! Admin login/consent API (consent/handler.go): read a request, accept or reject it. The
 //! answers are stored on the flow; the browser then returns with the verifier.
-use super::authorize::with_params;
 use super::OAuth2;
 use crate::domain::client::Client;
 use crate::domain::flow::{ConsentResult, Denial, Flow, FlowState, LoginResult};
+use crate::oauth2::redirect::BaseUrl;
+use crate::service::clients::ClientsError;
 use crate::store::StoreError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -17,14 +18,12 @@ pub enum FlowError {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<StoreError> for FlowError {
-    fn from(e: StoreError) -> Self {
-        FlowError::Internal(e.to_string())
-    }
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+    #[error("reading the flow's client failed")]
+    Client(#[source] ClientsError),
+    #[error("the flow's stored request URL does not parse")]
+    RequestUrl(#[source] url::ParseError),
 }
 
 /// `PUT …/login/accept` as a domain value.
@@ -50,19 +49,19 @@ pub struct AcceptConsent {
 }
 
 impl OAuth2 {
-    async fn client_of(&self, flow: &Flow) -> Result<Arc<Client>, FlowError> {
-        self.clients
-            .get_shared(&flow.client_id)
-            .await
-            .map_err(|_| FlowError::NotFound)
+    /// The flow's client; a client deleted meanwhile is "not found", a failed read is not.
+    pub(super) async fn client_of(&self, client_id: &str) -> Result<Arc<Client>, FlowError> {
+        match self.clients.get_shared(client_id).await {
+            Ok(c) => Ok(c),
+            Err(ClientsError::NotFound) => Err(FlowError::NotFound),
+            Err(e) => Err(FlowError::Client(e)),
+        }
     }
 
-    fn redirect_with(flow: &Flow, key: &str, value: &str) -> String {
-        with_params(
-            &flow.request_url,
-            &[(key.to_string(), value.to_string())],
-            false,
-        )
+    /// The authorization URL the browser returns to, with the verifier added.
+    fn redirect_with(flow: &Flow, key: &str, value: &str) -> Result<String, FlowError> {
+        let base = BaseUrl::parse(&flow.request_url).map_err(FlowError::RequestUrl)?;
+        Ok(base.with_query(&[(key.to_string(), value.to_string())]))
     }
 
     pub async fn get_login_request(
@@ -79,7 +78,7 @@ impl OAuth2 {
                 "The login request has been used already.".into(),
             ));
         }
-        let client = self.client_of(&flow).await?;
+        let client = self.client_of(&flow.client_id).await?;
         Ok((flow, client))
     }
 
@@ -114,11 +113,7 @@ impl OAuth2 {
                 "The login request has been answered already.".into(),
             ));
         }
-        Ok(Self::redirect_with(
-            &flow,
-            "login_verifier",
-            &flow.login_verifier,
-        ))
+        Self::redirect_with(&flow, "login_verifier", &flow.login_verifier)
     }
 
     pub async fn accept_login(&self, challenge: &str, a: AcceptLogin) -> Result<String, FlowError> {
@@ -183,7 +178,7 @@ impl OAuth2 {
                 "The consent request has been used already.".into(),
             ));
         }
-        let client = self.client_of(&flow).await?;
+        let client = self.client_of(&flow.client_id).await?;
         Ok((flow, client))
     }
 
@@ -214,11 +209,7 @@ impl OAuth2 {
         {
             return Err(conflict());
         }
-        Ok(Self::redirect_with(
-            &flow,
-            "consent_verifier",
-            &flow.consent_verifier,
-        ))
+        Self::redirect_with(&flow, "consent_verifier", &flow.consent_verifier)
     }
 
     pub async fn accept_consent(

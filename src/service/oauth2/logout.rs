@@ -3,21 +3,21 @@
 //! app, which accepts or rejects through the admin API; the browser then comes back with the
 //! verifier and the session ends, with front-channel iframes and back-channel logout tokens
 //! for every client that took part in the session.
-use super::authorize::{with_params, BrowserCookies, CookieOp, Params};
 use super::flows::FlowError;
+use super::types::{BrowserCookies, CookieOp, Params, Redirect};
 use super::OAuth2;
-use crate::domain::client::is_web_url;
+use crate::domain::client::{is_web_url, Client};
 use crate::domain::flow::{LogoutRequest, LogoutState};
+use crate::oauth2::redirect::BaseUrl;
 use crate::oauth2::OAuthError;
+use crate::service::clients::ClientsError;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// What the logout endpoint answers.
 #[derive(Debug)]
 pub enum LogoutOutcome {
-    Redirect {
-        location: String,
-        cookies: Vec<CookieOp>,
-    },
+    Redirect(Redirect),
     /// Front-channel logout page: iframes for `urls`, then on to `redirect_to`.
     Page {
         urls: Vec<String>,
@@ -41,14 +41,10 @@ impl OAuth2 {
         };
         result.unwrap_or_else(|e| {
             let s = &self.settings;
-            LogoutOutcome::Redirect {
-                location: with_params(
-                    &s.error_url,
-                    &e.params(s.legacy_errors, s.expose_debug),
-                    false,
-                ),
-                cookies: vec![],
-            }
+            let params = e.params(s.errors.legacy, s.errors.expose_debug);
+            LogoutOutcome::Redirect(
+                Redirect::to(s.authorize.error_url.with_query(&params), vec![]).failed(e.cause),
+            )
         })
     }
 
@@ -58,114 +54,59 @@ impl OAuth2 {
         raw_query: &str,
         cookies: &BrowserCookies,
     ) -> Result<LogoutOutcome, OAuthError> {
+        let request_url = format!("{}?{raw_query}", self.settings.logout.endpoint);
+        match p.get("id_token_hint") {
+            "" => self.logout_without_hint(p, request_url, cookies).await,
+            hint => self.rp_initiated_logout(p, hint, request_url).await,
+        }
+    }
+
+    /// No hint: the browser's own remembered session is the one to end.
+    async fn logout_without_hint(
+        &self,
+        p: &Params,
+        request_url: String,
+        cookies: &BrowserCookies,
+    ) -> Result<LogoutOutcome, OAuthError> {
         let session = match &cookies.session {
             Some(sid) => self.store.get_remembered_session(sid).await?,
             None => None,
         };
-        let hint = p.get("id_token_hint");
-        let request_url = format!(
-            "{}oauth2/sessions/logout?{raw_query}",
-            self.settings.public_url
-        );
-        let redirect_only = |to: String| LogoutOutcome::Redirect {
-            location: to,
-            cookies: vec![],
-        };
-        if hint.is_empty() {
-            if !p.get("state").is_empty() || !p.get("post_logout_redirect_uri").is_empty() {
-                return Err(OAuthError::invalid_request().hint(
-                    "Logout failed because query parameters state or post_logout_redirect_uri are set but id_token_hint is missing.",
-                ));
-            }
-            let Some(session) = session else {
-                return Ok(redirect_only(self.settings.post_logout_url.clone()));
-            };
-            return self
-                .hand_over_logout(LogoutRequest {
-                    subject: session.subject,
-                    sid: session.id,
-                    request_url,
-                    redirect_to: self.settings.post_logout_url.clone(),
-                    ..LogoutRequest::default()
-                })
-                .await;
+        if !p.get("state").is_empty() || !p.get("post_logout_redirect_uri").is_empty() {
+            return Err(OAuthError::invalid_request().hint(
+                "Logout failed because query parameters state or post_logout_redirect_uri are set but id_token_hint is missing.",
+            ));
         }
-        // RP-initiated logout: the hint names the client and the session.
+        let post_logout = self.settings.logout.post_logout_url.as_str().to_string();
+        let Some(session) = session else {
+            return Ok(redirect_only(post_logout));
+        };
+        self.hand_over_logout(LogoutRequest {
+            subject: session.subject,
+            sid: session.id,
+            request_url,
+            redirect_to: post_logout,
+            ..LogoutRequest::default()
+        })
+        .await
+    }
+
+    /// RP-initiated logout: the hint names the client and the session.
+    async fn rp_initiated_logout(
+        &self,
+        p: &Params,
+        hint: &str,
+        request_url: String,
+    ) -> Result<LogoutOutcome, OAuthError> {
         let claims = self
             .id_token_hint_claims(
                 hint,
                 "Logout failed because the id_token_hint could not be verified.",
             )
             .await?;
-        let str_claim = |k: &str| {
-            claims
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        if str_claim("iss") != self.settings.issuer {
-            return Err(OAuthError::invalid_request().hint(
-                "Logout failed because the issuer of the id_token_hint does not match this server.",
-            ));
-        }
-        if claims.get("iat").and_then(Value::as_i64).unwrap_or(0) > self.now() {
-            return Err(OAuthError::invalid_request()
-                .hint("Logout failed because the id_token_hint was issued in the future."));
-        }
-        let sid = str_claim("sid");
-        if sid.is_empty() {
-            return Err(OAuthError::invalid_request().hint(
-                "Logout failed because query parameter id_token_hint is missing sid claim.",
-            ));
-        }
-        // The hint's `sub` must be present (Hydra checks it), but it is never used: for a
-        // pairwise client or a forced subject identifier it is obfuscated, and the consent
-        // flows that name the RPs to notify are recorded under the real subject.
-        if str_claim("sub").is_empty() {
-            return Err(OAuthError::invalid_request().hint(
-                "Logout failed because query parameter id_token_hint is missing sub claim.",
-            ));
-        }
-        let audiences: Vec<String> = match claims.get("aud") {
-            Some(Value::String(a)) => vec![a.clone()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            _ => vec![],
-        };
-        let mut client = None;
-        for aud in &audiences {
-            if let Ok(c) = self.clients.get_shared(aud).await {
-                client = Some(c);
-                break;
-            }
-        }
-        let client = client.ok_or_else(|| {
-            OAuthError::invalid_request().hint("Logout failed because no audience of the id_token_hint is a registered OAuth 2.0 Client.")
-        })?;
-        let requested = p.get("post_logout_redirect_uri");
-        let mut redirect_to = if requested.is_empty() {
-            self.settings.post_logout_url.clone()
-        } else if client
-            .post_logout_redirect_uris
-            .iter()
-            .any(|u| u == requested && is_web_url(u))
-        {
-            requested.to_string()
-        } else {
-            return Err(OAuthError::invalid_request().hint(
-                "Logout failed because query parameter post_logout_redirect_uri is not a whitelisted as a post_logout_redirect_uri for the client.",
-            ));
-        };
-        if !p.get("state").is_empty() {
-            redirect_to = with_params(
-                &redirect_to,
-                &[("state".into(), p.get("state").into())],
-                false,
-            );
-        }
+        let sid = self.check_logout_hint(&claims)?;
+        let client = self.hinted_client(&claims).await?;
+        let redirect_to = post_logout_redirect(p, &client, &self.settings.logout.post_logout_url)?;
         // The subject comes from the remembered login session the hint's `sid` names
         // (consent/strategy_default.go issueLogoutVerifier). An unknown session (already
         // logged out, or expired) leaves nothing to end: straight on to the redirect. The
@@ -186,18 +127,61 @@ impl OAuth2 {
         .await
     }
 
+    /// The hint's issuer, issue time, `sid` and `sub` (the `sid` is returned). The `sub` must
+    /// be present (Hydra checks it), but it is never used: for a pairwise client or a forced
+    /// subject identifier it is obfuscated, and the consent flows that name the RPs to notify
+    /// are recorded under the real subject.
+    fn check_logout_hint(&self, claims: &Value) -> Result<String, OAuthError> {
+        let str_claim = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or("");
+        if str_claim("iss") != self.settings.issuer {
+            return Err(OAuthError::invalid_request().hint(
+                "Logout failed because the issuer of the id_token_hint does not match this server.",
+            ));
+        }
+        if claims.get("iat").and_then(Value::as_i64).unwrap_or(0) > self.now() {
+            return Err(OAuthError::invalid_request()
+                .hint("Logout failed because the id_token_hint was issued in the future."));
+        }
+        if str_claim("sid").is_empty() {
+            return Err(OAuthError::invalid_request().hint(
+                "Logout failed because query parameter id_token_hint is missing sid claim.",
+            ));
+        }
+        if str_claim("sub").is_empty() {
+            return Err(OAuthError::invalid_request().hint(
+                "Logout failed because query parameter id_token_hint is missing sub claim.",
+            ));
+        }
+        Ok(str_claim("sid").to_string())
+    }
+
+    /// The first audience of the hint that is a registered client. A failed lookup counts as
+    /// "not registered" (the answer stays Hydra's), but is logged with its cause.
+    async fn hinted_client(&self, claims: &Value) -> Result<Arc<Client>, OAuthError> {
+        let audiences: Vec<&str> = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        for aud in audiences {
+            match self.clients.get_shared(aud).await {
+                Ok(c) => return Ok(c),
+                Err(ClientsError::NotFound) => {}
+                Err(e) => log_lookup_failure(aud, &e),
+            }
+        }
+        Err(OAuthError::invalid_request().hint(
+            "Logout failed because no audience of the id_token_hint is a registered OAuth 2.0 Client.",
+        ))
+    }
+
     async fn hand_over_logout(&self, mut l: LogoutRequest) -> Result<LogoutOutcome, OAuthError> {
         l.challenge = crate::crypto::uuid_v4().to_string();
         l.verifier = crate::crypto::uuid_v4().to_string();
         self.store.insert_logout(&l, self.now()).await?;
-        Ok(LogoutOutcome::Redirect {
-            location: with_params(
-                &self.settings.logout_url,
-                &[("logout_challenge".into(), l.challenge.clone())],
-                false,
-            ),
-            cookies: vec![],
-        })
+        Ok(redirect_only(self.settings.logout.logout_url.with_query(
+            &[("logout_challenge".into(), l.challenge.clone())],
+        )))
     }
 
     async fn complete_logout(
@@ -233,46 +217,18 @@ impl OAuth2 {
                 None => None,
             };
             if !current.is_some_and(|s| s.subject == l.subject && s.id == l.sid) {
-                return Ok(LogoutOutcome::Redirect {
-                    location: l.redirect_to,
-                    cookies: vec![],
-                });
+                return Ok(redirect_only(l.redirect_to));
             }
         }
-        let mut front = Vec::new();
-        let mut back = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for f in self.store.consent_flows_of(&l.subject, None).await? {
-            if f.login_session_id != l.sid || !seen.insert(f.client_id.clone()) {
-                continue;
-            }
-            let Ok(c) = self.clients.get_shared(&f.client_id).await else {
-                continue;
-            };
-            // Registration admits only http(s) URIs; a row stored before that rule (or
-            // imported) with another scheme is skipped rather than put in the page.
-            if is_web_url(&c.frontchannel_logout_uri) {
-                front.push(with_params(
-                    &c.frontchannel_logout_uri,
-                    &[
-                        ("iss".into(), self.settings.issuer.clone()),
-                        ("sid".into(), l.sid.clone()),
-                    ],
-                    false,
-                ));
-            }
-            if is_web_url(&c.backchannel_logout_uri) {
-                back.push((c.client_id.clone(), c.backchannel_logout_uri.clone()));
-            }
-        }
+        let (front, back) = self.logout_targets(&l).await?;
         self.backchannel_logout(&l.sid, back).await;
         self.store.delete_login_session(&l.sid).await?;
         let cookies = vec![CookieOp::ClearSession];
         if front.is_empty() {
-            return Ok(LogoutOutcome::Redirect {
-                location: l.redirect_to,
+            return Ok(LogoutOutcome::Redirect(Redirect::to(
+                l.redirect_to,
                 cookies,
-            });
+            )));
         }
         Ok(LogoutOutcome::Page {
             urls: front,
@@ -281,7 +237,44 @@ impl OAuth2 {
         })
     }
 
-    /// POSTs a logout token to each client concurrently; failures are logged, never fatal.
+    /// The front-channel logout URLs and back-channel targets of the clients that took part
+    /// in the session. A client that cannot be read is skipped (and logged with its cause).
+    async fn logout_targets(
+        &self,
+        l: &LogoutRequest,
+    ) -> Result<(Vec<String>, Vec<(String, String)>), OAuthError> {
+        let mut front = Vec::new();
+        let mut back = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for f in self.store.consent_flows_of(&l.subject, None).await? {
+            if f.login_session_id != l.sid || !seen.insert(f.client_id.clone()) {
+                continue;
+            }
+            let c = match self.clients.get_shared(&f.client_id).await {
+                Ok(c) => c,
+                Err(ClientsError::NotFound) => continue,
+                Err(e) => {
+                    log_lookup_failure(&f.client_id, &e);
+                    continue;
+                }
+            };
+            // Registration admits only http(s) URIs; a row stored before that rule (or
+            // imported) with another scheme is skipped rather than put in the page.
+            if let Some(front_uri) = web_url(&c.frontchannel_logout_uri) {
+                front.push(front_uri.with_query(&[
+                    ("iss".into(), self.settings.issuer.clone()),
+                    ("sid".into(), l.sid.clone()),
+                ]));
+            }
+            if is_web_url(&c.backchannel_logout_uri) {
+                back.push((c.client_id.clone(), c.backchannel_logout_uri.clone()));
+            }
+        }
+        Ok((front, back))
+    }
+
+    /// POSTs a logout token to each client concurrently; failures are logged with their
+    /// cause and counted, never fatal.
     async fn backchannel_logout(&self, sid: &str, targets: Vec<(String, String)>) {
         if targets.is_empty() {
             return;
@@ -289,7 +282,8 @@ impl OAuth2 {
         let signer = match self.jwks.id_token_signer().await {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(error = %e, "back-channel logout: no signing key");
+                let e: &(dyn std::error::Error + 'static) = &e;
+                tracing::error!(error = e, "back-channel logout: no signing key");
                 return;
             }
         };
@@ -303,42 +297,20 @@ impl OAuth2 {
                 "events": { BACKCHANNEL_EVENT: {} },
                 "sid": sid,
             });
-            let (signer, http) = (signer.clone(), self.http.clone());
-            let counted = self.metrics.backchannel.clone();
-            tasks.spawn(async move {
-                let failed = counted.with_label_values(&["failed"]);
-                let token = match tokio::task::spawn_blocking(move || signer.sign(&claims)).await {
-                    Ok(Ok(t)) => t,
-                    _ => {
-                        failed.inc();
-                        return tracing::error!(client_id, "back-channel logout: signing failed");
-                    }
-                };
-                let sent = http
-                    .post(&uri)
-                    .form(&[("logout_token", token)])
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => {
-                        counted.with_label_values(&["delivered"]).inc();
-                    }
-                    Ok(r) => {
-                        failed.inc();
-                        tracing::warn!(
-                            client_id,
-                            status = r.status().as_u16(),
-                            "back-channel logout answered with an error"
-                        )
-                    }
-                    Err(e) => {
-                        failed.inc();
-                        tracing::warn!(client_id, error = %e, "back-channel logout failed")
-                    }
-                }
-            });
+            let notice = Notice {
+                client_id,
+                uri,
+                http: self.http.clone(),
+                counted: self.metrics.backchannel.clone(),
+            };
+            tasks.spawn(notice.send(signer.clone(), claims));
         }
-        while tasks.join_next().await.is_some() {}
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined {
+                let e: &(dyn std::error::Error + 'static) = &e;
+                tracing::error!(error = e, "back-channel logout: notification task failed");
+            }
+        }
     }
 
     /// Admin: the logout request for the logout app. Rejected or unknown → 404; used → 409.
@@ -382,11 +354,11 @@ impl OAuth2 {
             }
             _ => return Err(FlowError::NotFound),
         }
-        Ok(with_params(
-            &format!("{}oauth2/sessions/logout", self.settings.issuer),
-            &[("logout_verifier".into(), l.verifier)],
-            false,
-        ))
+        Ok(self
+            .settings
+            .logout
+            .verifier_url
+            .with_query(&[("logout_verifier".into(), l.verifier)]))
     }
 
     /// Marks the request rejected; Hydra answers 204 whether or not it exists.
@@ -402,4 +374,105 @@ impl OAuth2 {
         }
         Ok(())
     }
+}
+
+/// One back-channel logout notification.
+struct Notice {
+    client_id: String,
+    uri: String,
+    http: reqwest::Client,
+    counted: prometheus::IntCounterVec,
+}
+
+impl Notice {
+    async fn send(self, signer: Arc<crate::crypto::jws::Signer>, claims: Value) {
+        let failed = self.counted.with_label_values(&["failed"]);
+        let client_id = self.client_id.as_str();
+        let token = match tokio::task::spawn_blocking(move || signer.sign(&claims)).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                failed.inc();
+                let e: &(dyn std::error::Error + 'static) = &e;
+                return tracing::error!(
+                    client_id,
+                    error = e,
+                    "back-channel logout: signing failed"
+                );
+            }
+            Err(e) => {
+                failed.inc();
+                let e: &(dyn std::error::Error + 'static) = &e;
+                return tracing::error!(
+                    client_id,
+                    error = e,
+                    "back-channel logout: signing failed"
+                );
+            }
+        };
+        let sent = self
+            .http
+            .post(&self.uri)
+            .form(&[("logout_token", token)])
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                self.counted.with_label_values(&["delivered"]).inc();
+            }
+            Ok(r) => {
+                failed.inc();
+                tracing::warn!(
+                    client_id,
+                    status = r.status().as_u16(),
+                    "back-channel logout answered with an error"
+                )
+            }
+            Err(e) => {
+                failed.inc();
+                let e: &(dyn std::error::Error + 'static) = &e;
+                tracing::warn!(client_id, error = e, "back-channel logout failed")
+            }
+        }
+    }
+}
+
+fn redirect_only(to: String) -> LogoutOutcome {
+    LogoutOutcome::Redirect(Redirect::to(to, vec![]))
+}
+
+/// A client lookup that failed for another reason than "not found".
+fn log_lookup_failure(client_id: &str, e: &ClientsError) {
+    let e: &(dyn std::error::Error + 'static) = e;
+    tracing::error!(client_id, error = e, "logout: client lookup failed");
+}
+
+/// Where the browser goes after an RP-initiated logout: the requested URI when the client
+/// registered it (with `state` appended), else `urls.post_logout_redirect`.
+fn post_logout_redirect(
+    p: &Params,
+    client: &Client,
+    default: &BaseUrl,
+) -> Result<String, OAuthError> {
+    let requested = p.get("post_logout_redirect_uri");
+    let redirect_to = if requested.is_empty() {
+        default.clone()
+    } else {
+        client
+            .post_logout_redirect_uris
+            .iter()
+            .find(|u| *u == requested)
+            .and_then(|u| web_url(u))
+            .ok_or_else(|| OAuthError::invalid_request().hint(
+                "Logout failed because query parameter post_logout_redirect_uri is not a whitelisted as a post_logout_redirect_uri for the client.",
+            ))?
+    };
+    if p.get("state").is_empty() {
+        return Ok(redirect_to.as_str().to_string());
+    }
+    Ok(redirect_to.with_query(&[("state".into(), p.get("state").into())]))
+}
+
+/// An absolute http(s) URL of a client (see `is_web_url`), parsed.
+fn web_url(raw: &str) -> Option<BaseUrl> {
+    is_web_url(raw).then(|| BaseUrl::parse(raw).ok()).flatten()
 }

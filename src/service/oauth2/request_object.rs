@@ -4,7 +4,7 @@
 //! client's keys (RS*, PS*, ES256/384) or unsigned (`alg: none`), the client's
 //! `request_object_signing_alg` is enforced, its claims replace the query parameters and its
 //! scope is merged with the query's.
-use super::authorize::Params;
+use super::types::Params;
 use super::OAuth2;
 use crate::domain::client::Client;
 use crate::oauth2::{split_spaces, OAuthError};

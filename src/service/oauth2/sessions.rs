@@ -42,7 +42,7 @@ impl OAuth2 {
                 .clients
                 .get_shared(&f.client_id)
                 .await
-                .map_err(|e| FlowError::Internal(e.to_string()))?;
+                .map_err(FlowError::Client)?;
             page.push((f, client));
         }
         Ok((page, total))

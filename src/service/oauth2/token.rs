@@ -1,9 +1,10 @@
 //! `POST /oauth2/token` (fosite access_request_handler.go and handler/oauth2, handler/openid,
 //! handler/pkce): client authentication, then one of the grants authorization_code,
 //! refresh_token, client_credentials.
-use super::authorize::Params;
-use super::{client_scopes, grant_types, internal, ClientCredentials, OAuth2};
+use super::types::Params;
+use super::{client_scopes, internal, ClientCredentials, Fault, OAuth2};
 use crate::domain::client::Client;
+use crate::domain::protocol::GrantType;
 use crate::domain::token::{TokenKind, TokenSession};
 use crate::oauth2::{has_offline, pkce, scope, split_spaces, OAuthError};
 use crate::store::Exchange;
@@ -43,40 +44,49 @@ const RESERVED: [&str; 13] = [
     "sid",
 ];
 
+/// The grants the token endpoint serves; fosite answers others with invalid_request (no
+/// handler took the request).
+fn token_grant(raw: &str) -> Result<GrantType, OAuthError> {
+    if raw.is_empty() {
+        return Err(OAuthError::invalid_request().hint("Request parameter 'grant_type' is missing"));
+    }
+    match raw.parse() {
+        Ok(
+            g @ (GrantType::AuthorizationCode
+            | GrantType::RefreshToken
+            | GrantType::ClientCredentials),
+        ) => Ok(g),
+        _ => Err(OAuthError::invalid_request().hint(format!(
+            "The grant type '{raw}' is not supported by this server."
+        ))),
+    }
+}
+
 impl OAuth2 {
     pub async fn token(
         &self,
         form: &Params,
         creds: &ClientCredentials,
     ) -> Result<TokenResponse, OAuthError> {
-        let grant = form.get("grant_type");
-        if grant.is_empty() {
-            return Err(
-                OAuthError::invalid_request().hint("Request parameter 'grant_type' is missing")
-            );
-        }
-        if !matches!(
-            grant,
-            "authorization_code" | "refresh_token" | "client_credentials"
-        ) {
-            // fosite answers unknown grants with invalid_request (no handler took the request).
-            return Err(OAuthError::invalid_request().hint(format!(
-                "The grant type '{grant}' is not supported by this server."
-            )));
-        }
+        let grant = token_grant(form.get("grant_type"))?;
         let client = self.authenticate_client(creds).await?;
-        if !grant_types(&client).contains(&grant) {
+        if !client.allows_grant(grant) {
             return Err(OAuthError::unauthorized_client().hint(format!(
                 "The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'."
             )));
         }
         let issued = match grant {
-            "authorization_code" => self.grant_code(&client, form).await,
-            "refresh_token" => self.grant_refresh(&client, form).await,
-            _ => self.grant_client_credentials(&client, form).await,
+            GrantType::AuthorizationCode => self.grant_code(&client, form).await,
+            GrantType::RefreshToken => self.grant_refresh(&client, form).await,
+            GrantType::ClientCredentials | GrantType::Implicit => {
+                self.grant_client_credentials(&client, form).await
+            }
         };
         if issued.is_ok() {
-            self.metrics.tokens_issued.with_label_values(&[grant]).inc();
+            self.metrics
+                .tokens_issued
+                .with_label_values(&[grant.as_str()])
+                .inc();
         }
         issued
     }
@@ -217,7 +227,7 @@ impl OAuth2 {
                 "The OAuth 2.0 Client is not allowed to request scope '{s}'."
             )));
         }
-        if scopes.is_empty() && self.settings.cc_default_scope {
+        if scopes.is_empty() && self.settings.tokens.cc_default_scope {
             scopes = allowed;
         }
         let audience: Vec<String> = form.all("audience").flat_map(split_spaces).collect();
@@ -270,10 +280,10 @@ impl OAuth2 {
         let (access, row) = self.mint_access(request_id, &access_session).await?;
         rows.push(row);
         let refresh = if has_offline(&session.granted_scope)
-            && grant_types(client).contains(&"refresh_token")
+            && client.allows_grant(GrantType::RefreshToken)
         {
             let mut refresh_session = session.clone();
-            refresh_session.expires_at = now + self.settings.ttl_refresh;
+            refresh_session.expires_at = now + self.settings.tokens.ttl_refresh;
             let (token, row) = self.mint(TokenKind::Refresh, request_id, &refresh_session)?;
             rows.push(row);
             Some(token)
@@ -308,9 +318,7 @@ impl OAuth2 {
         code: Option<&str>,
     ) -> Result<String, OAuthError> {
         let Some(c) = &session.id_token else {
-            return Err(internal(
-                "openid granted but the session has no ID-token claims",
-            ));
+            return Err(internal(Fault::NoIdTokenClaims));
         };
         let now = self.now();
         let mut claims = serde_json::Map::new();
@@ -324,7 +332,7 @@ impl OAuth2 {
             "iss": self.settings.issuer,
             "sub": c.subject,
             "aud": aud,
-            "exp": now + self.settings.ttl_id_token,
+            "exp": now + self.settings.tokens.ttl_id_token,
             "iat": now,
             "jti": crate::crypto::uuid_v4().to_string(),
             "auth_time": c.auth_time,

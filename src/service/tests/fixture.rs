@@ -22,10 +22,10 @@ use url::Url;
 
 pub use crate::domain::flow::Denial;
 pub use crate::oauth2::OAuthError;
-pub use crate::service::oauth2::authorize::{BrowserCookies, CookieOp, Params, Redirect};
 pub use crate::service::oauth2::flows::{AcceptConsent, AcceptLogin, FlowError};
 pub use crate::service::oauth2::introspect::Userinfo;
 pub use crate::service::oauth2::token::TokenResponse;
+pub use crate::service::oauth2::types::{BrowserCookies, CookieOp, Params, Redirect};
 pub use crate::service::oauth2::ClientCredentials;
 
 pub const SECRET: &str = "service-test-system-secret-0123";
