@@ -346,7 +346,8 @@ async fn csrf_cookie_must_match() {
 
 #[tokio::test]
 async fn expired_flow_is_refused() {
-    let app = spawn_with(|c| c.ttl.login_consent_request = "10m".into()).await;
+    let app =
+        spawn_with(|c| c.ttl.login_consent_request = std::time::Duration::from_secs(600)).await;
     let c = client(&app, json!({})).await;
     let res = browse(&app, &auth_url(&app, &c.id, &[])).await;
     let login = challenge_of(&res, "login_challenge").await;

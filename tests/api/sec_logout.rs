@@ -14,7 +14,10 @@ async fn spawn_pairwise() -> TestApp {
     spawn_with(|c| {
         c.urls.logout = LOGOUT_URL.into();
         c.urls.post_logout_redirect = LOGGED_OUT.into();
-        c.oidc.subject_identifiers.supported_types = vec!["public".into(), "pairwise".into()];
+        c.oidc.subject_identifiers.supported_types = vec![
+            portcullis::config::SubjectType::Public,
+            portcullis::config::SubjectType::Pairwise,
+        ];
         c.oidc.subject_identifiers.pairwise.salt =
             portcullis::config::Secret("pairwise-salt".into());
     })

@@ -817,7 +817,9 @@ async fn max_age_and_id_token_hint() {
 
 #[tokio::test]
 async fn jwt_access_token_strategy() {
-    let app = spawn_with(|c| c.strategies.access_token = "jwt".into()).await;
+    let app =
+        spawn_with(|c| c.strategies.access_token = portcullis::config::AccessTokenStrategy::Jwt)
+            .await;
     let c = client(&app, json!({})).await;
     let t = json(
         token(
@@ -981,7 +983,10 @@ async fn deleting_a_client_revokes_its_tokens() {
 #[tokio::test]
 async fn pairwise_and_forced_subject_identifiers() {
     let app = spawn_with(|c| {
-        c.oidc.subject_identifiers.supported_types = vec!["public".into(), "pairwise".into()];
+        c.oidc.subject_identifiers.supported_types = vec![
+            portcullis::config::SubjectType::Public,
+            portcullis::config::SubjectType::Pairwise,
+        ];
         c.oidc.subject_identifiers.pairwise.salt =
             portcullis::config::Secret("pairwise-salt".into());
     })

@@ -77,7 +77,7 @@ impl Settings {
                 v.to_string()
             }
         };
-        let secs = |v: &str| cfg.ttl(v).as_secs() as i64;
+        let secs = |d: std::time::Duration| d.as_secs() as i64;
         Settings {
             public_url: slash(public_url),
             login_url: or_fallback(&cfg.urls.login, "login"),
@@ -85,31 +85,27 @@ impl Settings {
             error_url: or_fallback(&cfg.urls.error, "error"),
             logout_url: or_fallback(&cfg.urls.logout, "logout"),
             post_logout_url: or_fallback(&cfg.urls.post_logout_redirect, "logout/callback"),
-            ttl_access: secs(&cfg.ttl.access_token),
-            ttl_refresh: secs(&cfg.ttl.refresh_token),
-            ttl_id_token: secs(&cfg.ttl.id_token),
-            ttl_code: secs(&cfg.ttl.auth_code),
-            ttl_flow: secs(&cfg.ttl.login_consent_request),
-            ttl_auth_session: secs(&cfg.ttl.authentication_session).min(MAX_AUTH_SESSION),
-            scope_strategy: ScopeStrategy::from_config(&cfg.strategies.scope),
+            ttl_access: secs(cfg.ttl.access_token),
+            ttl_refresh: secs(cfg.ttl.refresh_token),
+            ttl_id_token: secs(cfg.ttl.id_token),
+            ttl_code: secs(cfg.ttl.auth_code),
+            ttl_flow: secs(cfg.ttl.login_consent_request),
+            ttl_auth_session: secs(cfg.ttl.authentication_session).min(MAX_AUTH_SESSION),
+            scope_strategy: ScopeStrategy::from_config(cfg.strategies.scope.as_str()),
             pkce_enforced: cfg.oauth2.pkce.enforced,
             pkce_enforced_for_public: cfg.oauth2.pkce.enforced_for_public_clients,
             encrypt_at_rest: cfg.oauth2.session.encrypt_at_rest,
             legacy_errors: cfg.oauth2.include_legacy_error_fields,
             expose_debug: cfg.oauth2.expose_internal_errors,
             cc_default_scope: cfg.oauth2.client_credentials.default_grant_allowed_scope,
-            jwt_access_tokens: cfg.strategies.access_token == "jwt",
+            jwt_access_tokens: cfg.strategies.access_token
+                == crate::config::AccessTokenStrategy::Jwt,
             pairwise: cfg
                 .oidc
                 .subject_identifiers
-                .supported_types
-                .iter()
-                .any(|t| t == "pairwise")
+                .pairwise_enabled()
                 .then(|| cfg.oidc.subject_identifiers.pairwise.salt.0.clone()),
-            introspection_cache_ttl: crate::config::parse_duration(
-                &cfg.oauth2.introspection_cache_ttl,
-            )
-            .unwrap_or_default(),
+            introspection_cache_ttl: cfg.oauth2.introspection_cache_ttl,
             issuer,
         }
     }
