@@ -74,7 +74,8 @@ impl From<ClientsError> for ApiError {
                 "temporarily_unavailable",
                 "The server is hashing too many client secrets at once; retry shortly.",
             ),
-            ClientsError::Internal(m) => ApiError::internal(&m),
+            // Storage, encoding and hashing failures: the cause is logged, never sent.
+            internal => ApiError::internal(&internal.to_string()),
         }
     }
 }
@@ -90,7 +91,8 @@ impl From<JwksError> for ApiError {
                 "",
             ),
             JwksError::BadRequest(m) => ApiError::bad_request(m),
-            JwksError::Internal(m) => ApiError::internal(&m),
+            // Storage, sealing, encoding and key failures: the cause is logged, never sent.
+            internal => ApiError::internal(&internal.to_string()),
         }
     }
 }
