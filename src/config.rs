@@ -1176,7 +1176,7 @@ mod tests {
                 .map(|_| ())
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains(&format!("`{key}`")), "{var}={value}: {err}");
+            assert!(err.contains(&format!("`{key}")), "{var}={value}: {err}");
             assert!(err.contains(reason), "{var}={value}: {err}");
         }
     }
