@@ -36,7 +36,7 @@ pub enum AppError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("cannot create signing keys: {0}")]
-    Keys(String),
+    Keys(#[source] crate::service::jwks::JwksError),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, String),
     #[error("{0}")]
@@ -239,7 +239,7 @@ async fn ensure_signing_keys(jwks: &Jwks) -> Result<(), AppError> {
         jwks.ensure_set(ID_TOKEN_SET),
         jwks.ensure_set(ACCESS_TOKEN_SET)
     );
-    a.and(b).map_err(|e| AppError::Keys(e.to_string()))?;
+    a.and(b).map_err(AppError::Keys)?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "signing keys ready"
@@ -295,7 +295,7 @@ fn secret_verifier(
             .tls
             .allow_termination_from
             .iter()
-            .filter_map(|c| c.parse().ok())
+            .map(|c| c.0)
             .collect(),
     };
     SecretVerifier::start(settings, outcomes).map_err(|e| AppError::Config(e.to_string()))
@@ -512,7 +512,7 @@ fn trusted_terminators(
         ));
     }
     Ok(Some(middleware::TrustedTerminators(Arc::new(
-        networks.iter().filter_map(|c| c.parse().ok()).collect(),
+        networks.iter().map(|c| c.0).collect(),
     ))))
 }
 

@@ -198,7 +198,35 @@ impl Default for Cors {
 pub struct Tls {
     pub cert: PathOrBase64,
     pub key: PathOrBase64,
-    pub allow_termination_from: Vec<String>,
+    pub allow_termination_from: Vec<Cidr>,
+}
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `fd00::/8`), parsed at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr(pub ipnet::IpNet);
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        s.parse()
+            .map(Cidr)
+            .map_err(|_| format!("`{s}` is not a CIDR network like 10.0.0.0/8"))
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -752,26 +780,13 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Checks what the types alone do not: ranges, lengths, networks and URLs.
+    /// Checks what the types alone do not: ranges, lengths and URLs.
     fn validate(&self) -> Result<(), ConfigError> {
-        self.check_termination_from()?;
         self.check_timeouts()?;
         self.check_janitor_interval()?;
         self.check_hashers()?;
         self.check_secrets()?;
         self.check_urls()?;
-        Ok(())
-    }
-
-    fn check_termination_from(&self) -> Result<(), ConfigError> {
-        for cidr in &self.serve.tls.allow_termination_from {
-            if cidr.parse::<ipnet::IpNet>().is_err() {
-                return Err(invalid(
-                    "serve.tls.allow_termination_from",
-                    format!("`{cidr}` is not a CIDR network like 10.0.0.0/8"),
-                ));
-            }
-        }
         Ok(())
     }
 
@@ -1067,6 +1082,12 @@ mod tests {
     /// Bad values: (variable, value, key named in the error, reason given).
     const BAD_VALUES: &[(&str, &str, &str, &str)] = &[
         (
+            "SERVE_TLS_ALLOW_TERMINATION_FROM",
+            "10.0.0.0/8,10.0.0.1",
+            "serve.tls.allow_termination_from",
+            "`10.0.0.1` is not a CIDR network",
+        ),
+        (
             "TTL_ID_TOKEN",
             "1 hour",
             "ttl.id_token",
@@ -1198,6 +1219,7 @@ mod tests {
                 ("SERVE_COOKIES_SAME_SITE_MODE", "Strict"),
                 ("URLS_LOGIN", "https://login.example/login?x=1"),
                 ("URLS_SELF_ISSUER", "http://127.0.0.1:4444/"),
+                ("SERVE_TLS_ALLOW_TERMINATION_FROM", "10.0.0.0/8, fd00::/8"),
             ]),
         )
         .unwrap();
@@ -1214,6 +1236,14 @@ mod tests {
         assert_eq!(cfg.log.level, LogLevel::Warn);
         assert_eq!(cfg.log.format, LogFormat::Json);
         assert_eq!(cfg.serve.cookies.same_site_mode, SameSiteMode::Strict);
+        let networks: Vec<String> = cfg
+            .serve
+            .tls
+            .allow_termination_from
+            .iter()
+            .map(|c| c.0.to_string())
+            .collect();
+        assert_eq!(networks, ["10.0.0.0/8", "fd00::/8"]);
         let defaults = Config::default();
         assert_eq!(
             defaults.strategies.access_token,

@@ -276,3 +276,44 @@ impl Clients {
         Ok((list, total))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn errors_keep_their_cause() {
+        assert!(matches!(
+            ClientsError::from(StoreError::NotFound),
+            ClientsError::NotFound
+        ));
+        assert!(matches!(
+            ClientsError::from(StoreError::Conflict("id".into())),
+            ClientsError::Conflict
+        ));
+        assert!(matches!(
+            ClientsError::from(StoreError::Database(sqlx::Error::PoolTimedOut)),
+            ClientsError::Busy
+        ));
+        assert!(matches!(
+            ClientsError::from(HashingError::Busy),
+            ClientsError::Busy
+        ));
+        let json = serde_json::from_str::<Client>("{").map(|_| ()).unwrap_err();
+        for (e, cause) in [
+            (
+                ClientsError::from(StoreError::Corrupt("row 7".into())),
+                "stored data is unreadable: row 7".to_string(),
+            ),
+            (
+                ClientsError::from(json),
+                "EOF while parsing an object at line 1 column 1".into(),
+            ),
+        ] {
+            assert_eq!(e.to_string(), format!("internal error: {cause}"));
+            let source = e.source().map(ToString::to_string);
+            assert_eq!(source, Some(cause), "{e:?}");
+        }
+    }
+}

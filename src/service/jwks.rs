@@ -354,3 +354,55 @@ fn validate(k: &Jwk) -> Result<(), JwksError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// Not found and conflicts keep their meaning; every other failure wraps its cause and
+    /// reads as before (`internal error: <cause>`).
+    #[test]
+    fn errors_keep_their_cause() {
+        assert!(matches!(
+            JwksError::from(StoreError::NotFound),
+            JwksError::KeyNotFound
+        ));
+        assert!(matches!(
+            JwksError::from(StoreError::Conflict("kid".into())),
+            JwksError::Conflict
+        ));
+        let json = serde_json::from_str::<Jwk>("{").map(|_| ()).unwrap_err();
+        for (e, cause) in [
+            (
+                JwksError::from(StoreError::Corrupt("row 7".into())),
+                "stored data is unreadable: row 7",
+            ),
+            (
+                JwksError::from(AeadError::Decrypt),
+                "ciphertext could not be decrypted with any configured system secret",
+            ),
+            (
+                JwksError::from(gen::JwkError::Generation("rng".into())),
+                "key generation failed: rng",
+            ),
+            (
+                JwksError::from(JwsError::Key("no d".into())),
+                "the signing key is not a usable private key: no d",
+            ),
+            (
+                JwksError::from(json),
+                "EOF while parsing an object at line 1 column 1",
+            ),
+        ] {
+            assert_eq!(e.to_string(), format!("internal error: {cause}"));
+            let source = e.source().map(ToString::to_string);
+            assert_eq!(source.as_deref(), Some(cause), "{e:?}");
+        }
+        let none = JwksError::NoSigningKey { set: "s".into() };
+        assert_eq!(
+            none.to_string(),
+            "internal error: no RSA, P-256 or Ed25519 private key in the set s"
+        );
+    }
+}
