@@ -178,7 +178,7 @@ pub async fn build_with_clock(
         !flags.insecure_http,
         cfg.serve.cookies.same_site_mode.as_str(),
     ));
-    Ok(AppState {
+    Ok(AppState::new(crate::http::Services {
         oauth2,
         cookies,
         dev_ui,
@@ -188,7 +188,7 @@ pub async fn build_with_clock(
         jwks,
         metrics,
         discovery,
-    })
+    }))
 }
 
 /// Without `secrets.system`, a random secret for this process only (with a warning); true

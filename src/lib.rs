@@ -2,6 +2,7 @@
 // One audited exception: lowering the secret-hashing threads' CPU priority (service/secrets.rs).
 #![deny(unsafe_code)]
 
+pub mod alloc;
 pub mod app;
 pub mod cli;
 pub mod config;

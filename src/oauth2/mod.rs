@@ -6,6 +6,8 @@ pub mod pkce;
 pub mod redirect;
 pub mod scope;
 pub mod subject;
+#[cfg(test)]
+mod tests;
 
 pub use error::OAuthError;
 

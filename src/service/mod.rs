@@ -8,6 +8,8 @@ pub mod janitor;
 pub mod jwks;
 pub mod oauth2;
 pub mod secrets;
+#[cfg(test)]
+mod tests;
 pub mod wellknown;
 
 /// Injected time source (DESIGN rule 8).

@@ -5,8 +5,8 @@
 //! module is the only way secrets are hashed or verified, and it keeps five promises:
 //!
 //! 1. **A bound.** A fixed pool of `workers` threads (default: the number of cores) runs every
-//!    hash, each with its own reused working memory, so hashing holds at most
-//!    `workers × memory` at any time. The threads run at a low CPU priority (nice 10): token traffic
+//!    hash, so hashing holds at most `workers × memory` at any time, and nothing once the
+//!    queue is empty (see `worker`). The threads run at a low CPU priority (nice 10): token traffic
 //!    of already-verified clients wins the CPU. A request waits at most
 //!    `queue_timeout` for a worker, then gets `Busy` (503 `temporarily_unavailable`).
 //! 2. **Single flight.** Concurrent verifications of the same client, stored hash and presented
@@ -437,18 +437,30 @@ impl SecretVerifier {
     }
 }
 
-/// A hashing thread: lowest CPU priority, one reused working memory, jobs until shutdown.
+/// A hashing thread: lowest CPU priority, jobs until shutdown. Its working memory is reused
+/// while jobs are waiting, and released as soon as none is: a replica holds `workers × memory`
+/// only while it is hashing, not forever after its first hash (hashing is rare once secrets
+/// are remembered, so mapping the memory afresh, a few milliseconds, is cheap).
 fn worker(rx: &Mutex<std::sync::mpsc::Receiver<Job>>) {
     lower_priority();
-    let mut scratch = Scratch::default();
     loop {
         let job = match rx.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        match job {
-            Ok(job) => job(&mut scratch),
-            Err(_) => return,
+        let Ok(mut job) = job else { return };
+        let mut scratch = Scratch::default();
+        loop {
+            job(&mut scratch);
+            let next = match rx.lock() {
+                Ok(rx) => rx.try_recv(),
+                Err(_) => return,
+            };
+            match next {
+                Ok(waiting) => job = waiting,
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+            }
         }
     }
 }

@@ -116,11 +116,21 @@ impl Store {
 
     /// The rows of several signatures in one statement (coalesced lookups, see
     /// service/oauth2/reader.rs); each row with its kind. Duplicates must be removed first.
-    pub async fn get_tokens(&self, signatures: &[&str]) -> Result<Vec<TokenRow>, StoreError> {
+    /// Without `with_data` the sealed session is not read (`data` is left empty): the caller
+    /// already holds the decoded session, which never changes for a signature.
+    pub async fn get_tokens(
+        &self,
+        signatures: &[&str],
+        with_data: bool,
+    ) -> Result<Vec<TokenRow>, StoreError> {
         if signatures.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = String::from("SELECT signature, kind, request_id, client_id, active, requested_at, expires_at, data FROM portcullis_token WHERE signature IN (");
+        let mut sql = String::from(if with_data {
+            "SELECT signature, kind, request_id, client_id, active, requested_at, expires_at, data FROM portcullis_token WHERE signature IN ("
+        } else {
+            "SELECT signature, kind, request_id, client_id, active, requested_at, expires_at FROM portcullis_token WHERE signature IN ("
+        });
         for i in 0..signatures.len() {
             if i > 0 {
                 sql.push_str(", ");
@@ -149,7 +159,11 @@ impl Store {
                 active: r.try_get::<i64, _>("active")? == 1,
                 requested_at: r.try_get("requested_at")?,
                 expires_at: r.try_get("expires_at")?,
-                data: r.try_get("data")?,
+                data: if with_data {
+                    r.try_get("data")?
+                } else {
+                    String::new()
+                },
             });
         }
         Ok(out)

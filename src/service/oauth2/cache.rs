@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 const MAX_ENTRIES: usize = 100_000;
 
-pub type Entry = Arc<(TokenRow, TokenSession)>;
+pub type Entry = Arc<(TokenRow, Arc<TokenSession>)>;
 
 #[derive(Debug)]
 pub struct TokenCache {
@@ -113,7 +113,7 @@ mod tests {
                 expires_at: 0,
                 data: String::new(),
             },
-            TokenSession::default(),
+            Arc::new(TokenSession::default()),
         ))
     }
 

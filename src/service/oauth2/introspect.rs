@@ -82,7 +82,9 @@ impl OAuth2 {
             let found = if kind == TokenKind::Access {
                 self.lookup_access_cached(token).await?
             } else {
-                self.lookup(token, kind).await?.map(std::sync::Arc::new)
+                self.lookup(token, kind)
+                    .await?
+                    .map(|(row, s)| std::sync::Arc::new((row, std::sync::Arc::new(s))))
             };
             let Some(entry) = found else {
                 continue;

@@ -331,15 +331,17 @@ impl OAuth2 {
             Some(e) => e,
             None => {
                 let started = self.cache.stamp();
-                let Some(row) = self
+                let found = self
                     .reader
-                    .get(sig, TokenKind::Access)
+                    .get_with_session(sig, TokenKind::Access, |data| self.open(data))
                     .await
-                    .map_err(internal)?
-                else {
+                    .map_err(|e| match e {
+                        reader::ReadError::Store(e) => internal(e),
+                        reader::ReadError::Open(e) => e,
+                    })?;
+                let Some((row, session)) = found else {
                     return Ok(None);
                 };
-                let session = self.open(&row.data)?;
                 let entry = Arc::new((row, session));
                 self.cache.put(started, entry.clone());
                 entry

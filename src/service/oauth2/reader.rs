@@ -5,8 +5,15 @@
 //! Strictness is kept: a lookup only joins a statement that has not been sent yet, so every
 //! answer reflects the database as of a moment after the request arrived. A token revoked on
 //! any replica before a request arrives is never found active for that request.
-use crate::domain::token::TokenKind;
+//!
+//! The reader also keeps the decoded sessions of recently read signatures (`Sessions`). A
+//! token's session never changes once written (rows are only inserted, deactivated or
+//! deleted), so a remembered session cannot be stale: whether the token is still active, and
+//! its expiry, are read from the database on every lookup. Only the sealed session column and
+//! its decryption and parsing are skipped.
+use crate::domain::token::{TokenKind, TokenSession};
 use crate::store::{Store, TokenRow};
+use dashmap::DashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -17,12 +24,24 @@ const PG_WORKERS: usize = 4;
 /// SQLite readers run in parallel under WAL; its pools are small.
 const SQLITE_WORKERS: usize = 2;
 
+/// Decoded sessions remembered at most; the table is emptied when full. A session is about
+/// 0.5–2 KiB, so this holds at most ~20 MiB.
+const MAX_SESSIONS: usize = 10_000;
+
 type Answer = Result<Option<TokenRow>, String>;
-type Job = (String, TokenKind, oneshot::Sender<Answer>);
+
+struct Job {
+    signature: String,
+    kind: TokenKind,
+    /// Whether the sealed session must be read too.
+    with_data: bool,
+    done: oneshot::Sender<Answer>,
+}
 
 #[derive(Debug, Clone)]
 pub struct TokenReader {
     tx: mpsc::Sender<Job>,
+    sessions: Arc<DashMap<String, Arc<TokenSession>>>,
 }
 
 impl TokenReader {
@@ -54,14 +73,57 @@ impl TokenReader {
                 }
             });
         }
-        TokenReader { tx }
+        TokenReader {
+            tx,
+            sessions: Arc::new(DashMap::new()),
+        }
     }
 
     /// The row of `signature` if it stores a token of `kind`.
     pub async fn get(&self, signature: String, kind: TokenKind) -> Answer {
+        self.fetch(signature, kind, true).await
+    }
+
+    /// The row of `signature` with its decoded session: the remembered one, or `open(data)`
+    /// (which is then remembered). The row itself is always read from the database.
+    pub async fn get_with_session<E>(
+        &self,
+        signature: String,
+        kind: TokenKind,
+        open: impl FnOnce(&str) -> Result<TokenSession, E>,
+    ) -> Result<Option<(TokenRow, Arc<TokenSession>)>, ReadError<E>> {
+        let known = self.sessions.get(&signature).map(|s| s.clone());
+        let Some(row) = self
+            .fetch(signature, kind, known.is_none())
+            .await
+            .map_err(ReadError::Store)?
+        else {
+            return Ok(None);
+        };
+        let session = match known {
+            Some(s) => s,
+            None => {
+                let s = Arc::new(open(&row.data).map_err(ReadError::Open)?);
+                if self.sessions.len() >= MAX_SESSIONS {
+                    self.sessions.clear();
+                }
+                self.sessions.insert(row.signature.clone(), s.clone());
+                s
+            }
+        };
+        Ok(Some((row, session)))
+    }
+
+    async fn fetch(&self, signature: String, kind: TokenKind, with_data: bool) -> Answer {
         let (done, wait) = oneshot::channel();
+        let job = Job {
+            signature,
+            kind,
+            with_data,
+            done,
+        };
         self.tx
-            .send((signature, kind, done))
+            .send(job)
             .await
             .map_err(|_| "the token reader has stopped".to_string())?;
         wait.await
@@ -69,25 +131,33 @@ impl TokenReader {
     }
 }
 
+/// A failed `get_with_session`: the read, or the decoding of the session.
+#[derive(Debug)]
+pub enum ReadError<E> {
+    Store(String),
+    Open(E),
+}
+
 /// One statement for the whole batch (the same token is often asked for many times at once).
 async fn answer(store: &Store, batch: Vec<Job>) {
-    let mut wanted: Vec<&str> = batch.iter().map(|j| j.0.as_str()).collect();
+    let mut wanted: Vec<&str> = batch.iter().map(|j| j.signature.as_str()).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    match store.get_tokens(&wanted).await {
+    let with_data = batch.iter().any(|j| j.with_data);
+    match store.get_tokens(&wanted, with_data).await {
         Ok(rows) => {
-            for (signature, kind, done) in batch {
+            for job in batch {
                 let row = rows
                     .iter()
-                    .find(|r| r.signature == signature && r.kind == kind)
+                    .find(|r| r.signature == job.signature && r.kind == job.kind)
                     .cloned();
-                let _ = done.send(Ok(row));
+                let _ = job.done.send(Ok(row));
             }
         }
         Err(e) => {
             let e = e.to_string();
-            for (_, _, done) in batch {
-                let _ = done.send(Err(e.clone()));
+            for job in batch {
+                let _ = job.done.send(Err(e.clone()));
             }
         }
     }
