@@ -1,6 +1,6 @@
 //! Composition root: connect the store, migrate, build services, bind the listeners, shut down
 //! gracefully on SIGTERM/SIGINT.
-use crate::config::Config;
+use crate::config::{AccessTokenStrategy, Config};
 use crate::crypto::aead::Aead;
 use crate::domain::jwk::{ACCESS_TOKEN_SET, ID_TOKEN_SET};
 use crate::http::conn::JsonErrorsAcceptor;
@@ -36,7 +36,7 @@ pub enum AppError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("cannot create signing keys: {0}")]
-    Keys(String),
+    Keys(#[source] crate::service::jwks::JwksError),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, String),
     #[error("{0}")]
@@ -69,10 +69,7 @@ impl Running {
     /// (half-sent requests included) and closes the pool. Returns within the deadline plus
     /// the pool's 2 s grace.
     pub async fn shutdown(self) {
-        let deadline = Config::duration(
-            &self.state.config.serve.shutdown_timeout,
-            Duration::from_secs(10),
-        );
+        let deadline = self.state.config.serve.shutdown_timeout;
         if let Some(j) = &self.janitor {
             j.abort();
         }
@@ -134,40 +131,11 @@ pub async fn build_with_clock(
     } else {
         cfg.urls.self_.public.clone()
     };
-    let random_secret = cfg.secrets.system.is_empty();
-    if random_secret {
-        let persistent = !(cfg.dsn == "memory"
-            || cfg.dsn.contains(":memory:")
-            || cfg.dsn.contains("mode=memory"));
-        if persistent {
-            tracing::warn!(
-                "secrets.system is not set, but the database is persistent: this process encrypts keys and sessions with a random secret that dies with it. Nothing it stores will be readable after a restart, and the next start will refuse to run on these keys. Set SECRETS_SYSTEM (secrets.system) to a fixed secret of at least 16 characters."
-            );
-        } else {
-            tracing::warn!("secrets.system is not set: using a random secret; keys and tokens will not survive a restart");
-        }
-        cfg.secrets
-            .system
-            .push(crate::config::Secret(crate::crypto::random_secret(32)));
-    }
-    let acquire = Config::duration(&cfg.database.acquire_timeout, Duration::from_secs(3));
-    let store = Store::connect_with(&cfg.dsn, acquire).await?;
-    let dsn_is_sqlite = store.backend() == crate::store::Backend::Sqlite;
-    if dsn_is_sqlite {
-        // SQLite is the embedded store: it migrates itself.
-        store.migrate().await?;
-    }
-    let aead = Arc::new(Aead::new(
-        &cfg.secrets
-            .system
-            .iter()
-            .map(|s| s.0.as_bytes())
-            .collect::<Vec<_>>(),
-    ));
-    let mut broadcast = cfg.webfinger.jwks.broadcast_keys.clone();
-    if cfg.strategies.access_token == "jwt" && !broadcast.iter().any(|b| b == ACCESS_TOKEN_SET) {
-        broadcast.push(ACCESS_TOKEN_SET.into());
-    }
+    let random_secret = ensure_system_secret(&mut cfg);
+    let store = open_store(&cfg).await?;
+    let system: Vec<&[u8]> = cfg.secrets.system.iter().map(|s| s.0.as_bytes()).collect();
+    let aead = Arc::new(Aead::new(&system));
+    let broadcast = broadcast_sets(&cfg);
     let mut checked: Vec<&str> = vec![ID_TOKEN_SET, ACCESS_TOKEN_SET];
     checked.extend(broadcast.iter().map(String::as_str));
     check_stored_keys(&store, &aead, &checked, random_secret).await?;
@@ -176,30 +144,19 @@ pub async fn build_with_clock(
     let jwks = Arc::new(
         Jwks::new(store.clone(), aead.clone(), clock.clone(), broadcast).watching(changes.clone()),
     );
-    let started = Instant::now();
-    let (a, b) = tokio::join!(
-        jwks.ensure_set(ID_TOKEN_SET),
-        jwks.ensure_set(ACCESS_TOKEN_SET)
-    );
-    a.and(b).map_err(|e| AppError::Keys(e.to_string()))?;
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "signing keys ready"
-    );
+    ensure_signing_keys(&jwks).await?;
     let metrics = Metrics::new().map_err(|e| AppError::Config(e.to_string()))?;
-    let secrets = secret_verifier(&cfg, &metrics)?;
     let clients = Arc::new(
         Clients::new(
             store.clone(),
             clock.clone(),
             cfg.oidc.dynamic_client_registration.default_scope.clone(),
-            cfg.oidc.subject_identifiers.supported_types.clone(),
-            secrets,
+            subject_type_names(&cfg),
+            secret_verifier(&cfg, &metrics)?,
         )
         .watching(changes),
     );
     let discovery = Arc::new(wellknown::discovery_document(&cfg, &issuer, &public_url));
-    let system: Vec<&[u8]> = cfg.secrets.system.iter().map(|s| s.0.as_bytes()).collect();
     let oauth2 = Arc::new(OAuth2::new(
         Settings::from_config(&cfg, &issuer, &public_url)
             .map_err(|e| AppError::Config(e.to_string()))?,
@@ -216,14 +173,11 @@ pub async fn build_with_clock(
     } else {
         cfg.secrets.cookie.iter().map(|s| s.0.as_bytes()).collect()
     };
-    let dev_ui = flags.dev.then(|| {
-        tracing::warn!("development mode: /oauth2/fallbacks/{{login,consent,logout}} serve a demo app that logs anyone in without a password; never use --dev in production");
-        Arc::new(DevUi::new(oauth2.clone(), CsrfKeys::new(&cookie_secrets)))
-    });
+    let dev_ui = dev_ui(flags, &oauth2, &cookie_secrets);
     let cookies = Arc::new(CookieCodec::new(
         &cookie_secrets,
         !flags.insecure_http,
-        &cfg.serve.cookies.same_site_mode,
+        cfg.serve.cookies.same_site_mode.as_str(),
     ));
     Ok(AppState::new(crate::http::Services {
         oauth2,
@@ -236,6 +190,80 @@ pub async fn build_with_clock(
         metrics,
         discovery,
     }))
+}
+
+/// Without `secrets.system`, a random secret for this process only (with a warning); true
+/// when one was made up.
+fn ensure_system_secret(cfg: &mut Config) -> bool {
+    if !cfg.secrets.system.is_empty() {
+        return false;
+    }
+    let persistent =
+        !(cfg.dsn == "memory" || cfg.dsn.contains(":memory:") || cfg.dsn.contains("mode=memory"));
+    if persistent {
+        tracing::warn!(
+            "secrets.system is not set, but the database is persistent: this process encrypts keys and sessions with a random secret that dies with it. Nothing it stores will be readable after a restart, and the next start will refuse to run on these keys. Set SECRETS_SYSTEM (secrets.system) to a fixed secret of at least 16 characters."
+        );
+    } else {
+        tracing::warn!("secrets.system is not set: using a random secret; keys and tokens will not survive a restart");
+    }
+    cfg.secrets
+        .system
+        .push(crate::config::Secret(crate::crypto::random_secret(32)));
+    true
+}
+
+/// Connects the pool; SQLite is the embedded store, so it migrates itself.
+async fn open_store(cfg: &Config) -> Result<Store, AppError> {
+    let store = Store::connect_with(&cfg.dsn, cfg.database.acquire_timeout).await?;
+    if store.backend() == crate::store::Backend::Sqlite {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// `webfinger.jwks.broadcast_keys`, plus the access-token set when access tokens are JWTs.
+fn broadcast_sets(cfg: &Config) -> Vec<String> {
+    let mut broadcast = cfg.webfinger.jwks.broadcast_keys.clone();
+    if cfg.strategies.access_token == AccessTokenStrategy::Jwt
+        && !broadcast.iter().any(|b| b == ACCESS_TOKEN_SET)
+    {
+        broadcast.push(ACCESS_TOKEN_SET.into());
+    }
+    broadcast
+}
+
+/// Creates the ID-token and access-token key sets on first start.
+async fn ensure_signing_keys(jwks: &Jwks) -> Result<(), AppError> {
+    let started = Instant::now();
+    let (a, b) = tokio::join!(
+        jwks.ensure_set(ID_TOKEN_SET),
+        jwks.ensure_set(ACCESS_TOKEN_SET)
+    );
+    a.and(b).map_err(AppError::Keys)?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "signing keys ready"
+    );
+    Ok(())
+}
+
+/// `--dev`: the demo login, consent and logout pages.
+fn dev_ui(flags: Flags, oauth2: &Arc<OAuth2>, cookie_secrets: &[&[u8]]) -> Option<Arc<DevUi>> {
+    flags.dev.then(|| {
+        tracing::warn!("development mode: /oauth2/fallbacks/{{login,consent,logout}} serve a demo app that logs anyone in without a password; never use --dev in production");
+        Arc::new(DevUi::new(oauth2.clone(), CsrfKeys::new(cookie_secrets)))
+    })
+}
+
+/// `oidc.subject_identifiers.supported_types` by name, as client validation compares them.
+fn subject_type_names(cfg: &Config) -> Vec<String> {
+    cfg.oidc
+        .subject_identifiers
+        .supported_types
+        .iter()
+        .map(|t| t.as_str().to_string())
+        .collect()
 }
 
 /// The bounded secret-hashing pool (`oauth2.hashers.*`), its outcome counter registered.
@@ -261,16 +289,14 @@ fn secret_verifier(
     let settings = HashingSettings {
         argon2,
         workers,
-        queue_timeout: crate::config::parse_duration(&hashers.queue_timeout)
-            .unwrap_or(std::time::Duration::from_secs(3)),
-        failure_delay: crate::config::parse_duration(&hashers.failure_delay)
-            .unwrap_or(std::time::Duration::from_secs(1)),
+        queue_timeout: hashers.queue_timeout,
+        failure_delay: hashers.failure_delay,
         trusted_proxies: cfg
             .serve
             .tls
             .allow_termination_from
             .iter()
-            .filter_map(|c| c.parse().ok())
+            .map(|c| c.0)
             .collect(),
     };
     SecretVerifier::start(settings, outcomes).map_err(|e| AppError::Config(e.to_string()))
@@ -319,10 +345,7 @@ async fn method_not_allowed() -> ApiError {
 
 fn finish(router: Router<AppState>, state: &AppState) -> Router {
     let limits = crate::http::guard::Limits {
-        request_timeout: Config::duration(
-            &state.config.serve.request_timeout,
-            Duration::from_secs(10),
-        ),
+        request_timeout: state.config.serve.request_timeout,
     };
     router
         .fallback(not_found)
@@ -413,8 +436,8 @@ struct Timeouts {
 impl Timeouts {
     fn from_config(cfg: &Config) -> Timeouts {
         Timeouts {
-            header_read: Config::duration(&cfg.serve.header_read_timeout, Duration::from_secs(10)),
-            idle: Config::duration(&cfg.serve.idle_timeout, Duration::from_secs(60)),
+            header_read: cfg.serve.header_read_timeout,
+            idle: cfg.serve.idle_timeout,
         }
     }
 }
@@ -442,68 +465,102 @@ fn tune(
 pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Running, AppError> {
     let cfg = state.config.clone();
     let tls = tls_config(&cfg).await?;
-    if tls.is_none() && !flags.insecure_http && cfg.serve.tls.allow_termination_from.is_empty() {
+    let terminators = trusted_terminators(&cfg, tls.is_some(), flags)?;
+    let serving = Serving {
+        tls,
+        terminators,
+        timeouts: Timeouts::from_config(&cfg),
+        handle: Handle::new(),
+    };
+    let mut tasks = Vec::new();
+    let mut public = None;
+    if which != Listeners::Admin {
+        let (local, task) = serving.listen("public", &cfg.serve.public, public_router(&state))?;
+        public = Some(local);
+        tasks.push(task);
+    }
+    let mut admin = None;
+    if which != Listeners::Public {
+        let (local, task) = serving.listen("admin", &cfg.serve.admin, admin_router(&state))?;
+        admin = Some(local);
+        tasks.push(task);
+    }
+    let janitor = start_janitor(&state);
+    Ok(Running {
+        public,
+        admin,
+        handle: serving.handle,
+        tasks,
+        janitor,
+        state,
+    })
+}
+
+/// Plain HTTP needs `--dev`/`--dangerous-force-http`, or TLS terminated in front of us by
+/// the networks of `serve.tls.allow_termination_from`, which are then enforced.
+fn trusted_terminators(
+    cfg: &Config,
+    tls: bool,
+    flags: Flags,
+) -> Result<Option<middleware::TrustedTerminators>, AppError> {
+    if tls || flags.insecure_http {
+        return Ok(None);
+    }
+    let networks = &cfg.serve.tls.allow_termination_from;
+    if networks.is_empty() {
         return Err(AppError::Config(
             "TLS is required: set serve.tls.cert.path and serve.tls.key.path, or pass --dev / --dangerous-force-http".into(),
         ));
     }
-    // TLS terminated in front of us: enforce where plain requests may come from.
-    let terminators = (tls.is_none() && !flags.insecure_http).then(|| {
-        middleware::TrustedTerminators(Arc::new(
-            cfg.serve
-                .tls
-                .allow_termination_from
-                .iter()
-                .filter_map(|c| c.parse().ok())
-                .collect(),
-        ))
-    });
-    let timeouts = Timeouts::from_config(&cfg);
-    let handle = Handle::new();
-    let mut tasks = Vec::new();
-    let mut bound = (None, None);
-    let plan = [
-        (
-            which != Listeners::Admin,
-            "public",
-            &cfg.serve.public,
-            public_router(&state),
-        ),
-        (
-            which != Listeners::Public,
-            "admin",
-            &cfg.serve.admin,
-            admin_router(&state),
-        ),
-    ];
-    for (enabled, name, listener, router) in plan {
-        if !enabled {
-            continue;
-        }
-        let socket = addr(&listener.host, listener.port)?;
-        let std_listener = std::net::TcpListener::bind(socket)
-            .map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
-        let local = std_listener
-            .local_addr()
-            .map_err(|e| AppError::Bind(socket.to_string(), e.to_string()))?;
-        let router = match &terminators {
+    Ok(Some(middleware::TrustedTerminators(Arc::new(
+        networks.iter().map(|c| c.0).collect(),
+    ))))
+}
+
+/// What the listeners of this process share.
+struct Serving {
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    terminators: Option<middleware::TrustedTerminators>,
+    timeouts: Timeouts,
+    handle: Handle,
+}
+
+type MakeService = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr>;
+
+impl Serving {
+    /// Binds `listener` and serves `router` on it: the bound address and the serving task.
+    fn listen(
+        &self,
+        name: &str,
+        listener: &crate::config::Listener,
+        router: Router,
+    ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), AppError> {
+        let (std_listener, local) = bind(listener)?;
+        let router = match &self.terminators {
             Some(t) => router.layer(axum::middleware::from_fn_with_state(
                 t.clone(),
                 middleware::require_tls_termination,
             )),
             None => router,
         };
-        let svc = router.into_make_service_with_connect_info::<SocketAddr>();
-        let h = handle.clone();
-        let task = match &tls {
+        let task = self.spawn(std_listener, router.into_make_service_with_connect_info());
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!("{name} listener on {scheme}://{local}");
+        Ok((local, task))
+    }
+
+    fn spawn(
+        &self,
+        std_listener: std::net::TcpListener,
+        svc: MakeService,
+    ) -> tokio::task::JoinHandle<()> {
+        let h = self.handle.clone();
+        match &self.tls {
             Some(t) => {
                 let mut server = axum_server::from_tcp_rustls(std_listener, t.clone())
                     .handle(h)
                     .map(JsonErrorsAcceptor);
-                tune(server.http_builder(), &timeouts);
+                tune(server.http_builder(), &self.timeouts);
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(svc).await {
                         tracing::error!(error = %e, "listener stopped");
@@ -514,32 +571,27 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
                 let mut server = axum_server::from_tcp(std_listener)
                     .handle(h)
                     .map(JsonErrorsAcceptor);
-                tune(server.http_builder(), &timeouts);
+                tune(server.http_builder(), &self.timeouts);
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(svc).await {
                         tracing::error!(error = %e, "listener stopped");
                     }
                 })
             }
-        };
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        tracing::info!("{name} listener on {scheme}://{local}");
-        if name == "public" {
-            bound.0 = Some(local);
-        } else {
-            bound.1 = Some(local);
         }
-        tasks.push(task);
     }
-    let janitor = start_janitor(&state);
-    Ok(Running {
-        public: bound.0,
-        admin: bound.1,
-        handle,
-        tasks,
-        janitor,
-        state,
-    })
+}
+
+/// A non-blocking socket bound to the listener's host and port, and its local address.
+fn bind(
+    listener: &crate::config::Listener,
+) -> Result<(std::net::TcpListener, SocketAddr), AppError> {
+    let socket = addr(&listener.host, listener.port)?;
+    let fail = |e: std::io::Error| AppError::Bind(socket.to_string(), e.to_string());
+    let std_listener = std::net::TcpListener::bind(socket).map_err(fail)?;
+    std_listener.set_nonblocking(true).map_err(fail)?;
+    let local = std_listener.local_addr().map_err(fail)?;
+    Ok((std_listener, local))
 }
 
 /// Starts the in-process janitor when `janitor.interval` is not zero: the same clean-up as
@@ -547,10 +599,9 @@ pub async fn start(state: AppState, which: Listeners, flags: Flags) -> Result<Ru
 /// run it; concurrent runs are safe.
 fn start_janitor(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     use crate::service::janitor::{self, Janitor, Options};
-    let interval =
-        crate::config::parse_duration(&state.config.janitor.interval).filter(|d| !d.is_zero())?;
+    let interval = state.config.janitor.every()?;
     tracing::info!(
-        interval = %state.config.janitor.interval,
+        interval = %crate::config::format_duration(interval),
         "in-process janitor on"
     );
     Some(janitor::spawn(

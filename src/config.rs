@@ -4,6 +4,7 @@
 //! (`URLS_SELF_ISSUER`, `SERVE_PUBLIC_PORT`, `SECRETS_SYSTEM`). Lists from the environment are a
 //! comma-separated string or a JSON array. Unknown keys and invalid values stop startup with a
 //! message naming the key.
+pub use crate::domain::protocol::{AccessTokenStrategy, SubjectType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -63,14 +64,22 @@ pub struct Config {
 pub struct JanitorConfig {
     /// How often the server runs the janitor (env `JANITOR_INTERVAL`); `0s` (the default)
     /// leaves it off, for a scheduled `portcullis janitor` instead.
-    pub interval: String,
+    #[serde(with = "duration")]
+    pub interval: Duration,
 }
 
 impl Default for JanitorConfig {
     fn default() -> Self {
         JanitorConfig {
-            interval: "0s".into(),
+            interval: Duration::ZERO,
         }
+    }
+}
+
+impl JanitorConfig {
+    /// How often the in-process janitor runs, or `None` when it is off (`0s`).
+    pub fn every(&self) -> Option<Duration> {
+        (!self.interval.is_zero()).then_some(self.interval)
     }
 }
 
@@ -80,16 +89,18 @@ impl Default for JanitorConfig {
 pub struct Database {
     /// Longest wait for a pooled connection; a request that needs the database fails with a
     /// JSON error after it (env `DATABASE_ACQUIRE_TIMEOUT`).
-    pub acquire_timeout: String,
+    #[serde(with = "duration")]
+    pub acquire_timeout: Duration,
     /// Longest wait for the readiness probe's round trip (`/health/ready` answers 503 after it).
-    pub ping_timeout: String,
+    #[serde(with = "duration")]
+    pub ping_timeout: Duration,
 }
 
 impl Default for Database {
     fn default() -> Self {
         Database {
-            acquire_timeout: "3s".into(),
-            ping_timeout: "1s".into(),
+            acquire_timeout: Duration::from_secs(3),
+            ping_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -105,16 +116,20 @@ pub struct Serve {
     pub request_body_limit: usize,
     /// Portcullis: longest time to receive a request head. For HTTP/1.1 hyper starts this
     /// clock as soon as a keep-alive connection goes idle, so it also ends idle connections.
-    pub header_read_timeout: String,
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
     /// Portcullis: idle keep-alive limit. HTTP/1.1 connections idle for
     /// min(idle_timeout, header_read_timeout); HTTP/2 ones are pinged at this interval and
     /// dropped when the ping goes unanswered.
-    pub idle_timeout: String,
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
     /// Portcullis: longest time a request may run before it is answered with 503.
-    pub request_timeout: String,
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
     /// Portcullis: on SIGTERM/SIGINT, how long requests in flight may finish before the
     /// remaining connections are closed and the process exits.
-    pub shutdown_timeout: String,
+    #[serde(with = "duration")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Serve {
@@ -131,10 +146,10 @@ impl Default for Serve {
             tls: Tls::default(),
             cookies: Cookies::default(),
             request_body_limit: 1024 * 1024,
-            header_read_timeout: "10s".into(),
-            idle_timeout: "60s".into(),
-            request_timeout: "10s".into(),
-            shutdown_timeout: "10s".into(),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -184,7 +199,35 @@ impl Default for Cors {
 pub struct Tls {
     pub cert: PathOrBase64,
     pub key: PathOrBase64,
-    pub allow_termination_from: Vec<String>,
+    pub allow_termination_from: Vec<Cidr>,
+}
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `fd00::/8`), parsed at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr(pub ipnet::IpNet);
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        s.parse()
+            .map(Cidr)
+            .map_err(|_| format!("`{s}` is not a CIDR network like 10.0.0.0/8"))
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -197,7 +240,7 @@ pub struct PathOrBase64 {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cookies {
-    pub same_site_mode: String,
+    pub same_site_mode: SameSiteMode,
     pub same_site_legacy_workaround: bool,
 }
 
@@ -230,41 +273,87 @@ pub struct Secrets {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Ttl {
-    pub login_consent_request: String,
+    #[serde(with = "duration")]
+    pub login_consent_request: Duration,
     /// Upper bound on how long a remembered login skips the login app (Hydra >= 2's key;
     /// capped at 180 days as Hydra caps it).
-    pub authentication_session: String,
-    pub access_token: String,
-    pub refresh_token: String,
-    pub id_token: String,
-    pub auth_code: String,
+    #[serde(with = "duration")]
+    pub authentication_session: Duration,
+    #[serde(with = "duration")]
+    pub access_token: Duration,
+    #[serde(with = "duration")]
+    pub refresh_token: Duration,
+    #[serde(with = "duration")]
+    pub id_token: Duration,
+    #[serde(with = "duration")]
+    pub auth_code: Duration,
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 impl Default for Ttl {
     fn default() -> Self {
         Ttl {
-            login_consent_request: "1h".into(),
-            authentication_session: "720h".into(),
-            access_token: "1h".into(),
-            refresh_token: "720h".into(),
-            id_token: "1h".into(),
-            auth_code: "10m".into(),
+            login_consent_request: HOUR,
+            authentication_session: HOUR * 720,
+            access_token: HOUR,
+            refresh_token: HOUR * 720,
+            id_token: HOUR,
+            auth_code: Duration::from_secs(600),
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Strategies {
-    pub scope: String,
-    pub access_token: String,
+    pub scope: ScopeStrategyName,
+    pub access_token: AccessTokenStrategy,
 }
 
-impl Default for Strategies {
-    fn default() -> Self {
-        Strategies {
-            scope: "wildcard".into(),
-            access_token: "opaque".into(),
+/// `strategies.scope`, by Hydra's names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScopeStrategyName {
+    #[default]
+    #[serde(rename = "wildcard")]
+    Wildcard,
+    #[serde(rename = "exact")]
+    Exact,
+    /// Accepted for Hydra configuration files; treated as `wildcard`.
+    #[serde(rename = "DEPRECATED_HIERARCHICAL_SCOPE_STRATEGY")]
+    DeprecatedHierarchical,
+}
+
+impl ScopeStrategyName {
+    /// Hydra's name of the strategy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeStrategyName::Wildcard => "wildcard",
+            ScopeStrategyName::Exact => "exact",
+            ScopeStrategyName::DeprecatedHierarchical => "DEPRECATED_HIERARCHICAL_SCOPE_STRATEGY",
+        }
+    }
+}
+
+/// `serve.cookies.same_site_mode`; unset (`""`) is `None` over HTTPS and `Lax` over plain HTTP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SameSiteMode {
+    #[default]
+    #[serde(rename = "")]
+    Unset,
+    Strict,
+    Lax,
+    None,
+}
+
+impl SameSiteMode {
+    /// The configured name (`""` when unset).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSiteMode::Unset => "",
+            SameSiteMode::Strict => "Strict",
+            SameSiteMode::Lax => "Lax",
+            SameSiteMode::None => "None",
         }
     }
 }
@@ -282,7 +371,8 @@ pub struct OAuth2 {
     /// access token from memory. Revocations through the same process apply at once; another
     /// replica's revocation is seen after at most this long. The default `0s` keeps the cache
     /// off, so every revocation is seen by the next request to any replica, as in Hydra.
-    pub introspection_cache_ttl: String,
+    #[serde(with = "duration")]
+    pub introspection_cache_ttl: Duration,
 }
 
 impl Default for OAuth2 {
@@ -294,7 +384,7 @@ impl Default for OAuth2 {
             pkce: Pkce::default(),
             session: OAuth2Session::default(),
             client_credentials: ClientCredentials::default(),
-            introspection_cache_ttl: "0s".into(),
+            introspection_cache_ttl: Duration::ZERO,
         }
     }
 }
@@ -310,9 +400,11 @@ pub struct Hashers {
     /// Portcullis: hashing threads (0 = the number of cores). Each holds `argon2.memory`.
     pub workers: usize,
     /// Portcullis: how long a request waits for a free hashing thread before 503.
-    pub queue_timeout: String,
+    #[serde(with = "duration")]
+    pub queue_timeout: Duration,
     /// Portcullis: how long a failed client authentication waits before its 401/429.
-    pub failure_delay: String,
+    #[serde(with = "duration")]
+    pub failure_delay: Duration,
 }
 
 impl Default for Hashers {
@@ -321,8 +413,8 @@ impl Default for Hashers {
             bcrypt: None,
             argon2: Argon2Hasher::default(),
             workers: 0,
-            queue_timeout: "3s".into(),
-            failure_delay: "1s".into(),
+            queue_timeout: Duration::from_secs(3),
+            failure_delay: Duration::from_secs(1),
         }
     }
 }
@@ -450,16 +542,23 @@ pub struct Oidc {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SubjectIdentifiers {
-    pub supported_types: Vec<String>,
+    pub supported_types: Vec<SubjectType>,
     pub pairwise: Pairwise,
 }
 
 impl Default for SubjectIdentifiers {
     fn default() -> Self {
         SubjectIdentifiers {
-            supported_types: vec!["public".into()],
+            supported_types: vec![SubjectType::Public],
             pairwise: Pairwise::default(),
         }
+    }
+}
+
+impl SubjectIdentifiers {
+    /// Whether pairwise subjects are enabled.
+    pub fn pairwise_enabled(&self) -> bool {
+        self.supported_types.contains(&SubjectType::Pairwise)
     }
 }
 
@@ -521,23 +620,39 @@ pub struct OidcDiscovery {
     pub include_code_challenge_methods: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Log {
-    pub level: String,
-    pub format: String,
+    pub level: LogLevel,
+    pub format: LogFormat,
     pub leak_sensitive_values: bool,
 }
 
-impl Default for Log {
-    fn default() -> Self {
-        Log {
-            level: "info".into(),
-            format: "text".into(),
-            leak_sensitive_values: false,
-        }
-    }
+/// `log.level`, by Hydra's (logrus) names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Panic,
+    Fatal,
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
 }
+
+/// `log.format`: `text` for people, `json` for log collectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Hydra's duration syntax (config.schema.json, `definitions.duration`).
+pub const DURATION_PATTERN: &str = "^[0-9]+(ns|us|ms|s|m|h)$";
 
 /// Parses Hydra's duration syntax (`^[0-9]+(ns|us|ms|s|m|h)$`).
 pub fn parse_duration(s: &str) -> Option<Duration> {
@@ -553,6 +668,49 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "h" => Duration::from_secs(n.checked_mul(3600)?),
         _ => return None,
     })
+}
+
+/// Writes a duration in Hydra's syntax, in the largest unit that holds it exactly.
+pub fn format_duration(d: Duration) -> String {
+    const UNITS: [(&str, u128); 5] = [
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ];
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".into();
+    }
+    UNITS
+        .iter()
+        .find(|(_, size)| nanos.is_multiple_of(*size))
+        .map_or_else(
+            || format!("{nanos}ns"),
+            |(unit, size)| format!("{}{unit}", nanos / size),
+        )
+}
+
+/// Serde for duration keys: a string in Hydra's syntax, parsed once at load.
+mod duration {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).ok_or_else(|| {
+            D::Error::custom(format!(
+                "`{text}` does not match pattern '{}': use a duration like 30m or 1h",
+                super::DURATION_PATTERN
+            ))
+        })
+    }
 }
 
 impl Config {
@@ -594,60 +752,46 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Checks what the types alone do not: ranges, lengths and URLs.
     fn validate(&self) -> Result<(), ConfigError> {
-        for cidr in &self.serve.tls.allow_termination_from {
-            if cidr.parse::<ipnet::IpNet>().is_err() {
-                return Err(invalid(
-                    "serve.tls.allow_termination_from",
-                    format!("`{cidr}` is not a CIDR network like 10.0.0.0/8"),
-                ));
-            }
-        }
-        for (key, v) in [
-            ("ttl.login_consent_request", &self.ttl.login_consent_request),
-            (
-                "ttl.authentication_session",
-                &self.ttl.authentication_session,
-            ),
-            ("ttl.access_token", &self.ttl.access_token),
-            ("ttl.refresh_token", &self.ttl.refresh_token),
-            ("ttl.id_token", &self.ttl.id_token),
-            ("ttl.auth_code", &self.ttl.auth_code),
-            (
-                "oauth2.introspection_cache_ttl",
-                &self.oauth2.introspection_cache_ttl,
-            ),
-            (
-                "oauth2.hashers.queue_timeout",
-                &self.oauth2.hashers.queue_timeout,
-            ),
-            (
-                "oauth2.hashers.failure_delay",
-                &self.oauth2.hashers.failure_delay,
-            ),
-            ("serve.header_read_timeout", &self.serve.header_read_timeout),
-            ("serve.idle_timeout", &self.serve.idle_timeout),
-            ("serve.request_timeout", &self.serve.request_timeout),
-            ("serve.shutdown_timeout", &self.serve.shutdown_timeout),
-            ("database.acquire_timeout", &self.database.acquire_timeout),
-            ("database.ping_timeout", &self.database.ping_timeout),
-            ("janitor.interval", &self.janitor.interval),
+        self.check_timeouts()?;
+        self.check_janitor_interval()?;
+        self.check_hashers()?;
+        self.check_secrets()?;
+        self.check_urls()?;
+        Ok(())
+    }
+
+    /// Time limits of zero would end every connection or request at once.
+    fn check_timeouts(&self) -> Result<(), ConfigError> {
+        let serve = &self.serve;
+        for (key, d) in [
+            ("serve.header_read_timeout", serve.header_read_timeout),
+            ("serve.idle_timeout", serve.idle_timeout),
+            ("serve.request_timeout", serve.request_timeout),
+            ("serve.shutdown_timeout", serve.shutdown_timeout),
+            ("database.acquire_timeout", self.database.acquire_timeout),
+            ("database.ping_timeout", self.database.ping_timeout),
         ] {
-            if parse_duration(v).is_none() {
-                return Err(invalid(
-                    key,
-                    format!("`{v}` is not a duration like 30m or 1h"),
-                ));
+            if d.is_zero() {
+                return Err(invalid(key, "must be longer than 0s"));
             }
         }
-        if let Some(d) = parse_duration(&self.janitor.interval) {
-            if !d.is_zero() && d < Duration::from_secs(1) {
-                return Err(invalid(
-                    "janitor.interval",
-                    "must be 0s (off) or at least 1s",
-                ));
-            }
+        Ok(())
+    }
+
+    fn check_janitor_interval(&self) -> Result<(), ConfigError> {
+        let d = self.janitor.interval;
+        if !d.is_zero() && d < Duration::from_secs(1) {
+            return Err(invalid(
+                "janitor.interval",
+                "must be 0s (off) or at least 1s",
+            ));
         }
+        Ok(())
+    }
+
+    fn check_hashers(&self) -> Result<(), ConfigError> {
         self.oauth2.hashers.argon2.settings()?;
         if let Some(b) = &self.oauth2.hashers.bcrypt {
             if !(4..=31).contains(&b.cost) {
@@ -657,21 +801,10 @@ impl Config {
                 ));
             }
         }
-        if !matches!(self.strategies.access_token.as_str(), "opaque" | "jwt") {
-            return Err(invalid(
-                "strategies.access_token",
-                "must be `opaque` or `jwt`",
-            ));
-        }
-        if !matches!(
-            self.strategies.scope.as_str(),
-            "wildcard" | "exact" | "DEPRECATED_HIERARCHICAL_SCOPE_STRATEGY"
-        ) {
-            return Err(invalid("strategies.scope", "must be `wildcard` or `exact`"));
-        }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(invalid("log.format", "must be `text` or `json`"));
-        }
+        Ok(())
+    }
+
+    fn check_secrets(&self) -> Result<(), ConfigError> {
         if let Some(first) = self.secrets.system.first() {
             if first.0.len() < 16 {
                 return Err(invalid(
@@ -680,50 +813,48 @@ impl Config {
                 ));
             }
         }
-        for t in &self.oidc.subject_identifiers.supported_types {
-            if t != "public" && t != "pairwise" {
-                return Err(invalid(
-                    "oidc.subject_identifiers.supported_types",
-                    format!("unknown type `{t}`"),
-                ));
-            }
-        }
-        if self
-            .oidc
-            .subject_identifiers
-            .supported_types
-            .iter()
-            .any(|t| t == "pairwise")
-            && self.oidc.subject_identifiers.pairwise.salt.0.len() < 8
-        {
+        let subjects = &self.oidc.subject_identifiers;
+        if subjects.pairwise_enabled() && subjects.pairwise.salt.0.len() < 8 {
             return Err(invalid(
                 "oidc.subject_identifiers.pairwise.salt",
                 "needs at least 8 characters",
             ));
         }
-        if !matches!(
-            self.serve.cookies.same_site_mode.as_str(),
-            "" | "Strict" | "Lax" | "None"
-        ) {
-            return Err(invalid(
-                "serve.cookies.same_site_mode",
-                "must be Strict, Lax or None",
-            ));
-        }
         Ok(())
     }
 
-    /// A validated duration key, or `fallback` (validation already refused bad values).
-    pub fn duration(value: &str, fallback: Duration) -> Duration {
-        match parse_duration(value) {
-            Some(d) if !d.is_zero() => d,
-            _ => fallback,
+    /// Every `urls.*` key that is set must be an absolute http(s) URL (Hydra's `format: uri`).
+    fn check_urls(&self) -> Result<(), ConfigError> {
+        let u = &self.urls;
+        for (key, value) in [
+            ("urls.self.issuer", &u.self_.issuer),
+            ("urls.self.public", &u.self_.public),
+            ("urls.login", &u.login),
+            ("urls.consent", &u.consent),
+            ("urls.logout", &u.logout),
+            ("urls.error", &u.error),
+            ("urls.post_logout_redirect", &u.post_logout_redirect),
+        ] {
+            check_url(key, value)?;
         }
+        Ok(())
     }
+}
 
-    pub fn ttl(&self, value: &str) -> Duration {
-        parse_duration(value).unwrap_or(Duration::from_secs(3600))
+/// An empty value (the default) or an absolute http or https URL.
+fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.is_empty() {
+        return Ok(());
     }
+    let url = url::Url::parse(value)
+        .map_err(|e| invalid(key, format!("`{value}` is not an absolute URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(
+            key,
+            format!("`{value}` must be an http:// or https:// URL"),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(key: &str, message: impl fmt::Display) -> ConfigError {
@@ -852,8 +983,269 @@ mod tests {
         let err = Config::load_from(None, &env(&[("JANITOR_INTERVAL", "hourly")])).unwrap_err();
         assert!(err.to_string().contains("janitor.interval"), "{err}");
         let cfg = Config::load_from(None, &env(&[("JANITOR_INTERVAL", "10m")])).unwrap();
-        assert_eq!(cfg.janitor.interval, "10m");
-        assert_eq!(Config::default().janitor.interval, "0s");
+        assert_eq!(cfg.janitor.every(), Some(Duration::from_secs(600)));
+        assert_eq!(Config::default().janitor.every(), None);
+    }
+
+    #[test]
+    fn durations_parse_in_hydra_syntax() {
+        for (text, want) in [
+            ("0s", Some(Duration::ZERO)),
+            ("1500ns", Some(Duration::from_nanos(1500))),
+            ("250us", Some(Duration::from_micros(250))),
+            ("20ms", Some(Duration::from_millis(20))),
+            ("45s", Some(Duration::from_secs(45))),
+            ("10m", Some(Duration::from_secs(600))),
+            ("720h", Some(Duration::from_secs(720 * 3600))),
+            ("", None),
+            ("10", None),
+            ("h", None),
+            ("1 h", None),
+            ("1h30m", None),
+            ("1.5h", None),
+            ("-1s", None),
+            ("10d", None),
+            ("99999999999999999999s", None),
+            ("9999999999999999999h", None),
+        ] {
+            assert_eq!(parse_duration(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn durations_format_back_in_the_largest_exact_unit() {
+        for (d, want) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_secs(3600 * 720), "720h"),
+            (Duration::from_secs(600), "10m"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::from_micros(7), "7us"),
+            (Duration::from_nanos(3), "3ns"),
+        ] {
+            assert_eq!(format_duration(d), want);
+            assert_eq!(parse_duration(want), Some(d), "{want}");
+        }
+    }
+
+    #[test]
+    fn every_duration_key_is_parsed_once_at_load() {
+        let cfg = Config::load_from(
+            None,
+            &env(&[
+                ("TTL_ACCESS_TOKEN", "15m"),
+                ("TTL_AUTH_CODE", "30s"),
+                ("SERVE_REQUEST_TIMEOUT", "2500ms"),
+                ("DATABASE_PING_TIMEOUT", "2s"),
+                ("OAUTH2_HASHERS_FAILURE_DELAY", "0s"),
+                ("OAUTH2_INTROSPECTION_CACHE_TTL", "5s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.ttl.access_token, Duration::from_secs(900));
+        assert_eq!(cfg.ttl.auth_code, Duration::from_secs(30));
+        assert_eq!(cfg.ttl.refresh_token, Duration::from_secs(720 * 3600));
+        assert_eq!(cfg.serve.request_timeout, Duration::from_millis(2500));
+        assert_eq!(cfg.database.ping_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.oauth2.hashers.failure_delay, Duration::ZERO);
+        assert_eq!(cfg.oauth2.introspection_cache_ttl, Duration::from_secs(5));
+    }
+
+    /// Bad values: (variable, value, key named in the error, reason given).
+    const BAD_VALUES: &[(&str, &str, &str, &str)] = &[
+        (
+            "SERVE_TLS_ALLOW_TERMINATION_FROM",
+            "10.0.0.0/8,10.0.0.1",
+            "serve.tls.allow_termination_from",
+            "`10.0.0.1` is not a CIDR network",
+        ),
+        (
+            "TTL_ID_TOKEN",
+            "1 hour",
+            "ttl.id_token",
+            "does not match pattern",
+        ),
+        (
+            "TTL_REFRESH_TOKEN",
+            "-1",
+            "ttl.refresh_token",
+            "does not match pattern",
+        ),
+        (
+            "SERVE_IDLE_TIMEOUT",
+            "60",
+            "serve.idle_timeout",
+            "does not match pattern",
+        ),
+        (
+            "SERVE_REQUEST_TIMEOUT",
+            "0s",
+            "serve.request_timeout",
+            "longer than 0s",
+        ),
+        (
+            "SERVE_SHUTDOWN_TIMEOUT",
+            "0ms",
+            "serve.shutdown_timeout",
+            "longer than 0s",
+        ),
+        (
+            "DATABASE_ACQUIRE_TIMEOUT",
+            "0s",
+            "database.acquire_timeout",
+            "longer than 0s",
+        ),
+        (
+            "JANITOR_INTERVAL",
+            "999ms",
+            "janitor.interval",
+            "at least 1s",
+        ),
+        (
+            "STRATEGIES_ACCESS_TOKEN",
+            "JWT",
+            "strategies.access_token",
+            "`opaque`",
+        ),
+        (
+            "STRATEGIES_SCOPE",
+            "prefix",
+            "strategies.scope",
+            "`wildcard`",
+        ),
+        ("LOG_LEVEL", "verbose", "log.level", "`info`"),
+        ("LOG_LEVEL", "INFO", "log.level", "`info`"),
+        ("LOG_FORMAT", "xml", "log.format", "`json`"),
+        (
+            "SERVE_COOKIES_SAME_SITE_MODE",
+            "lax",
+            "serve.cookies.same_site_mode",
+            "`Lax`",
+        ),
+        (
+            "OIDC_SUBJECT_IDENTIFIERS_SUPPORTED_TYPES",
+            "public,secret",
+            "oidc.subject_identifiers.supported_types",
+            "`pairwise`",
+        ),
+        (
+            "OIDC_SUBJECT_IDENTIFIERS_SUPPORTED_TYPES",
+            "pairwise",
+            "oidc.subject_identifiers.pairwise.salt",
+            "8 characters",
+        ),
+        ("URLS_LOGIN", "/login", "urls.login", "not an absolute URL"),
+        (
+            "URLS_CONSENT",
+            "consent.example.com",
+            "urls.consent",
+            "not an absolute URL",
+        ),
+        (
+            "URLS_ERROR",
+            "mailto:ops@example.com",
+            "urls.error",
+            "http:// or https://",
+        ),
+        (
+            "URLS_SELF_ISSUER",
+            "https://",
+            "urls.self.issuer",
+            "not an absolute URL",
+        ),
+        (
+            "URLS_POST_LOGOUT_REDIRECT",
+            "ftp://x.example/",
+            "urls.post_logout_redirect",
+            "http:// or https://",
+        ),
+    ];
+
+    /// Each bad value stops the load with a message naming the key and the reason.
+    #[test]
+    fn bad_values_are_refused_with_the_key() {
+        for (var, value, key, reason) in BAD_VALUES {
+            let err = Config::load_from(None, &env(&[(*var, *value)]))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("`{key}")), "{var}={value}: {err}");
+            assert!(err.contains(reason), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn protocol_values_load_as_types() {
+        let cfg = Config::load_from(
+            None,
+            &env(&[
+                ("STRATEGIES_ACCESS_TOKEN", "jwt"),
+                ("STRATEGIES_SCOPE", "DEPRECATED_HIERARCHICAL_SCOPE_STRATEGY"),
+                (
+                    "OIDC_SUBJECT_IDENTIFIERS_SUPPORTED_TYPES",
+                    "public,pairwise",
+                ),
+                ("OIDC_SUBJECT_IDENTIFIERS_PAIRWISE_SALT", "some-salt"),
+                ("LOG_LEVEL", "warn"),
+                ("LOG_FORMAT", "json"),
+                ("SERVE_COOKIES_SAME_SITE_MODE", "Strict"),
+                ("URLS_LOGIN", "https://login.example/login?x=1"),
+                ("URLS_SELF_ISSUER", "http://127.0.0.1:4444/"),
+                ("SERVE_TLS_ALLOW_TERMINATION_FROM", "10.0.0.0/8, fd00::/8"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.strategies.access_token, AccessTokenStrategy::Jwt);
+        assert_eq!(
+            cfg.strategies.scope,
+            ScopeStrategyName::DeprecatedHierarchical
+        );
+        assert_eq!(
+            cfg.oidc.subject_identifiers.supported_types,
+            [SubjectType::Public, SubjectType::Pairwise]
+        );
+        assert!(cfg.oidc.subject_identifiers.pairwise_enabled());
+        assert_eq!(cfg.log.level, LogLevel::Warn);
+        assert_eq!(cfg.log.format, LogFormat::Json);
+        assert_eq!(cfg.serve.cookies.same_site_mode, SameSiteMode::Strict);
+        let networks: Vec<String> = cfg
+            .serve
+            .tls
+            .allow_termination_from
+            .iter()
+            .map(|c| c.0.to_string())
+            .collect();
+        assert_eq!(networks, ["10.0.0.0/8", "fd00::/8"]);
+        let defaults = Config::default();
+        assert_eq!(
+            defaults.strategies.access_token,
+            AccessTokenStrategy::Opaque
+        );
+        assert_eq!(defaults.strategies.scope.as_str(), "wildcard");
+        assert_eq!(defaults.serve.cookies.same_site_mode.as_str(), "");
+        assert!(!defaults.oidc.subject_identifiers.pairwise_enabled());
+    }
+
+    /// Defaults serialize in Hydra's spelling (the environment overlay and the documentation
+    /// table are built from this tree).
+    #[test]
+    fn defaults_serialize_with_hydra_names() {
+        let tree = serde_json::to_value(Config::default()).unwrap();
+        for (pointer, want) in [
+            ("/ttl/access_token", "1h"),
+            ("/ttl/refresh_token", "720h"),
+            ("/ttl/auth_code", "10m"),
+            ("/serve/idle_timeout", "1m"),
+            ("/janitor/interval", "0s"),
+            ("/strategies/access_token", "opaque"),
+            ("/strategies/scope", "wildcard"),
+            ("/log/level", "info"),
+            ("/log/format", "text"),
+            ("/serve/cookies/same_site_mode", ""),
+            ("/oidc/subject_identifiers/supported_types/0", "public"),
+        ] {
+            assert_eq!(tree.pointer(pointer), Some(&Value::from(want)), "{pointer}");
+        }
     }
 
     #[test]
@@ -874,6 +1266,9 @@ mod example_file {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/portcullis.yaml");
         let cfg = super::Config::load_from(Some(path), &[]).unwrap();
         assert_eq!(cfg.serve.public.port, 4444);
-        assert_eq!(cfg.ttl.refresh_token, "720h");
+        assert_eq!(
+            cfg.ttl.refresh_token,
+            super::Duration::from_secs(720 * 3600)
+        );
     }
 }

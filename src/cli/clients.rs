@@ -224,129 +224,151 @@ pub(crate) async fn run(args: ClientsArgs, out: &mut dyn Write) -> Outcome {
     match &args.cmd {
         ClientsCmd::Create { id, flags } => {
             flags.refuse_encryption()?;
-            let remote = remote()?;
-            if flags.secret.is_some() {
-                line(out, SECRET_ON_COMMAND_LINE)?;
-            }
-            let body = flags.body(id.as_deref());
-            let rb = with_json(remote.request(Method::POST, "/clients"), &body);
-            let created = remote.expect(rb, &[201]).await?.json()?;
-            line(
-                out,
-                &format!("OAuth 2.0 Client ID: {}", str_field(&created, "client_id")),
-            )?;
-            let secret = str_field(&created, "client_secret");
-            if secret.is_empty() {
-                line(out, "This OAuth 2.0 Client has no secret")?;
-            } else if flags.secret.is_none() {
-                line(out, &format!("OAuth 2.0 Client Secret: {secret}"))?;
-            }
-            Ok(())
+            create(&remote()?, id.as_deref(), flags, out).await
         }
         ClientsCmd::Update { id, flags } => {
             flags.refuse_encryption()?;
-            let remote = remote()?;
-            if flags.secret.is_some() {
-                line(out, SECRET_ON_COMMAND_LINE)?;
-            }
-            let body = flags.body(Some(id));
-            let path = format!("/clients/{}", path_segment(id));
-            let rb = with_json(remote.request(Method::PUT, &path), &body);
-            let updated = remote.expect(rb, &[200]).await?.json()?;
+            update(&remote()?, id, flags, out).await
+        }
+        ClientsCmd::Get { id } => get(&remote()?, id, out).await,
+        ClientsCmd::Delete { ids } => delete(&remote()?, ids, out).await,
+        ClientsCmd::List { limit, page } => list_table(&remote()?, *limit, *page, out).await,
+        ClientsCmd::Import { files } => import(&remote()?, files, out).await,
+    }
+}
+
+fn client_path(id: &str) -> String {
+    format!("/clients/{}", path_segment(id))
+}
+
+async fn create(
+    remote: &Remote,
+    id: Option<&str>,
+    flags: &ClientFlags,
+    out: &mut dyn Write,
+) -> Outcome {
+    if flags.secret.is_some() {
+        line(out, SECRET_ON_COMMAND_LINE)?;
+    }
+    let body = flags.body(id);
+    let rb = with_json(remote.request(Method::POST, "/clients"), &body);
+    let created = remote.expect(rb, &[201]).await?.json()?;
+    line(
+        out,
+        &format!("OAuth 2.0 Client ID: {}", str_field(&created, "client_id")),
+    )?;
+    let secret = str_field(&created, "client_secret");
+    if secret.is_empty() {
+        line(out, "This OAuth 2.0 Client has no secret")?;
+    } else if flags.secret.is_none() {
+        line(out, &format!("OAuth 2.0 Client Secret: {secret}"))?;
+    }
+    Ok(())
+}
+
+async fn update(remote: &Remote, id: &str, flags: &ClientFlags, out: &mut dyn Write) -> Outcome {
+    if flags.secret.is_some() {
+        line(out, SECRET_ON_COMMAND_LINE)?;
+    }
+    let body = flags.body(Some(id));
+    let rb = with_json(remote.request(Method::PUT, &client_path(id)), &body);
+    let updated = remote.expect(rb, &[200]).await?.json()?;
+    line(
+        out,
+        &format!(
+            "{} OAuth 2.0 Client updated",
+            str_field(&updated, "client_id")
+        ),
+    )?;
+    if flags.secret.is_some() {
+        line(
+            out,
+            &format!(
+                "Updated OAuth 2.0 Client Secret: {}",
+                str_field(&updated, "client_secret")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+async fn get(remote: &Remote, id: &str, out: &mut dyn Write) -> Outcome {
+    let client = remote
+        .expect(remote.request(Method::GET, &client_path(id)), &[200])
+        .await?
+        .json()?;
+    line(out, &go_json(&shape(&client, CLIENT)))
+}
+
+async fn delete(remote: &Remote, ids: &[String], out: &mut dyn Write) -> Outcome {
+    for id in ids {
+        remote
+            .expect(remote.request(Method::DELETE, &client_path(id)), &[204])
+            .await?;
+    }
+    line(out, "OAuth 2.0 Client(s) deleted")
+}
+
+async fn list_table(remote: &Remote, limit: i64, page: i64, out: &mut dyn Write) -> Outcome {
+    let offset = limit * page - limit;
+    let path = format!("/clients?limit={limit}&offset={offset}");
+    let clients = remote
+        .expect(remote.request(Method::GET, &path), &[200])
+        .await?
+        .json()?;
+    let mut table = Table::new(&[
+        "Client ID",
+        "Name",
+        "Response Types",
+        "Scope",
+        "Redirect Uris",
+        "Grant Types",
+        "Token Endpoint Auth Method",
+    ]);
+    for c in clients.as_array().map(Vec::as_slice).unwrap_or_default() {
+        table.row(&[
+            str_field(c, "client_id").to_string(),
+            str_field(c, "client_name").to_string(),
+            joined(c, "response_types", ","),
+            str_field(c, "scope").to_string(),
+            joined(c, "redirect_uris", "\n"),
+            joined(c, "grant_types", ","),
+            str_field(c, "token_endpoint_auth_method").to_string(),
+        ]);
+    }
+    write!(out, "{}", table.render())?;
+    Ok(())
+}
+
+async fn import(remote: &Remote, files: &[String], out: &mut dyn Write) -> Outcome {
+    for path in files {
+        let client = read_client_file(path)?;
+        let rb = with_json(remote.request(Method::POST, "/clients"), &client);
+        let created = remote.expect(rb, &[201]).await?.json()?;
+        let id = str_field(&created, "client_id");
+        if str_field(&client, "client_secret").is_empty() {
+            let secret = str_field(&created, "client_secret");
             line(
                 out,
-                &format!(
-                    "{} OAuth 2.0 Client updated",
-                    str_field(&updated, "client_id")
-                ),
+                &format!("Imported OAuth 2.0 Client {id}:{secret} from: {path}"),
             )?;
-            if flags.secret.is_some() {
-                line(
-                    out,
-                    &format!(
-                        "Updated OAuth 2.0 Client Secret: {}",
-                        str_field(&updated, "client_secret")
-                    ),
-                )?;
-            }
-            Ok(())
-        }
-        ClientsCmd::Get { id } => {
-            let remote = remote()?;
-            let path = format!("/clients/{}", path_segment(id));
-            let client = remote
-                .expect(remote.request(Method::GET, &path), &[200])
-                .await?
-                .json()?;
-            line(out, &go_json(&shape(&client, CLIENT)))
-        }
-        ClientsCmd::Delete { ids } => {
-            let remote = remote()?;
-            for id in ids {
-                let path = format!("/clients/{}", path_segment(id));
-                remote
-                    .expect(remote.request(Method::DELETE, &path), &[204])
-                    .await?;
-            }
-            line(out, "OAuth 2.0 Client(s) deleted")
-        }
-        ClientsCmd::List { limit, page } => {
-            let remote = remote()?;
-            let offset = limit * page - limit;
-            let path = format!("/clients?limit={limit}&offset={offset}");
-            let clients = remote
-                .expect(remote.request(Method::GET, &path), &[200])
-                .await?
-                .json()?;
-            let mut table = Table::new(&[
-                "Client ID",
-                "Name",
-                "Response Types",
-                "Scope",
-                "Redirect Uris",
-                "Grant Types",
-                "Token Endpoint Auth Method",
-            ]);
-            for c in clients.as_array().map(Vec::as_slice).unwrap_or_default() {
-                table.row(&[
-                    str_field(c, "client_id").to_string(),
-                    str_field(c, "client_name").to_string(),
-                    joined(c, "response_types", ","),
-                    str_field(c, "scope").to_string(),
-                    joined(c, "redirect_uris", "\n"),
-                    joined(c, "grant_types", ","),
-                    str_field(c, "token_endpoint_auth_method").to_string(),
-                ]);
-            }
-            write!(out, "{}", table.render())?;
-            Ok(())
-        }
-        ClientsCmd::Import { files } => {
-            let remote = remote()?;
-            for path in files {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Fail(format!("cannot read {path}: {e}")))?;
-                let client: Value = serde_json::from_str(&text)
-                    .map_err(|e| Fail(format!("{path} does not hold valid JSON: {e}")))?;
-                if !client.is_object() {
-                    return Err(Fail(format!("{path} must hold one JSON object (a client)")));
-                }
-                let rb = with_json(remote.request(Method::POST, "/clients"), &client);
-                let created = remote.expect(rb, &[201]).await?.json()?;
-                let id = str_field(&created, "client_id");
-                if str_field(&client, "client_secret").is_empty() {
-                    let secret = str_field(&created, "client_secret");
-                    line(
-                        out,
-                        &format!("Imported OAuth 2.0 Client {id}:{secret} from: {path}"),
-                    )?;
-                } else {
-                    line(out, &format!("Imported OAuth 2.0 Client {id} from: {path}"))?;
-                }
-            }
-            Ok(())
+        } else {
+            line(out, &format!("Imported OAuth 2.0 Client {id} from: {path}"))?;
         }
     }
+    Ok(())
+}
+
+/// One client object from a JSON file (`clients import`).
+fn read_client_file(path: &str) -> Result<Value, Fail> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Fail(format!("cannot read {path}: {e}")))?;
+    let client: Value = serde_json::from_str(&text)
+        .map_err(|e| Fail(format!("{path} does not hold valid JSON: {e}")))?;
+    if !client.is_object() {
+        return Err(Fail(format!("{path} must hold one JSON object (a client)")));
+    }
+    Ok(client)
 }
 
 /// Percent-encodes one URL path segment.

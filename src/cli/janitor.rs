@@ -89,29 +89,8 @@ pub async fn run(
     err: &mut dyn Write,
 ) -> i32 {
     let config = args.config.clone().or(root_config);
-    if args.dsn.is_none() && !args.read_from_env && config.is_none() {
-        return usage_error(
-            err,
-            "a DSN is required as a positional argument when not passing any of the following flags:\n- Using the environment variable with flag -e, --read-from-env\n- Using the config file with flag -c, --config",
-        );
-    }
-    if !args.tokens && !args.requests {
-        return usage_error(
-            err,
-            "Janitor requires either --tokens or --requests or both to be set",
-        );
-    }
-    if args.limit <= 0 || args.batch_size <= 0 {
-        return usage_error(
-            err,
-            "Values for --limit and --batch-size should both be greater than 0",
-        );
-    }
-    if args.batch_size > args.limit {
-        return usage_error(
-            err,
-            "Value for --batch-size must not be greater than value for --limit",
-        );
+    if let Err(message) = check_usage(&args, config.is_some()) {
+        return usage_error(err, message);
     }
     let cfg = match Config::load(config.as_deref()) {
         Ok(c) => c,
@@ -120,34 +99,15 @@ pub async fn run(
             return 1;
         }
     };
-    crate::telemetry::init_logging(&cfg.log.level, &cfg.log.format);
-    let dsn = args.dsn.clone().unwrap_or_else(|| cfg.dsn.clone());
-    if dsn.trim().is_empty() {
-        let _ = writeln!(
-            err,
-            "error: no database URL: when using flag -e, the environment variable DSN must be set; when using flag -c, the dsn key must be set"
-        );
-        return 1;
-    }
-    if dsn.trim() == "memory" || dsn.contains(":memory:") || dsn.contains("mode=memory") {
-        let _ = writeln!(
-            err,
-            "error: DSN=memory lives inside one server process, out of the janitor's reach; set janitor.interval to clean it from inside the server"
-        );
-        return 1;
-    }
-    let positive = |d: Option<Duration>| d.filter(|d| !d.is_zero());
-    let opts = Options {
-        tokens: args.tokens,
-        requests: args.requests,
-        keep_if_younger: args.keep_if_younger,
-        access_lifespan: positive(args.access_lifespan),
-        refresh_lifespan: positive(args.refresh_lifespan),
-        request_lifespan: positive(args.consent_request_lifespan)
-            .unwrap_or_else(|| cfg.ttl(&cfg.ttl.login_consent_request)),
-        limit: args.limit.unsigned_abs(),
-        batch_size: args.batch_size.unsigned_abs(),
+    crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
+    let dsn = match database_url(&args, &cfg) {
+        Ok(dsn) => dsn,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            return 1;
+        }
     };
+    let opts = options(&args, &cfg);
     let store = match Store::connect(&dsn).await {
         Ok(s) => s,
         Err(e) => {
@@ -162,6 +122,51 @@ pub async fn run(
     let code = clean(&store, &dsn, &opts, out, err).await;
     store.close().await;
     code
+}
+
+/// Hydra's usage rules: where the DSN comes from, what to clean, and the batch bounds.
+fn check_usage(args: &JanitorArgs, config_file: bool) -> Result<(), &'static str> {
+    if args.dsn.is_none() && !args.read_from_env && !config_file {
+        return Err("a DSN is required as a positional argument when not passing any of the following flags:\n- Using the environment variable with flag -e, --read-from-env\n- Using the config file with flag -c, --config");
+    }
+    if !args.tokens && !args.requests {
+        return Err("Janitor requires either --tokens or --requests or both to be set");
+    }
+    if args.limit <= 0 || args.batch_size <= 0 {
+        return Err("Values for --limit and --batch-size should both be greater than 0");
+    }
+    if args.batch_size > args.limit {
+        return Err("Value for --batch-size must not be greater than value for --limit");
+    }
+    Ok(())
+}
+
+/// The positional DSN, or the configuration's; never the in-memory database of a server.
+fn database_url(args: &JanitorArgs, cfg: &Config) -> Result<String, &'static str> {
+    let dsn = args.dsn.clone().unwrap_or_else(|| cfg.dsn.clone());
+    if dsn.trim().is_empty() {
+        return Err("no database URL: when using flag -e, the environment variable DSN must be set; when using flag -c, the dsn key must be set");
+    }
+    if dsn.trim() == "memory" || dsn.contains(":memory:") || dsn.contains("mode=memory") {
+        return Err("DSN=memory lives inside one server process, out of the janitor's reach; set janitor.interval to clean it from inside the server");
+    }
+    Ok(dsn)
+}
+
+/// The run's options: lifespans of zero mean "not given".
+fn options(args: &JanitorArgs, cfg: &Config) -> Options {
+    let positive = |d: Option<Duration>| d.filter(|d| !d.is_zero());
+    Options {
+        tokens: args.tokens,
+        requests: args.requests,
+        keep_if_younger: args.keep_if_younger,
+        access_lifespan: positive(args.access_lifespan),
+        refresh_lifespan: positive(args.refresh_lifespan),
+        request_lifespan: positive(args.consent_request_lifespan)
+            .unwrap_or(cfg.ttl.login_consent_request),
+        limit: args.limit.unsigned_abs(),
+        batch_size: args.batch_size.unsigned_abs(),
+    }
 }
 
 async fn clean(

@@ -179,7 +179,7 @@ async fn execute_cli(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 
         Command::Token(args) => token::run(args, out, err).await,
         Command::Version => remote::line(out, &format!("Version: {}", env!("CARGO_PKG_VERSION"))),
         command => {
-            return match dispatch(command, cli.config).await {
+            return match dispatch(command, cli.config, out).await {
                 Ok(()) => 0,
                 Err(message) => {
                     tracing::error!("{message}");
@@ -199,7 +199,11 @@ async fn execute_cli(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 
 }
 
 /// `serve` and `migrate`: the commands that run the server itself.
-async fn dispatch(command: Command, root_config: Option<String>) -> Result<(), String> {
+async fn dispatch(
+    command: Command,
+    root_config: Option<String>,
+    out: &mut dyn Write,
+) -> Result<(), String> {
     match command {
         Command::Migrate {
             config,
@@ -212,7 +216,7 @@ async fn dispatch(command: Command, root_config: Option<String>) -> Result<(), S
         } => {
             let file = config.or(root_config);
             let mut cfg = Config::load(file.as_deref()).map_err(|e| e.to_string())?;
-            crate::telemetry::init_logging(&cfg.log.level, &cfg.log.format);
+            crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
             if let Some(d) = dsn {
                 cfg.dsn = d;
             } else if !read_from_env && cfg.dsn.is_empty() {
@@ -223,8 +227,7 @@ async fn dispatch(command: Command, root_config: Option<String>) -> Result<(), S
                 .map_err(|e| e.to_string())?;
             store.migrate().await.map_err(|e| e.to_string())?;
             store.close().await;
-            println!("Successfully applied migrations.");
-            Ok(())
+            writeln!(out, "Successfully applied migrations.").map_err(|e| e.to_string())
         }
         Command::Serve { config, which } => {
             let (listeners, flags) = match which {
@@ -234,7 +237,7 @@ async fn dispatch(command: Command, root_config: Option<String>) -> Result<(), S
             };
             let file = config.or(root_config);
             let mut cfg = Config::load(file.as_deref()).map_err(|e| e.to_string())?;
-            crate::telemetry::init_logging(&cfg.log.level, &cfg.log.format);
+            crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
             if flags.dev && cfg.dsn.is_empty() {
                 cfg.dsn = "memory".into();
             }
@@ -256,5 +259,21 @@ async fn dispatch(command: Command, root_config: Option<String>) -> Result<(), S
             Ok(())
         }
         other => Err(format!("{other:?} is not a server command")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::execute;
+
+    /// `migrate sql` reports through the injected writer, not the process's stdout.
+    #[tokio::test]
+    async fn migrate_sql_writes_to_the_given_output() {
+        let args = ["portcullis", "migrate", "sql", "memory", "--yes"];
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = execute(args.map(String::from).to_vec(), &mut out, &mut err).await;
+        let (out, err) = (String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, "Successfully applied migrations.\n");
     }
 }

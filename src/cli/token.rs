@@ -99,29 +99,15 @@ enum TokenCmd {
 }
 
 pub(crate) async fn run(args: TokenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+    let flags = &args.remote;
     match &args.cmd {
         TokenCmd::Client {
             creds,
             scope,
             audience,
             verbose,
-        } => {
-            let (id, secret) = creds.required()?;
-            let remote = Remote::connect(&args.remote, Api::Public)?;
-            let scope = list(scope).join(" ");
-            let audience = list(audience).join(" ");
-            let token = client_credentials(&remote, &id, &secret, &scope, &audience).await?;
-            if *verbose {
-                line(out, &go_json(&token))
-            } else {
-                let access = token
-                    .get("access_token")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| Fail("the token response has no access_token".into()))?;
-                line(out, access)
-            }
-        }
-        TokenCmd::User(user) => super::token_user::run(user, &args.remote, out, err).await,
+        } => client_token(flags, creds, scope, audience, *verbose, out).await,
+        TokenCmd::User(user) => super::token_user::run(user, flags, out, err).await,
         TokenCmd::Introspect {
             token,
             scope,
@@ -135,57 +121,105 @@ pub(crate) async fn run(args: TokenArgs, out: &mut dyn Write, err: &mut dyn Writ
                      introspection endpoint takes no client credentials."
                 )?;
             }
-            let remote = Remote::connect(&args.remote, Api::Admin)?;
-            let mut form = vec![("token", token.clone())];
-            let scope = list(scope).join(" ");
-            if !scope.is_empty() {
-                form.push(("scope", scope));
-            }
-            let rb = remote
-                .request(Method::POST, "/oauth2/introspect")
-                .form(&form);
-            let result = remote.expect(rb, &[200]).await?.json()?;
-            line(out, &go_json(&shape(&result, INTROSPECTION)))
+            introspect(flags, token, scope, out).await
         }
-        TokenCmd::Revoke { token, creds } => {
-            let (id, secret) = creds.required()?;
-            let remote = Remote::connect(&args.remote, Api::Public)?;
-            let rb = remote
-                .request_anonymous(Method::POST, "/oauth2/revoke")
-                .basic_auth(form_escape(&id), Some(form_escape(&secret)))
-                .form(&[("token", token.as_str())]);
-            remote.expect(rb, &[200]).await?;
-            line(out, &format!("Revoked OAuth 2.0 Access Token: {token}"))
-        }
-        TokenCmd::Flush { min_age } => {
-            let age = parse_duration(min_age)?;
-            let remote = Remote::connect(&args.remote, Api::Admin)?;
-            let not_after = time::OffsetDateTime::now_utc() - age;
-            let stamp = not_after
-                .format(&time::format_description::well_known::Rfc3339)
-                .map_err(|e| Fail(format!("cannot format the flush time: {e}")))?;
-            let rb = with_json(
-                remote.request(Method::POST, "/oauth2/flush"),
-                &json!({"notAfter": stamp}),
-            );
-            remote.expect(rb, &[204]).await?;
-            line(out, "Successfully flushed inactive access tokens")
-        }
-        TokenCmd::Delete { client_id } => {
-            let id = client_id.clone().filter(|c| !c.is_empty()).ok_or_else(|| {
-                Fail("client ID missing: pass --client-id or set OAUTH2_CLIENT_ID".into())
-            })?;
-            let remote = Remote::connect(&args.remote, Api::Admin)?;
-            let rb = remote
-                .request(Method::DELETE, "/oauth2/tokens")
-                .query(&[("client_id", id.as_str())]);
-            remote.expect(rb, &[204]).await?;
-            line(
-                out,
-                &format!("Successfully deleted access tokens for client {id}"),
-            )
-        }
+        TokenCmd::Revoke { token, creds } => revoke(flags, token, creds, out).await,
+        TokenCmd::Flush { min_age } => flush(flags, min_age, out).await,
+        TokenCmd::Delete { client_id } => delete_tokens(flags, client_id.as_deref(), out).await,
     }
+}
+
+/// `token client`: a client-credentials token, bare or (`--verbose`) the whole response.
+async fn client_token(
+    flags: &RemoteFlags,
+    creds: &ClientCredentials,
+    scope: &[String],
+    audience: &[String],
+    verbose: bool,
+    out: &mut dyn Write,
+) -> Outcome {
+    let (id, secret) = creds.required()?;
+    let remote = Remote::connect(flags, Api::Public)?;
+    let scope = list(scope).join(" ");
+    let audience = list(audience).join(" ");
+    let token = client_credentials(&remote, &id, &secret, &scope, &audience).await?;
+    if verbose {
+        return line(out, &go_json(&token));
+    }
+    let access = token
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Fail("the token response has no access_token".into()))?;
+    line(out, access)
+}
+
+async fn introspect(
+    flags: &RemoteFlags,
+    token: &str,
+    scope: &[String],
+    out: &mut dyn Write,
+) -> Outcome {
+    let remote = Remote::connect(flags, Api::Admin)?;
+    let mut form = vec![("token", token.to_string())];
+    let scope = list(scope).join(" ");
+    if !scope.is_empty() {
+        form.push(("scope", scope));
+    }
+    let rb = remote
+        .request(Method::POST, "/oauth2/introspect")
+        .form(&form);
+    let result = remote.expect(rb, &[200]).await?.json()?;
+    line(out, &go_json(&shape(&result, INTROSPECTION)))
+}
+
+async fn revoke(
+    flags: &RemoteFlags,
+    token: &str,
+    creds: &ClientCredentials,
+    out: &mut dyn Write,
+) -> Outcome {
+    let (id, secret) = creds.required()?;
+    let remote = Remote::connect(flags, Api::Public)?;
+    let rb = remote
+        .request_anonymous(Method::POST, "/oauth2/revoke")
+        .basic_auth(form_escape(&id), Some(form_escape(&secret)))
+        .form(&[("token", token)]);
+    remote.expect(rb, &[200]).await?;
+    line(out, &format!("Revoked OAuth 2.0 Access Token: {token}"))
+}
+
+async fn flush(flags: &RemoteFlags, min_age: &str, out: &mut dyn Write) -> Outcome {
+    let age = parse_duration(min_age)?;
+    let remote = Remote::connect(flags, Api::Admin)?;
+    let not_after = time::OffsetDateTime::now_utc() - age;
+    let stamp = not_after
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| Fail(format!("cannot format the flush time: {e}")))?;
+    let rb = with_json(
+        remote.request(Method::POST, "/oauth2/flush"),
+        &json!({"notAfter": stamp}),
+    );
+    remote.expect(rb, &[204]).await?;
+    line(out, "Successfully flushed inactive access tokens")
+}
+
+async fn delete_tokens(
+    flags: &RemoteFlags,
+    client_id: Option<&str>,
+    out: &mut dyn Write,
+) -> Outcome {
+    let id = client_id.filter(|c| !c.is_empty()).ok_or_else(|| {
+        Fail("client ID missing: pass --client-id or set OAUTH2_CLIENT_ID".into())
+    })?;
+    let remote = Remote::connect(flags, Api::Admin)?;
+    let rb = remote
+        .request(Method::DELETE, "/oauth2/tokens")
+        .query(&[("client_id", id)]);
+    remote.expect(rb, &[204]).await?;
+    line(
+        out,
+        &format!("Successfully deleted access tokens for client {id}"),
+    )
 }
 
 /// Go-style durations: "0", "90s", "15m", "1h30m", "1.5h" (and humantime's spellings).

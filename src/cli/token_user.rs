@@ -93,30 +93,10 @@ pub(crate) async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Outcome {
-    let client_id = args
-        .creds
-        .client_id
-        .clone()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            Fail(
-                "client ID missing: pass --client-id (and --client-secret for a confidential \
-                 client), or set OAUTH2_CLIENT_ID and OAUTH2_CLIENT_SECRET"
-                    .into(),
-            )
-        })?;
+    let client_id = client_id(args)?;
     let client_secret = args.creds.client_secret.clone().filter(|s| !s.is_empty());
     let (auth_endpoint, token_url, http) = endpoints(args, remote)?;
-
-    let listener = std::net::TcpListener::bind(("127.0.0.1", args.port))
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .map_err(|e| Fail(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Fail(format!("cannot read the listener's address: {e}")))?
-        .port();
-    let scheme = if args.https { "https" } else { "http" };
-    let home = format!("{scheme}://127.0.0.1:{port}/");
+    let (listener, home) = callback_listener(args)?;
     let redirect_uri = args
         .redirect
         .clone()
@@ -152,6 +132,48 @@ pub(crate) async fn run(
     let handle = axum_server::Handle::new();
     let server = serve(listener, router, handle.clone(), args.https).await?;
 
+    print_instructions(out, &home, &auth_url)?;
+    if args.open {
+        open_browser(&auth_url, err);
+    }
+
+    let verdict = rx.recv().await;
+    // Let the browser receive its page, then stop listening.
+    handle.graceful_shutdown(Some(Duration::from_secs(2)));
+    let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+    print_verdict(out, verdict)
+}
+
+/// `--client-id` (or `OAUTH2_CLIENT_ID`), which is required.
+fn client_id(args: &UserArgs) -> Result<String, Fail> {
+    args.creds
+        .client_id
+        .clone()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            Fail(
+                "client ID missing: pass --client-id (and --client-secret for a confidential \
+                 client), or set OAUTH2_CLIENT_ID and OAUTH2_CLIENT_SECRET"
+                    .into(),
+            )
+        })
+}
+
+/// The non-blocking local listener for the callback (`--port`), and its home URL.
+fn callback_listener(args: &UserArgs) -> Result<(std::net::TcpListener, String), Fail> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", args.port))
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| Fail(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Fail(format!("cannot read the listener's address: {e}")))?
+        .port();
+    let scheme = if args.https { "https" } else { "http" };
+    Ok((listener, format!("{scheme}://127.0.0.1:{port}/")))
+}
+
+/// Hydra's lines: where the listener runs and which URL to open.
+fn print_instructions(out: &mut dyn Write, home: &str, auth_url: &str) -> Outcome {
     line(out, &format!("Setting up home route on {home}"))?;
     line(
         out,
@@ -166,14 +188,11 @@ pub(crate) async fn run(
         &format!("Open this URL in a browser to log in and authorize:\n\n\t{auth_url}\n"),
     )?;
     out.flush()?;
-    if args.open {
-        open_browser(&auth_url, err);
-    }
+    Ok(())
+}
 
-    let verdict = rx.recv().await;
-    // Let the browser receive its page, then stop listening.
-    handle.graceful_shutdown(Some(Duration::from_secs(2)));
-    let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+/// The tokens, or why the exchange failed.
+fn print_verdict(out: &mut dyn Write, verdict: Option<Verdict>) -> Outcome {
     match verdict {
         Some(Ok(t)) => {
             let text = format!(

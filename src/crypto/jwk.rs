@@ -152,6 +152,22 @@ fn bytes_of(k: &Jwk, name: &str) -> Result<Vec<u8>, String> {
 /// `alg` that fits the key, and key material that parses (RFC 7517/7518/8037). Hydra stores
 /// whatever go-jose accepts; storing less strict data would give SDKs a GET they cannot parse.
 pub fn validate(k: &Jwk) -> Result<(), String> {
+    check_member_types(k)?;
+    check_required_members(k)?;
+    let kty = member(k, "kty").unwrap_or("");
+    let alg = member(k, "alg").unwrap_or("");
+    match kty {
+        "RSA" => validate_rsa(k, alg),
+        "EC" => validate_ec(k, alg),
+        "OKP" => validate_okp(k, alg),
+        "oct" => validate_oct(k, alg),
+        "" => Err("every key needs a `kty`".into()),
+        other => Err(format!("the key type `{other}` is not supported")),
+    }
+}
+
+/// String members are strings, `ext` a boolean, `key_ops`/`x5c` string arrays, `oth` objects.
+fn check_member_types(k: &Jwk) -> Result<(), String> {
     for name in STRING_MEMBERS {
         if name == "ext" {
             if k.get(name).is_some_and(|v| !v.is_boolean()) {
@@ -176,6 +192,11 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
             return Err("the member `oth` must be an array of objects".into());
         }
     }
+    Ok(())
+}
+
+/// `kid`, `alg` and `use` are present, and `use` is `sig` or `enc`.
+fn check_required_members(k: &Jwk) -> Result<(), String> {
     if member(k, "kid").is_none_or(str::is_empty) {
         return Err("every key needs a `kid`".into());
     }
@@ -192,109 +213,108 @@ pub fn validate(k: &Jwk) -> Result<(), String> {
             ));
         }
     }
-    let kty = member(k, "kty").unwrap_or("");
-    let alg = member(k, "alg").unwrap_or("");
-    let private = k.contains_key("d");
-    match kty {
-        "RSA" => {
-            if !matches!(
-                alg,
-                "" | "RS256"
-                    | "RS384"
-                    | "RS512"
-                    | "PS256"
-                    | "PS384"
-                    | "PS512"
-                    | "RSA-OAEP"
-                    | "RSA-OAEP-256"
-                    | "RSA1_5"
-            ) {
-                return Err(format!("the algorithm `{alg}` does not fit an RSA key"));
-            }
-            let n = rsa::BigUint::from_bytes_be(&bytes_of(k, "n")?);
-            let e = rsa::BigUint::from_bytes_be(&bytes_of(k, "e")?);
-            if private {
-                let d = rsa::BigUint::from_bytes_be(&bytes_of(k, "d")?);
-                let p = rsa::BigUint::from_bytes_be(&bytes_of(k, "p")?);
-                let q = rsa::BigUint::from_bytes_be(&bytes_of(k, "q")?);
-                let key = rsa::RsaPrivateKey::from_components(n, e, d, vec![p, q])
-                    .map_err(|e| format!("the RSA private key is invalid: {e}"))?;
-                key.validate()
-                    .map_err(|e| format!("the RSA private key is invalid: {e}"))?;
-            } else {
-                // RFC 7518 §3.3: RSA signing keys of at least 2048 bits.
-                if (alg.starts_with("RS") || alg.starts_with("PS")) && n.bits() < 2048 {
-                    return Err("RSA keys for RS*/PS* need at least 2048 bits".into());
-                }
-                rsa::RsaPublicKey::new(n, e)
-                    .map_err(|e| format!("the RSA public key is invalid: {e}"))?;
-            }
-        }
-        "EC" => {
-            let crv = member(k, "crv").unwrap_or("");
-            let fits = matches!(
-                (crv, alg),
-                ("P-256", "" | "ES256" | "ECDH-ES")
-                    | ("P-384", "" | "ES384" | "ECDH-ES")
-                    | ("P-521", "" | "ES512" | "ECDH-ES")
-            );
-            if !fits {
-                return Err(format!(
-                    "the curve `{crv}` and algorithm `{alg}` do not fit an EC key"
-                ));
-            }
-            // The elliptic-curve crates parse only the key members (kid, alg, use refused).
-            let mut bare = serde_json::Map::new();
-            for name in ["kty", "crv", "x", "y", "d"] {
-                if let Some(v) = k.get(name) {
-                    bare.insert(name.into(), v.clone());
-                }
-            }
-            let text = serde_json::to_string(&bare).map_err(|e| e.to_string())?;
-            let parsed = match (crv, private) {
-                ("P-256", false) => p256::PublicKey::from_jwk_str(&text).map(|_| ()),
-                ("P-256", true) => p256::SecretKey::from_jwk_str(&text).map(|_| ()),
-                ("P-521", false) => p521::PublicKey::from_jwk_str(&text).map(|_| ()),
-                ("P-521", true) => p521::SecretKey::from_jwk_str(&text).map(|_| ()),
-                _ => {
-                    // No P-384 arithmetic in the build: check the coordinate sizes.
-                    let sized = |n: &str| bytes_of(k, n).map(|b| b.len() == 48);
-                    if sized("x")? && sized("y")? && (!private || sized("d")?) {
-                        Ok(())
-                    } else {
-                        return Err("the P-384 key has coordinates of the wrong size".into());
-                    }
-                }
-            };
-            parsed.map_err(|_| format!("the {crv} key does not parse"))?;
-        }
-        "OKP" => {
-            if member(k, "crv") != Some("Ed25519") || !matches!(alg, "" | "EdDSA") {
-                return Err("only Ed25519 keys with alg EdDSA are supported for kty OKP".into());
-            }
-            let x: [u8; 32] = bytes_of(k, "x")?
-                .try_into()
-                .map_err(|_| "the member `x` must hold 32 bytes".to_string())?;
-            ed25519_dalek::VerifyingKey::from_bytes(&x)
-                .map_err(|_| "the Ed25519 public key does not parse".to_string())?;
-            if private && bytes_of(k, "d")?.len() != 32 {
-                return Err("the member `d` must hold 32 bytes".into());
-            }
-        }
-        "oct" => {
-            if !matches!(
-                alg,
-                "" | "HS256" | "HS384" | "HS512" | "A128KW" | "A256KW" | "dir"
-            ) {
-                return Err(format!(
-                    "the algorithm `{alg}` does not fit a symmetric key"
-                ));
-            }
-            bytes_of(k, "k")?;
-        }
-        "" => return Err("every key needs a `kty`".into()),
-        other => return Err(format!("the key type `{other}` is not supported")),
+    Ok(())
+}
+
+fn validate_rsa(k: &Jwk, alg: &str) -> Result<(), String> {
+    if !matches!(
+        alg,
+        "" | "RS256"
+            | "RS384"
+            | "RS512"
+            | "PS256"
+            | "PS384"
+            | "PS512"
+            | "RSA-OAEP"
+            | "RSA-OAEP-256"
+            | "RSA1_5"
+    ) {
+        return Err(format!("the algorithm `{alg}` does not fit an RSA key"));
     }
+    let n = rsa::BigUint::from_bytes_be(&bytes_of(k, "n")?);
+    let e = rsa::BigUint::from_bytes_be(&bytes_of(k, "e")?);
+    if k.contains_key("d") {
+        let d = rsa::BigUint::from_bytes_be(&bytes_of(k, "d")?);
+        let p = rsa::BigUint::from_bytes_be(&bytes_of(k, "p")?);
+        let q = rsa::BigUint::from_bytes_be(&bytes_of(k, "q")?);
+        let key = rsa::RsaPrivateKey::from_components(n, e, d, vec![p, q])
+            .map_err(|e| format!("the RSA private key is invalid: {e}"))?;
+        key.validate()
+            .map_err(|e| format!("the RSA private key is invalid: {e}"))?;
+    } else {
+        // RFC 7518 §3.3: RSA signing keys of at least 2048 bits.
+        if (alg.starts_with("RS") || alg.starts_with("PS")) && n.bits() < 2048 {
+            return Err("RSA keys for RS*/PS* need at least 2048 bits".into());
+        }
+        rsa::RsaPublicKey::new(n, e).map_err(|e| format!("the RSA public key is invalid: {e}"))?;
+    }
+    Ok(())
+}
+
+fn validate_ec(k: &Jwk, alg: &str) -> Result<(), String> {
+    let crv = member(k, "crv").unwrap_or("");
+    let fits = matches!(
+        (crv, alg),
+        ("P-256", "" | "ES256" | "ECDH-ES")
+            | ("P-384", "" | "ES384" | "ECDH-ES")
+            | ("P-521", "" | "ES512" | "ECDH-ES")
+    );
+    if !fits {
+        return Err(format!(
+            "the curve `{crv}` and algorithm `{alg}` do not fit an EC key"
+        ));
+    }
+    let private = k.contains_key("d");
+    if crv == "P-384" {
+        // No P-384 arithmetic in the build: check the coordinate sizes.
+        let sized = |n: &str| bytes_of(k, n).map(|b| b.len() == 48);
+        if sized("x")? && sized("y")? && (!private || sized("d")?) {
+            return Ok(());
+        }
+        return Err("the P-384 key has coordinates of the wrong size".into());
+    }
+    // The elliptic-curve crates parse only the key members (kid, alg, use refused).
+    let mut bare = serde_json::Map::new();
+    for name in ["kty", "crv", "x", "y", "d"] {
+        if let Some(v) = k.get(name) {
+            bare.insert(name.into(), v.clone());
+        }
+    }
+    let text = serde_json::to_string(&bare).map_err(|e| e.to_string())?;
+    let parsed = match (crv, private) {
+        ("P-256", false) => p256::PublicKey::from_jwk_str(&text).map(|_| ()),
+        ("P-256", true) => p256::SecretKey::from_jwk_str(&text).map(|_| ()),
+        ("P-521", false) => p521::PublicKey::from_jwk_str(&text).map(|_| ()),
+        _ => p521::SecretKey::from_jwk_str(&text).map(|_| ()),
+    };
+    parsed.map_err(|_| format!("the {crv} key does not parse"))
+}
+
+fn validate_okp(k: &Jwk, alg: &str) -> Result<(), String> {
+    if member(k, "crv") != Some("Ed25519") || !matches!(alg, "" | "EdDSA") {
+        return Err("only Ed25519 keys with alg EdDSA are supported for kty OKP".into());
+    }
+    let x: [u8; 32] = bytes_of(k, "x")?
+        .try_into()
+        .map_err(|_| "the member `x` must hold 32 bytes".to_string())?;
+    ed25519_dalek::VerifyingKey::from_bytes(&x)
+        .map_err(|_| "the Ed25519 public key does not parse".to_string())?;
+    if k.contains_key("d") && bytes_of(k, "d")?.len() != 32 {
+        return Err("the member `d` must hold 32 bytes".into());
+    }
+    Ok(())
+}
+
+fn validate_oct(k: &Jwk, alg: &str) -> Result<(), String> {
+    if !matches!(
+        alg,
+        "" | "HS256" | "HS384" | "HS512" | "A128KW" | "A256KW" | "dir"
+    ) {
+        return Err(format!(
+            "the algorithm `{alg}` does not fit a symmetric key"
+        ));
+    }
+    bytes_of(k, "k")?;
     Ok(())
 }
 
@@ -318,6 +338,68 @@ mod tests {
             assert!(!is_public(&keys[0]));
         }
         assert!(generate("XX", "k", "sig").is_err());
+    }
+
+    /// Each step of `validate` names what is wrong, in the order the steps run.
+    #[test]
+    fn validation_steps_explain_the_refusal() {
+        let ec = || generate("ES256", "k", "sig").unwrap().remove(1);
+        let with = |mut k: Jwk, name: &str, v: Value| {
+            k.insert(name.into(), v);
+            k
+        };
+        let without = |mut k: Jwk, name: &str| {
+            k.remove(name);
+            k
+        };
+        for (key, want) in [
+            (
+                with(ec(), "ext", json!("yes")),
+                "the member `ext` must be a boolean",
+            ),
+            (with(ec(), "x", json!(1)), "the member `x` must be a string"),
+            (
+                with(ec(), "x5c", json!([1])),
+                "the member `x5c` must be an array of strings",
+            ),
+            (
+                with(ec(), "oth", json!([1])),
+                "the member `oth` must be an array of objects",
+            ),
+            (without(ec(), "kid"), "every key needs a `kid`"),
+            (without(ec(), "alg"), "every key needs `alg`"),
+            (
+                with(ec(), "use", json!("wrap")),
+                "the member `use` must be `sig` or `enc`, not `wrap`",
+            ),
+            (without(ec(), "kty"), "every key needs a `kty`"),
+            (
+                with(ec(), "kty", json!("XYZ")),
+                "the key type `XYZ` is not supported",
+            ),
+            (
+                with(ec(), "alg", json!("ES384")),
+                "the curve `P-256` and algorithm `ES384` do not fit an EC key",
+            ),
+            (
+                with(ec(), "x", json!("AAAA")),
+                "the P-256 key does not parse",
+            ),
+            (
+                with(with(ec(), "kty", json!("RSA")), "alg", json!("HS256")),
+                "the algorithm `HS256` does not fit an RSA key",
+            ),
+            (
+                with(with(ec(), "kty", json!("OKP")), "alg", json!("EdDSA")),
+                "only Ed25519 keys with alg EdDSA are supported for kty OKP",
+            ),
+            (
+                with(with(ec(), "kty", json!("oct")), "alg", json!("RS256")),
+                "the algorithm `RS256` does not fit a symmetric key",
+            ),
+        ] {
+            assert_eq!(validate(&key), Err(want.to_string()), "{key:?}");
+        }
     }
 
     #[test]

@@ -111,6 +111,12 @@ protocol_enum! {
     }
 }
 
+impl Default for AccessTokenStrategy {
+    fn default() -> AccessTokenStrategy {
+        AccessTokenStrategy::Opaque
+    }
+}
+
 /// A set of response types (`response_type`'s words, in any order).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResponseTypes {

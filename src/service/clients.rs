@@ -1,6 +1,7 @@
 //! Client management: validation, secret generation and hashing, persistence, and the
 //! per-process client cache, kept coherent across replicas by `service::changes`.
 use super::changes::{Changes, Kind};
+use crate::crypto::hasher::HashError;
 use crate::crypto::random_secret;
 use crate::domain::client::{Client, ClientError, Policy};
 use crate::service::fetch::Fetcher;
@@ -21,15 +22,22 @@ pub enum ClientsError {
     /// Every secret-hashing worker stayed busy past the queue deadline.
     #[error("secret hashing is at capacity")]
     Busy,
+    /// The database failed (not found, conflicts and pool exhaustion have their own variants).
     #[error("internal error: {0}")]
-    Internal(String),
+    Store(#[source] StoreError),
+    /// A stored client could not be encoded to or decoded from JSON.
+    #[error("internal error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Hashing a new client secret failed.
+    #[error("internal error: {0}")]
+    Hashing(#[source] HashError),
 }
 
 impl From<HashingError> for ClientsError {
     fn from(e: HashingError) -> Self {
         match e {
             HashingError::Busy => ClientsError::Busy,
-            HashingError::Failed(e) => ClientsError::Internal(e.to_string()),
+            HashingError::Failed(e) => ClientsError::Hashing(e),
         }
     }
 }
@@ -40,7 +48,7 @@ impl From<StoreError> for ClientsError {
             StoreError::NotFound => ClientsError::NotFound,
             StoreError::Conflict(_) => ClientsError::Conflict,
             StoreError::Database(sqlx::Error::PoolTimedOut) => ClientsError::Busy,
-            other => ClientsError::Internal(other.to_string()),
+            other => ClientsError::Store(other),
         }
     }
 }
@@ -72,8 +80,7 @@ fn rfc3339(ts: i64) -> String {
 }
 
 fn to_model(row: StoredClient) -> Result<Client, ClientsError> {
-    let mut c: Client =
-        serde_json::from_str(&row.data).map_err(|e| ClientsError::Internal(e.to_string()))?;
+    let mut c: Client = serde_json::from_str(&row.data)?;
     c.client_id = row.id;
     c.client_secret = None;
     c.created_at = rfc3339(row.created_at);
@@ -123,7 +130,7 @@ impl Clients {
     fn encode(c: &Client) -> Result<String, ClientsError> {
         let mut stored = c.clone();
         stored.client_secret = None;
-        serde_json::to_string(&stored).map_err(|e| ClientsError::Internal(e.to_string()))
+        Ok(serde_json::to_string(&stored)?)
     }
 
     /// With `sector_identifier_uri` set, the document it names must be a JSON array listing every
@@ -267,5 +274,46 @@ impl Clients {
             .map(to_model)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((list, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn errors_keep_their_cause() {
+        assert!(matches!(
+            ClientsError::from(StoreError::NotFound),
+            ClientsError::NotFound
+        ));
+        assert!(matches!(
+            ClientsError::from(StoreError::Conflict("id".into())),
+            ClientsError::Conflict
+        ));
+        assert!(matches!(
+            ClientsError::from(StoreError::Database(sqlx::Error::PoolTimedOut)),
+            ClientsError::Busy
+        ));
+        assert!(matches!(
+            ClientsError::from(HashingError::Busy),
+            ClientsError::Busy
+        ));
+        let json = serde_json::from_str::<Client>("{").map(|_| ()).unwrap_err();
+        for (e, cause) in [
+            (
+                ClientsError::from(StoreError::Corrupt("row 7".into())),
+                "stored data is unreadable: row 7".to_string(),
+            ),
+            (
+                ClientsError::from(json),
+                "EOF while parsing an object at line 1 column 1".into(),
+            ),
+        ] {
+            assert_eq!(e.to_string(), format!("internal error: {cause}"));
+            let source = e.source().map(ToString::to_string);
+            assert_eq!(source, Some(cause), "{e:?}");
+        }
     }
 }

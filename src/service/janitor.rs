@@ -115,7 +115,7 @@ impl Options {
             keep_if_younger: Duration::ZERO,
             access_lifespan: None,
             refresh_lifespan: None,
-            request_lifespan: cfg.ttl(&cfg.ttl.login_consent_request),
+            request_lifespan: cfg.ttl.login_consent_request,
             limit: DEFAULT_LIMIT,
             batch_size: DEFAULT_BATCH_SIZE,
         }
@@ -202,6 +202,46 @@ pub struct JanitorError {
     pub partial: Report,
 }
 
+/// The time bounds of one run, from the options and the run's start (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cutoffs {
+    now: i64,
+    /// Rows requested after this are younger than `--keep-if-younger` and stay (no bound
+    /// without it: a token requested this second and already expired goes too).
+    not_after: i64,
+    /// Login/consent and logout requests older than the request lifespan.
+    requests_before: i64,
+    codes: TokenCutoff,
+    access: TokenCutoff,
+    refresh: TokenCutoff,
+}
+
+impl Cutoffs {
+    fn new(opts: &Options, now: i64) -> Cutoffs {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let not_after = if opts.keep_if_younger.is_zero() {
+            i64::MAX
+        } else {
+            now.saturating_sub(secs(opts.keep_if_younger))
+        };
+        let token_cutoff = |lifespan: Option<Duration>| match lifespan {
+            Some(l) => TokenCutoff::Requested(not_after.min(now.saturating_sub(secs(l)))),
+            None => TokenCutoff::Expiry {
+                expired_before: now,
+                requested_before: not_after,
+            },
+        };
+        Cutoffs {
+            now,
+            not_after,
+            requests_before: not_after.min(now.saturating_sub(secs(opts.request_lifespan))),
+            codes: token_cutoff(None),
+            access: token_cutoff(opts.access_lifespan),
+            refresh: token_cutoff(opts.refresh_lifespan),
+        }
+    }
+}
+
 /// Retries of one statement on a transient error (deadlock, serialization failure, busy).
 const RETRIES: u32 = 5;
 
@@ -275,22 +315,7 @@ impl Janitor {
     where
         F: FnMut(&KindReport, bool),
     {
-        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        // Rows requested before this are not "younger" than --keep-if-younger (no bound
-        // without it: a token requested this second and already expired goes too).
-        let not_after = if opts.keep_if_younger.is_zero() {
-            i64::MAX
-        } else {
-            now.saturating_sub(secs(opts.keep_if_younger))
-        };
-        let requests_before = not_after.min(now.saturating_sub(secs(opts.request_lifespan)));
-        let token_cutoff = |lifespan: Option<Duration>| match lifespan {
-            Some(l) => TokenCutoff::Requested(not_after.min(now.saturating_sub(secs(l)))),
-            None => TokenCutoff::Expiry {
-                expired_before: now,
-                requested_before: not_after,
-            },
-        };
+        let cutoffs = Cutoffs::new(opts, now);
         let batch = opts.batch_size.max(1);
         let started = Instant::now();
         let mut cursor = FlowCursor {
@@ -300,57 +325,7 @@ impl Janitor {
         while k.deleted < opts.limit {
             let n = i64::try_from(batch.min(opts.limit - k.deleted)).unwrap_or(i64::MAX);
             let began = Instant::now();
-            let (deleted, more) = match kind {
-                Kind::Codes => {
-                    let c = token_cutoff(None);
-                    let d = self
-                        .retry(|| self.store.janitor_tokens(TokenKind::Code, c, n))
-                        .await?;
-                    (d, d >= u64::try_from(n).unwrap_or(0))
-                }
-                Kind::AccessTokens => {
-                    let c = token_cutoff(opts.access_lifespan);
-                    let d = self
-                        .retry(|| self.store.janitor_tokens(TokenKind::Access, c, n))
-                        .await?;
-                    (d, d >= u64::try_from(n).unwrap_or(0))
-                }
-                Kind::RefreshTokens => {
-                    let c = token_cutoff(opts.refresh_lifespan);
-                    let d = self
-                        .retry(|| self.store.janitor_tokens(TokenKind::Refresh, c, n))
-                        .await?;
-                    (d, d >= u64::try_from(n).unwrap_or(0))
-                }
-                Kind::Jtis => {
-                    let d = self
-                        .retry(|| self.store.janitor_jtis(not_after.min(now), n))
-                        .await?;
-                    (d, d >= u64::try_from(n).unwrap_or(0))
-                }
-                Kind::LogoutRequests => {
-                    let d = self
-                        .retry(|| self.store.janitor_logouts(requests_before, n))
-                        .await?;
-                    (d, d >= u64::try_from(n).unwrap_or(0))
-                }
-                Kind::LoginSessions => {
-                    let d = self
-                        .retry(|| self.store.janitor_login_sessions(now, not_after, n))
-                        .await?;
-                    (d, d >= u64::try_from(n).unwrap_or(0))
-                }
-                Kind::LoginConsentRequests => {
-                    let page = self
-                        .retry(|| self.store.janitor_flows(requests_before, now, &cursor, n))
-                        .await?;
-                    let more = page.next.is_some();
-                    if let Some(next) = page.next {
-                        cursor = next;
-                    }
-                    (page.deleted, more)
-                }
-            };
+            let (deleted, more) = self.batch(kind, &cutoffs, &mut cursor, n).await?;
             let took = began.elapsed();
             k.statements += 1;
             k.longest = k.longest.max(took);
@@ -371,6 +346,54 @@ impl Janitor {
             }
         }
         Ok(())
+    }
+
+    /// Deletes at most `n` rows of `kind`: how many went, and whether more may be left.
+    async fn batch(
+        &self,
+        kind: Kind,
+        c: &Cutoffs,
+        cursor: &mut FlowCursor,
+        n: i64,
+    ) -> Result<(u64, bool), StoreError> {
+        let store = &self.store;
+        let deleted = match kind {
+            Kind::Codes => {
+                self.retry(|| store.janitor_tokens(TokenKind::Code, c.codes, n))
+                    .await?
+            }
+            Kind::AccessTokens => {
+                self.retry(|| store.janitor_tokens(TokenKind::Access, c.access, n))
+                    .await?
+            }
+            Kind::RefreshTokens => {
+                self.retry(|| store.janitor_tokens(TokenKind::Refresh, c.refresh, n))
+                    .await?
+            }
+            Kind::Jtis => {
+                self.retry(|| store.janitor_jtis(c.not_after.min(c.now), n))
+                    .await?
+            }
+            Kind::LogoutRequests => {
+                self.retry(|| store.janitor_logouts(c.requests_before, n))
+                    .await?
+            }
+            Kind::LoginSessions => {
+                self.retry(|| store.janitor_login_sessions(c.now, c.not_after, n))
+                    .await?
+            }
+            Kind::LoginConsentRequests => {
+                let page = self
+                    .retry(|| store.janitor_flows(c.requests_before, c.now, &*cursor, n))
+                    .await?;
+                let more = page.next.is_some();
+                if let Some(next) = page.next {
+                    *cursor = next;
+                }
+                return Ok((page.deleted, more));
+            }
+        };
+        Ok((deleted, deleted >= u64::try_from(n).unwrap_or(0)))
     }
 
     /// Runs one statement, again after a short pause when the database reports a transient
@@ -446,6 +469,72 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The time bounds a run derives from its options.
+    #[test]
+    fn cutoffs_follow_the_options() {
+        let now = 1_000_000;
+        let base = Options {
+            tokens: true,
+            requests: true,
+            keep_if_younger: Duration::ZERO,
+            access_lifespan: None,
+            refresh_lifespan: None,
+            request_lifespan: Duration::from_secs(3600),
+            limit: DEFAULT_LIMIT,
+            batch_size: DEFAULT_BATCH_SIZE,
+        };
+        let expiry = |requested_before| TokenCutoff::Expiry {
+            expired_before: now,
+            requested_before,
+        };
+        let young = Options {
+            keep_if_younger: Duration::from_secs(60),
+            ..base.clone()
+        };
+        let lifespans = Options {
+            access_lifespan: Some(Duration::from_secs(10)),
+            refresh_lifespan: Some(Duration::from_secs(7200)),
+            ..young.clone()
+        };
+        for (opts, want) in [
+            (
+                &base,
+                Cutoffs {
+                    now,
+                    not_after: i64::MAX,
+                    requests_before: now - 3600,
+                    codes: expiry(i64::MAX),
+                    access: expiry(i64::MAX),
+                    refresh: expiry(i64::MAX),
+                },
+            ),
+            (
+                &young,
+                Cutoffs {
+                    now,
+                    not_after: now - 60,
+                    requests_before: now - 3600,
+                    codes: expiry(now - 60),
+                    access: expiry(now - 60),
+                    refresh: expiry(now - 60),
+                },
+            ),
+            (
+                &lifespans,
+                Cutoffs {
+                    now,
+                    not_after: now - 60,
+                    requests_before: now - 3600,
+                    codes: expiry(now - 60),
+                    access: TokenCutoff::Requested(now - 60),
+                    refresh: TokenCutoff::Requested(now - 7200),
+                },
+            ),
+        ] {
+            assert_eq!(Cutoffs::new(opts, now), want, "{opts:?}");
+        }
+    }
 
     #[test]
     fn metric_labels_match_the_kinds() {

@@ -3,9 +3,9 @@
 //! replicas by `service::changes`: an entry is served only while no key-set change has been
 //! seen since it was read, and never more than `changes::BOUND` after a change anywhere.
 use super::changes::{Changes, Kind};
-use crate::crypto::aead::Aead;
+use crate::crypto::aead::{Aead, AeadError};
 use crate::crypto::jwk as gen;
-use crate::crypto::jws::Signer;
+use crate::crypto::jws::{JwsError, Signer};
 use crate::domain::jwk::ID_TOKEN_SET;
 use crate::domain::jwk::{is_public, kid, Jwk};
 use crate::store::{Store, StoreError, StoredKey};
@@ -25,8 +25,27 @@ pub enum JwksError {
     Conflict,
     #[error("{0}")]
     BadRequest(String),
+    /// The database failed (not found and conflicts have their own variants).
     #[error("internal error: {0}")]
-    Internal(String),
+    Store(#[source] StoreError),
+    /// A key could not be encoded to or decoded from JSON.
+    #[error("internal error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A stored key did not decrypt with the system secrets, or sealing failed.
+    #[error("internal error: {0}")]
+    Seal(#[from] AeadError),
+    /// Key generation failed.
+    #[error("internal error: {0}")]
+    Generate(#[from] gen::JwkError),
+    /// The newest signing key did not load.
+    #[error("internal error: {0}")]
+    Signer(#[from] JwsError),
+    /// A set that must sign holds no private key Portcullis can sign with.
+    #[error("internal error: no RSA, P-256 or Ed25519 private key in the set {set}")]
+    NoSigningKey { set: String },
+    /// A blocking task (key generation, key parsing) panicked or was cancelled.
+    #[error("internal error: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl From<StoreError> for JwksError {
@@ -34,7 +53,7 @@ impl From<StoreError> for JwksError {
         match e {
             StoreError::NotFound => JwksError::KeyNotFound,
             StoreError::Conflict(_) => JwksError::Conflict,
-            other => JwksError::Internal(other.to_string()),
+            other => JwksError::Store(other),
         }
     }
 }
@@ -81,24 +100,18 @@ impl Jwks {
     }
 
     fn seal(&self, set: &str, key: &Jwk) -> Result<StoredKey, JwksError> {
-        let plain = serde_json::to_vec(key).map_err(|e| JwksError::Internal(e.to_string()))?;
+        let plain = serde_json::to_vec(key)?;
         Ok(StoredKey {
             set_id: set.to_string(),
             kid: kid(key).to_string(),
-            keydata: self
-                .aead
-                .encrypt(&plain)
-                .map_err(|e| JwksError::Internal(e.to_string()))?,
+            keydata: self.aead.encrypt(&plain)?,
             created_at: self.clock.now().unix_timestamp(),
         })
     }
 
     fn open(&self, k: &StoredKey) -> Result<Jwk, JwksError> {
-        let plain = self
-            .aead
-            .decrypt(&k.keydata)
-            .map_err(|e| JwksError::Internal(e.to_string()))?;
-        serde_json::from_slice(&plain).map_err(|e| JwksError::Internal(e.to_string()))
+        let plain = self.aead.decrypt(&k.keydata)?;
+        Ok(serde_json::from_slice(&plain)?)
     }
 
     fn invalidate(&self) {
@@ -127,16 +140,9 @@ impl Jwks {
             .find(|k| {
                 kid(k).starts_with("private:") && crate::crypto::jws::signing_alg(k).is_some()
             })
-            .ok_or_else(|| {
-                JwksError::Internal(format!(
-                    "no RSA, P-256 or Ed25519 private key in the set {set}"
-                ))
-            })?
+            .ok_or_else(|| JwksError::NoSigningKey { set: set.into() })?
             .clone();
-        let signer = tokio::task::spawn_blocking(move || Signer::from_jwk(&private))
-            .await
-            .map_err(|e| JwksError::Internal(e.to_string()))?
-            .map_err(|e| JwksError::Internal(e.to_string()))?;
+        let signer = tokio::task::spawn_blocking(move || Signer::from_jwk(&private)).await??;
         let signer = Arc::new(signer);
         self.signers.insert(set.to_string(), (tag, signer.clone()));
         Ok(signer)
@@ -195,9 +201,7 @@ impl Jwks {
         };
         let alg_owned = alg.to_string();
         let keys = tokio::task::spawn_blocking(move || gen::generate(&alg_owned, &kid, &key_use))
-            .await
-            .map_err(|e| JwksError::Internal(e.to_string()))?
-            .map_err(|e| JwksError::Internal(e.to_string()))?;
+            .await??;
         let rows = keys
             .iter()
             .map(|k| self.seal(set, k))
@@ -262,9 +266,7 @@ impl Jwks {
         let keys = tokio::task::spawn_blocking(move || {
             gen::generate("RS256", &crate::crypto::uuid_v4().to_string(), "sig")
         })
-        .await
-        .map_err(|e| JwksError::Internal(e.to_string()))?
-        .map_err(|e| JwksError::Internal(e.to_string()))?;
+        .await??;
         let rows = keys
             .iter()
             .map(|k| self.seal(set, k))
@@ -311,8 +313,7 @@ impl Jwks {
         let mut userinfo = vec!["none"];
         userinfo.extend(algs.iter().copied());
         doc["userinfo_signing_alg_values_supported"] = json!(userinfo);
-        let doc =
-            Bytes::from(serde_json::to_vec(&doc).map_err(|e| JwksError::Internal(e.to_string()))?);
+        let doc = Bytes::from(serde_json::to_vec(&doc)?);
         self.discovery.store(Some(Arc::new((tag, doc.clone()))));
         Ok(doc)
     }
@@ -334,10 +335,7 @@ impl Jwks {
                 }
             }
         }
-        let doc = Bytes::from(
-            serde_json::to_vec(&json!({ "keys": keys }))
-                .map_err(|e| JwksError::Internal(e.to_string()))?,
-        );
+        let doc = Bytes::from(serde_json::to_vec(&json!({ "keys": keys }))?);
         self.cache.store(Some(Arc::new((tag, doc.clone()))));
         Ok(doc)
     }
@@ -355,4 +353,56 @@ fn validate(k: &Jwk) -> Result<(), JwksError> {
         return Err(JwksError::BadRequest("every key needs a `kid`".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// Not found and conflicts keep their meaning; every other failure wraps its cause and
+    /// reads as before (`internal error: <cause>`).
+    #[test]
+    fn errors_keep_their_cause() {
+        assert!(matches!(
+            JwksError::from(StoreError::NotFound),
+            JwksError::KeyNotFound
+        ));
+        assert!(matches!(
+            JwksError::from(StoreError::Conflict("kid".into())),
+            JwksError::Conflict
+        ));
+        let json = serde_json::from_str::<Jwk>("{").map(|_| ()).unwrap_err();
+        for (e, cause) in [
+            (
+                JwksError::from(StoreError::Corrupt("row 7".into())),
+                "stored data is unreadable: row 7",
+            ),
+            (
+                JwksError::from(AeadError::Decrypt),
+                "ciphertext could not be decrypted with any configured system secret",
+            ),
+            (
+                JwksError::from(gen::JwkError::Generation("rng".into())),
+                "key generation failed: rng",
+            ),
+            (
+                JwksError::from(JwsError::Key("no d".into())),
+                "the signing key is not a usable private key: no d",
+            ),
+            (
+                JwksError::from(json),
+                "EOF while parsing an object at line 1 column 1",
+            ),
+        ] {
+            assert_eq!(e.to_string(), format!("internal error: {cause}"));
+            let source = e.source().map(ToString::to_string);
+            assert_eq!(source.as_deref(), Some(cause), "{e:?}");
+        }
+        let none = JwksError::NoSigningKey { set: "s".into() };
+        assert_eq!(
+            none.to_string(),
+            "internal error: no RSA, P-256 or Ed25519 private key in the set s"
+        );
+    }
 }

@@ -257,12 +257,14 @@ fn strip_params(url: &str, names: &[&str]) -> String {
 
 impl Store {
     /// Runs one statement without parameters (administrative use: tests, tooling).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
         sqlx::raw_sql(sql).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Raw stored key material, for checks that keys are encrypted at rest.
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn raw_keydata(&self, set: &str) -> Result<Vec<String>, StoreError> {
         Ok(self
             .get_set(set)

@@ -88,6 +88,7 @@ impl Store {
         Ok(())
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn get_token(
         &self,
         signature: &str,
@@ -260,6 +261,7 @@ impl Store {
     }
 
     /// Number of tokens of a kind (tests and tooling).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn count_tokens(&self, kind: TokenKind) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM portcullis_token WHERE kind = $1")
             .bind(kind.as_str())
@@ -269,6 +271,7 @@ impl Store {
     }
 
     /// Stored session data of every token row (tests check it is sealed at rest).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn raw_token_data(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT data FROM portcullis_token")
             .fetch_all(self.pool())

@@ -1,22 +1,33 @@
 //! Logging (text or JSON via `tracing`) and the Prometheus registry served on the admin port
 //! at `/metrics/prometheus`. Every metric is listed with its labels in docs/operations.md;
 //! deploy/grafana/portcullis.json charts them.
+use crate::config::{LogFormat, LogLevel};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
-pub fn init_logging(level: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Installs the global subscriber (`log.level`, `log.format`); a second call is a no-op.
+pub fn init_logging(level: LogLevel, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(max_level(level))
         .with_target(false);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Hydra's (logrus) levels on `tracing`'s: `panic` and `fatal` log errors only.
+fn max_level(level: LogLevel) -> tracing::level_filters::LevelFilter {
+    use tracing::level_filters::LevelFilter;
+    match level {
+        LogLevel::Panic | LogLevel::Fatal | LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -251,5 +262,26 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn hydra_levels_map_onto_tracing_levels() {
+        for (level, want) in [
+            (LogLevel::Panic, LevelFilter::ERROR),
+            (LogLevel::Fatal, LevelFilter::ERROR),
+            (LogLevel::Error, LevelFilter::ERROR),
+            (LogLevel::Warn, LevelFilter::WARN),
+            (LogLevel::Info, LevelFilter::INFO),
+            (LogLevel::Debug, LevelFilter::DEBUG),
+            (LogLevel::Trace, LevelFilter::TRACE),
+        ] {
+            assert_eq!(max_level(level), want, "{level:?}");
+        }
     }
 }

@@ -293,7 +293,8 @@ async fn csrf_cookie_must_match() {
 
 #[tokio::test]
 async fn expired_flow_is_refused() {
-    let app = spawn_with(|c| c.ttl.login_consent_request = "10m".into()).await;
+    let app =
+        spawn_with(|c| c.ttl.login_consent_request = std::time::Duration::from_secs(600)).await;
     let c = client(&app, json!({})).await;
     let login = login_challenge(&app, &c.id, &[]).await;
     let to = accept_login(&app, &login, json!({"subject": "alice"})).await;

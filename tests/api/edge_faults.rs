@@ -201,8 +201,8 @@ async fn database_outage_is_bounded_and_recovers() {
     let proxied = proxy.addr.to_string();
     let app = TestApp::spawn_with(|cfg| {
         cfg.dsn = cfg.dsn.replacen(&upstream, &proxied, 1);
-        cfg.database.acquire_timeout = "1s".into();
-        cfg.serve.request_timeout = "4s".into();
+        cfg.database.acquire_timeout = std::time::Duration::from_secs(1);
+        cfg.serve.request_timeout = std::time::Duration::from_secs(4);
     })
     .await;
     assert!(app.dsn.contains(&proxied), "{}", app.dsn);

@@ -39,7 +39,10 @@ pub fn logout_urls(c: &mut portcullis::config::Config) {
 
 /// Enables pairwise subject identifiers with a fixed salt.
 pub fn pairwise(c: &mut portcullis::config::Config) {
-    c.oidc.subject_identifiers.supported_types = vec!["public".into(), "pairwise".into()];
+    c.oidc.subject_identifiers.supported_types = vec![
+        portcullis::config::SubjectType::Public,
+        portcullis::config::SubjectType::Pairwise,
+    ];
     c.oidc.subject_identifiers.pairwise.salt = portcullis::config::Secret("pairwise-salt".into());
 }
 

@@ -76,7 +76,7 @@ pub fn base_config(dsn: &str) -> Config {
     cfg.serve.request_body_limit = 64 * 1024;
     // Wrong secrets are answered at once in tests (timing bounds measure the server, not the
     // tarpit); the release-binary flood test keeps the 1 s default and asserts it.
-    cfg.oauth2.hashers.failure_delay = "0s".into();
+    cfg.oauth2.hashers.failure_delay = std::time::Duration::ZERO;
     cfg
 }
 

@@ -660,7 +660,7 @@ async fn a_run_during_live_traffic_deletes_no_live_token() {
 
 #[tokio::test]
 async fn in_process_janitor_runs_on_its_interval() {
-    let app = spawn_with(|c| c.janitor.interval = "1s".into()).await;
+    let app = spawn_with(|c| c.janitor.interval = std::time::Duration::from_secs(1)).await;
     let store = app.state().store.clone();
     let t = now();
     insert_many(&store, "bg", TokenKind::Access, 40, t - 7200, t - 3600).await;

@@ -78,7 +78,9 @@ async fn revoked_consent_takes_its_unredeemed_codes_along() {
 
 #[tokio::test]
 async fn revoking_all_consents_kills_implicit_tokens_and_cached_lookups() {
-    let app = spawn_with(|c| c.oauth2.introspection_cache_ttl = "1h".into()).await;
+    let app =
+        spawn_with(|c| c.oauth2.introspection_cache_ttl = std::time::Duration::from_secs(3600))
+            .await;
     let c = client(&app, implicit_client(&["code", "token id_token"])).await;
     let loc = implicit_flow(&app, &c.id).await;
     let implicit = param(&loc, "access_token").unwrap();

@@ -76,7 +76,7 @@ async fn concurrent_identical_verifications_share_one_hash() {
 
 #[tokio::test]
 async fn failures_are_remembered_without_hashing_again() {
-    let app = spawn_with(|cfg| cfg.oauth2.hashers.failure_delay = "0s".into()).await;
+    let app = spawn_with(|cfg| cfg.oauth2.hashers.failure_delay = std::time::Duration::ZERO).await;
     let c = client(&app, json!({})).await;
     for _ in 0..2 {
         let res = token(&app, &c.id, "not-the-secret").await;
@@ -100,7 +100,7 @@ async fn failures_are_remembered_without_hashing_again() {
 
 #[tokio::test]
 async fn a_failing_address_is_throttled_but_a_verified_secret_is_not() {
-    let app = spawn_with(|cfg| cfg.oauth2.hashers.failure_delay = "0s".into()).await;
+    let app = spawn_with(|cfg| cfg.oauth2.hashers.failure_delay = std::time::Duration::ZERO).await;
     let c = client(&app, json!({})).await;
     assert_eq!(token(&app, &c.id, &c.secret).await.status(), 200);
     // Ten distinct wrong secrets are hashed and fail; then this address gets 429 without any
@@ -138,7 +138,7 @@ async fn no_free_worker_in_time_is_a_quick_503() {
     // get the worker within the 1 ms deadline.
     let app = spawn_with(|cfg| {
         cfg.oauth2.hashers.workers = 1;
-        cfg.oauth2.hashers.queue_timeout = "1ms".into();
+        cfg.oauth2.hashers.queue_timeout = std::time::Duration::from_millis(1);
         cfg.oauth2.hashers.argon2.memory = json!("32MiB");
         cfg.oauth2.hashers.argon2.iterations = 3;
     })

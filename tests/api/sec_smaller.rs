@@ -147,7 +147,9 @@ async fn remembered_logins_expire_on_the_server() {
 
 #[tokio::test]
 async fn remembered_logins_are_bounded_by_ttl_authentication_session() {
-    let app = spawn_with(|c| c.ttl.authentication_session = "2h".into()).await;
+    let app =
+        spawn_with(|c| c.ttl.authentication_session = std::time::Duration::from_secs(2 * 3600))
+            .await;
     let c = client(&app, json!({})).await;
     // A huge remember_for is cut down to the bound, in the cookie and on the server.
     let cookie = remembered_login(&app, &c.id, 10 * 365 * 24 * 3600).await;

@@ -143,7 +143,10 @@ async fn shutdown_finishes_requests_in_flight() {
 #[tokio::test]
 async fn tls_termination_is_enforced() {
     let app = TestApp::spawn_secure_with(|c| {
-        c.serve.tls.allow_termination_from = vec!["127.0.0.0/8".into(), "10.0.0.0/8".into()];
+        c.serve.tls.allow_termination_from = vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
     })
     .await;
     let discovery = app.public("/.well-known/openid-configuration");
@@ -166,7 +169,7 @@ async fn tls_termination_is_enforced() {
 
     // A peer outside the allowed networks needs a trusted hop in X-Forwarded-For.
     let app = TestApp::spawn_secure_with(|c| {
-        c.serve.tls.allow_termination_from = vec!["10.0.0.0/8".into()];
+        c.serve.tls.allow_termination_from = vec!["10.0.0.0/8".parse().unwrap()];
     })
     .await;
     let url = app.admin("/clients");

@@ -550,7 +550,9 @@ async fn max_age_and_id_token_hint() {
 
 #[tokio::test]
 async fn jwt_access_token_strategy() {
-    let app = spawn_with(|c| c.strategies.access_token = "jwt".into()).await;
+    let app =
+        spawn_with(|c| c.strategies.access_token = portcullis::config::AccessTokenStrategy::Jwt)
+            .await;
     let c = client(&app, json!({})).await;
     let t = client_credentials(&app, &c, &[("scope", "read")]).await;
     let access = s(&t, "access_token");

@@ -54,11 +54,7 @@ async fn is_instance_alive() -> Json<serde_json::Value> {
 /// Bounded by `database.ping_timeout`, so an unreachable database gives a quick 503 rather
 /// than a probe that hangs on the pool (Kubernetes would otherwise time the probe out).
 async fn is_instance_ready(State(s): State<AppState>, admin: bool) -> Response {
-    let limit = crate::config::Config::duration(
-        &s.config.database.ping_timeout,
-        std::time::Duration::from_secs(1),
-    );
-    match s.store.ping_within(limit).await {
+    match s.store.ping_within(s.config.database.ping_timeout).await {
         Ok(()) => Json(json!({ "status": "ok" })).into_response(),
         Err(e) => {
             let reason = if admin {

@@ -186,36 +186,11 @@ pub fn token_session(
     let s: HydraSession =
         serde_json::from_slice(json).map_err(|e| Skip::Unreadable(e.to_string()))?;
     let d = s.id_token.unwrap_or_default();
-    let expiry_key = match kind {
-        TokenKind::Access => "access_token",
-        TokenKind::Refresh => "refresh_token",
-        TokenKind::Code => "authorize_code",
-    };
-    let stored = d
-        .expires_at
-        .as_ref()
-        .and_then(|m| m.get(expiry_key))
-        .and_then(|t| go_time(t));
-    let expires_at = match (stored, kind) {
-        (Some(t), _) => t,
-        (None, TokenKind::Access) => row.requested_at + life.access,
-        (None, TokenKind::Code) => row.requested_at + life.code,
-        (None, TokenKind::Refresh) => NEVER,
-    };
+    let expires_at = expiry(row, &d, kind, life);
     if expires_at < now {
         return Err(Skip::Expired);
     }
-    let (mut redirect_uri, mut code_challenge) = (String::new(), String::new());
-    if kind == TokenKind::Code {
-        redirect_uri = form_value(&row.form_data, "redirect_uri");
-        if let Some(pkce) = &row.pkce_form {
-            code_challenge = form_value(pkce, "code_challenge");
-            // fosite handler/pkce: an absent method means `plain`.
-            if !code_challenge.is_empty() && form_value(pkce, "code_challenge_method") != "S256" {
-                return Err(Skip::PlainPkce);
-            }
-        }
-    }
+    let (redirect_uri, code_challenge) = code_request(row, kind)?;
     let subject = if d.subject.is_empty() {
         row.subject.clone()
     } else {
@@ -230,26 +205,7 @@ pub fn token_session(
         String::new()
     };
     let via_consent = !s.consent_challenge.is_empty() || row.challenge_id.is_some();
-    let id_token = via_consent.then(|| {
-        let mut extra = claims.extra.unwrap_or_default();
-        let sid = match extra.remove("sid") {
-            Some(Value::String(v)) => v,
-            _ => String::new(),
-        };
-        IdTokenClaims {
-            subject: if claims.subject.is_empty() {
-                subject.clone()
-            } else {
-                claims.subject.clone()
-            },
-            auth_time: go_time(&claims.auth_time).unwrap_or(0),
-            requested_at: go_time(&claims.requested_at).unwrap_or(row.requested_at),
-            nonce: claims.nonce.clone(),
-            acr: claims.acr.clone(),
-            sid,
-            extra,
-        }
-    });
+    let id_token = via_consent.then(|| id_token_claims(claims, &subject, row.requested_at));
     Ok(TokenSession {
         client_id: row.client_id.clone(),
         subject,
@@ -267,6 +223,67 @@ pub fn token_session(
         redirect_uri,
         code_challenge,
     })
+}
+
+/// The expiry the session stored for `kind`, or the row's age plus the configured lifespan
+/// (refresh tokens without one never expire).
+fn expiry(row: &HydraTokenRow, d: &DefaultSession, kind: TokenKind, life: Lifespans) -> i64 {
+    let expiry_key = match kind {
+        TokenKind::Access => "access_token",
+        TokenKind::Refresh => "refresh_token",
+        TokenKind::Code => "authorize_code",
+    };
+    let stored = d
+        .expires_at
+        .as_ref()
+        .and_then(|m| m.get(expiry_key))
+        .and_then(|t| go_time(t));
+    match (stored, kind) {
+        (Some(t), _) => t,
+        (None, TokenKind::Access) => row.requested_at + life.access,
+        (None, TokenKind::Code) => row.requested_at + life.code,
+        (None, TokenKind::Refresh) => NEVER,
+    }
+}
+
+/// A code's redirect URI and S256 code challenge (empty for other kinds); codes with a
+/// `plain` challenge are skipped.
+fn code_request(row: &HydraTokenRow, kind: TokenKind) -> Result<(String, String), Skip> {
+    if kind != TokenKind::Code {
+        return Ok((String::new(), String::new()));
+    }
+    let redirect_uri = form_value(&row.form_data, "redirect_uri");
+    let mut code_challenge = String::new();
+    if let Some(pkce) = &row.pkce_form {
+        code_challenge = form_value(pkce, "code_challenge");
+        // fosite handler/pkce: an absent method means `plain`.
+        if !code_challenge.is_empty() && form_value(pkce, "code_challenge_method") != "S256" {
+            return Err(Skip::PlainPkce);
+        }
+    }
+    Ok((redirect_uri, code_challenge))
+}
+
+/// The ID-token claims of a grant that went through consent.
+fn id_token_claims(claims: IdClaims, subject: &str, requested_at: i64) -> IdTokenClaims {
+    let mut extra = claims.extra.unwrap_or_default();
+    let sid = match extra.remove("sid") {
+        Some(Value::String(v)) => v,
+        _ => String::new(),
+    };
+    IdTokenClaims {
+        subject: if claims.subject.is_empty() {
+            subject.to_string()
+        } else {
+            claims.subject.clone()
+        },
+        auth_time: go_time(&claims.auth_time).unwrap_or(0),
+        requested_at: go_time(&claims.requested_at).unwrap_or(requested_at),
+        nonce: claims.nonce.clone(),
+        acr: claims.acr.clone(),
+        sid,
+        extra,
+    }
 }
 
 /// A remembered consent as a Portcullis flow in its final state, or `Expired` once its

@@ -167,8 +167,8 @@ pub async fn run(
         aead: Aead::new(&secrets),
         seal_sessions: cfg.oauth2.session.encrypt_at_rest,
         life: Lifespans {
-            access: cfg.ttl(&cfg.ttl.access_token).as_secs() as i64,
-            code: cfg.ttl(&cfg.ttl.auth_code).as_secs() as i64,
+            access: cfg.ttl.access_token.as_secs() as i64,
+            code: cfg.ttl.auth_code.as_secs() as i64,
         },
         now,
         batch: opts.batch.max(1),

@@ -108,9 +108,9 @@ impl Settings {
         let public_url = with_slash(public_url);
         url_setting("issuer", issuer.clone())?;
         url_setting("urls.self.public", public_url.clone())?;
-        let secs = |v: &str| cfg.ttl(v).as_secs() as i64;
+        let secs = |d: &std::time::Duration| d.as_secs() as i64;
         Ok(Settings {
-            scope_strategy: ScopeStrategy::from_config(&cfg.strategies.scope),
+            scope_strategy: ScopeStrategy::from_config(cfg.strategies.scope.as_str()),
             ttl_access: secs(&cfg.ttl.access_token),
             ttl_flow: secs(&cfg.ttl.login_consent_request),
             authorize: AuthorizeSettings::from_config(cfg, &issuer, &public_url)?,
@@ -120,10 +120,7 @@ impl Settings {
                 legacy: cfg.oauth2.include_legacy_error_fields,
                 expose_debug: cfg.oauth2.expose_internal_errors,
             },
-            introspection_cache_ttl: crate::config::parse_duration(
-                &cfg.oauth2.introspection_cache_ttl,
-            )
-            .unwrap_or_default(),
+            introspection_cache_ttl: cfg.oauth2.introspection_cache_ttl,
             issuer,
         })
     }
@@ -150,7 +147,7 @@ impl AuthorizeSettings {
         issuer: &str,
         public_url: &str,
     ) -> Result<AuthorizeSettings, SettingsError> {
-        let secs = |v: &str| cfg.ttl(v).as_secs() as i64;
+        let secs = |d: &std::time::Duration| d.as_secs() as i64;
         let urls = &cfg.urls;
         Ok(AuthorizeSettings {
             public_url: public_url.to_string(),
@@ -167,7 +164,7 @@ impl AuthorizeSettings {
 
 impl TokenSettings {
     fn from_config(cfg: &Config, public_url: &str) -> TokenSettings {
-        let secs = |v: &str| cfg.ttl(v).as_secs() as i64;
+        let secs = |d: &std::time::Duration| d.as_secs() as i64;
         let subjects = &cfg.oidc.subject_identifiers;
         TokenSettings {
             token_url: format!("{public_url}oauth2/token"),
@@ -177,15 +174,9 @@ impl TokenSettings {
             cc_default_scope: cfg.oauth2.client_credentials.default_grant_allowed_scope,
             pairwise: subjects
                 .supported_types
-                .iter()
-                .any(|t| t.parse() == Ok(SubjectType::Pairwise))
+                .contains(&SubjectType::Pairwise)
                 .then(|| subjects.pairwise.salt.0.clone()),
-            // The configuration layer admits only `opaque` and `jwt`.
-            access_token_strategy: cfg
-                .strategies
-                .access_token
-                .parse()
-                .unwrap_or(AccessTokenStrategy::Opaque),
+            access_token_strategy: cfg.strategies.access_token,
         }
     }
 }
