@@ -94,6 +94,16 @@ struct Strikes {
 
 type StrikeKey = (String, Option<IpAddr>);
 
+/// What one shared computation needs: the table key, the throttle's client id, the stored hash
+/// and the presented secret, and the caller's address.
+struct Flight {
+    key: Key,
+    id: String,
+    stored: String,
+    secret: String,
+    origin: Option<IpAddr>,
+}
+
 /// An admitted computation: counted in its pair's `pending` until dropped (also on cancel).
 struct Admitted<'a> {
     strikes: &'a DashMap<StrikeKey, Strikes>,
@@ -263,17 +273,8 @@ impl SecretVerifier {
             },
         };
         let key = self.key(client_id, &stored, secret);
-        if self.verified.contains_key(&key) {
-            self.count("remembered");
-            return Verdict::Valid;
-        }
-        if self
-            .failed
-            .get(&key)
-            .is_some_and(|at| at.elapsed() < FAILURE_TTL)
-        {
-            self.count("remembered");
-            return Verdict::Invalid;
+        if let Some(verdict) = self.remembered(&key) {
+            return verdict;
         }
         let joined = self.lock_inflight().get(&key).cloned();
         let mut _admitted = None;
@@ -291,42 +292,71 @@ impl SecretVerifier {
                 self.lock_inflight().entry(key).or_default().clone()
             }
         };
-        let owned = (throttle_id.to_string(), secret.to_string());
-        let verdict = *cell
-            .get_or_init(|| async move {
-                let (id, secret) = owned;
-                // A flight that finished between our table lookups and joining: use its result.
-                if self.verified.contains_key(&key) {
-                    self.count("remembered");
-                    return Verdict::Valid;
-                }
-                let stored_for_job = stored;
-                let computed = self
-                    .run(move |scratch| hasher::verify(&secret, &stored_for_job, scratch))
-                    .await;
-                match computed {
-                    Ok(true) => {
-                        self.count("run");
-                        self.remember_success(key);
-                        Verdict::Valid
-                    }
-                    Ok(false) => {
-                        self.count("run");
-                        self.remember_failure(key, &id, origin);
-                        Verdict::Invalid
-                    }
-                    Err(_) => {
-                        self.count("busy");
-                        Verdict::Busy
-                    }
-                }
-            })
-            .await;
+        let flight = Flight {
+            key,
+            id: throttle_id.to_string(),
+            stored,
+            secret: secret.to_string(),
+            origin,
+        };
+        let verdict = *cell.get_or_init(|| self.compute(flight)).await;
         let mut inflight = self.lock_inflight();
         if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             inflight.remove(&key);
         }
         verdict
+    }
+
+    /// The remembered outcome for `key`, if any.
+    fn remembered(&self, key: &Key) -> Option<Verdict> {
+        let verdict = if self.verified.contains_key(key) {
+            Verdict::Valid
+        } else if self
+            .failed
+            .get(key)
+            .is_some_and(|at| at.elapsed() < FAILURE_TTL)
+        {
+            Verdict::Invalid
+        } else {
+            return None;
+        };
+        self.count("remembered");
+        Some(verdict)
+    }
+
+    /// The one computation of a flight, on a hashing worker; remembers its outcome.
+    async fn compute(&self, flight: Flight) -> Verdict {
+        let Flight {
+            key,
+            id,
+            stored,
+            secret,
+            origin,
+        } = flight;
+        // A flight that finished between our table lookups and joining: use its result.
+        if self.verified.contains_key(&key) {
+            self.count("remembered");
+            return Verdict::Valid;
+        }
+        let computed = self
+            .run(move |scratch| hasher::verify(&secret, &stored, scratch))
+            .await;
+        match computed {
+            Ok(true) => {
+                self.count("run");
+                self.remember_success(key);
+                Verdict::Valid
+            }
+            Ok(false) => {
+                self.count("run");
+                self.remember_failure(key, &id, origin);
+                Verdict::Invalid
+            }
+            Err(_) => {
+                self.count("busy");
+                Verdict::Busy
+            }
+        }
     }
 
     fn lock_inflight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<OnceCell<Verdict>>>> {
