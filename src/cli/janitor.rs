@@ -99,7 +99,7 @@ pub async fn run(
             return 1;
         }
     };
-    crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
+    let _log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
     let dsn = match database_url(&args, &cfg) {
         Ok(dsn) => dsn,
         Err(message) => {

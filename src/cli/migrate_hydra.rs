@@ -35,7 +35,7 @@ pub async fn run(
             return 1;
         }
     };
-    crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
+    let _log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
     if !args.dry_run && !args.yes {
         let _ = write!(
             err,

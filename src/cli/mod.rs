@@ -216,7 +216,7 @@ async fn dispatch(
         } => {
             let file = config.or(root_config);
             let mut cfg = Config::load(file.as_deref()).map_err(|e| e.to_string())?;
-            crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
+            let _log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
             if let Some(d) = dsn {
                 cfg.dsn = d;
             } else if !read_from_env && cfg.dsn.is_empty() {
@@ -237,7 +237,7 @@ async fn dispatch(
             };
             let file = config.or(root_config);
             let mut cfg = Config::load(file.as_deref()).map_err(|e| e.to_string())?;
-            crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
+            let _log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
             if flags.dev && cfg.dsn.is_empty() {
                 cfg.dsn = "memory".into();
             }

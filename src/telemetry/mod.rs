@@ -7,15 +7,44 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+/// Keeps the log writer running; dropping it writes out every line still queued. Hold it for
+/// as long as the command runs.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogGuard")
+    }
+}
+
 /// Installs the global subscriber (`log.level`, `log.format`); a second call is a no-op.
-pub fn init_logging(level: LogLevel, format: LogFormat) {
+///
+/// Lines are formatted on the calling thread and written to stdout by one writer thread, in
+/// batches: one `write` for many lines instead of one per line (the access log writes a line
+/// per request; written inline it cost strict introspection a third of its throughput). The
+/// queue holds 128,000 lines; when it is full, the request waits (no line is dropped).
+pub fn init_logging(level: LogLevel, format: LogFormat) -> LogGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_max_level(max_level(level))
-        .with_target(false);
-    let _ = match format {
+        .with_target(false)
+        .with_writer(writer);
+    let installed = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    LogGuard {
+        _writer: installed.ok().map(|()| guard),
+    }
 }
 
 /// Hydra's (logrus) levels on `tracing`'s: `panic` and `fatal` log errors only.
