@@ -111,6 +111,8 @@ protocol_enum! {
     }
 }
 
+// The variants come from `protocol_enum!`, which derives no `Default`.
+#[allow(clippy::derivable_impls)]
 impl Default for AccessTokenStrategy {
     fn default() -> AccessTokenStrategy {
         AccessTokenStrategy::Opaque
