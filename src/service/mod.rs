@@ -12,7 +12,8 @@ pub mod secrets;
 mod tests;
 pub mod wellknown;
 
-/// Injected time source (DESIGN rule 8).
+/// Injected time source: every expiry and TTL rule reads this clock, never the system time,
+/// so tests can move time (`service/tests/fixture.rs`).
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> time::OffsetDateTime;
 }
