@@ -165,10 +165,18 @@ pub enum Fault {
     NoSystemSecret,
     #[error("openid was granted, but the session holds no ID-token claims")]
     NoIdTokenClaims,
-    /// The coalescing reader and the group writer hand one failure to every waiting request,
-    /// as text.
-    #[error("token storage failed: {0}")]
-    TokenStorage(String),
+}
+
+impl From<writer::BatchError> for OAuthError {
+    /// As for `StoreError`: a pool timeout of a coalesced read or group write is overload.
+    fn from(e: writer::BatchError) -> Self {
+        if e.is_pool_timeout() {
+            return OAuthError::temporarily_unavailable()
+                .hint("The database is busy; retry shortly.")
+                .caused_by(e);
+        }
+        internal(e)
+    }
 }
 
 impl From<StoreError> for OAuthError {

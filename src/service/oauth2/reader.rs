@@ -11,6 +11,7 @@
 //! deleted), so a remembered session cannot be stale: whether the token is still active, and
 //! its expiry, are read from the database on every lookup. Only the sealed session column and
 //! its decryption and parsing are skipped.
+use super::writer::BatchError;
 use crate::domain::token::{TokenKind, TokenSession};
 use crate::store::{Store, TokenRow};
 use dashmap::DashMap;
@@ -28,7 +29,7 @@ const SQLITE_WORKERS: usize = 2;
 /// 0.5–2 KiB, so this holds at most ~20 MiB.
 const MAX_SESSIONS: usize = 10_000;
 
-type Answer = Result<Option<TokenRow>, String>;
+type Answer = Result<Option<TokenRow>, BatchError>;
 
 struct Job {
     signature: String,
@@ -125,16 +126,15 @@ impl TokenReader {
         self.tx
             .send(job)
             .await
-            .map_err(|_| "the token reader has stopped".to_string())?;
-        wait.await
-            .map_err(|_| "the token reader has stopped".to_string())?
+            .map_err(|_| BatchError::Stopped("reader"))?;
+        wait.await.map_err(|_| BatchError::Stopped("reader"))?
     }
 }
 
 /// A failed `get_with_session`: the read, or the decoding of the session.
 #[derive(Debug)]
 pub enum ReadError<E> {
-    Store(String),
+    Store(BatchError),
     Open(E),
 }
 
@@ -155,7 +155,7 @@ async fn answer(store: &Store, batch: Vec<Job>) {
             }
         }
         Err(e) => {
-            let e = e.to_string();
+            let e = BatchError::from(e);
             for job in batch {
                 let _ = job.done.send(Err(e.clone()));
             }

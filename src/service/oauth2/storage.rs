@@ -29,10 +29,7 @@ impl OAuth2 {
 
     /// Stores a new token (group-inserted with concurrent ones).
     pub(super) async fn write_token(&self, row: TokenRow) -> Result<(), OAuthError> {
-        self.writer
-            .insert(row)
-            .await
-            .map_err(|e| internal(Fault::TokenStorage(e)))
+        self.writer.insert(row).await.map_err(OAuthError::from)
     }
 
     /// The row storing a new token's signature and sealed session.
@@ -148,7 +145,7 @@ impl OAuth2 {
                     .get_with_session(sig, TokenKind::Access, |data| self.open(data))
                     .await
                     .map_err(|e| match e {
-                        reader::ReadError::Store(e) => internal(Fault::TokenStorage(e)),
+                        reader::ReadError::Store(e) => OAuthError::from(e),
                         reader::ReadError::Open(e) => e,
                     })?;
                 let Some((row, session)) = found else {
@@ -178,12 +175,7 @@ impl OAuth2 {
         let Some(sig) = self.storage_key(token, kind).await? else {
             return Ok(None);
         };
-        let Some(row) = self
-            .reader
-            .get(sig, kind)
-            .await
-            .map_err(|e| internal(Fault::TokenStorage(e)))?
-        else {
+        let Some(row) = self.reader.get(sig, kind).await.map_err(OAuthError::from)? else {
             return Ok(None);
         };
         let session = self.open(&row.data)?;

@@ -5,7 +5,7 @@
 //!
 //! A failed batch statement writes nothing (one statement is atomic), so its rows are then
 //! written one by one: only the request whose row is at fault fails, not its neighbours.
-use crate::store::{Store, TokenRow};
+use crate::store::{Store, StoreError, TokenRow};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -15,7 +15,29 @@ const MAX_BATCH: usize = 64;
 /// statement in flight is all it can use (more would only hold pool connections waiting).
 const PG_WORKERS: usize = 4;
 
-type Job = (TokenRow, oneshot::Sender<Result<(), String>>);
+type Job = (TokenRow, oneshot::Sender<Result<(), BatchError>>);
+
+/// A failed group statement, handed to every request that waited on it (so shared, not owned).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    #[error("the token {0} has stopped")]
+    Stopped(&'static str),
+}
+
+impl BatchError {
+    /// No database connection came free within `database.acquire_timeout`: overload.
+    pub fn is_pool_timeout(&self) -> bool {
+        matches!(self, BatchError::Store(e) if matches!(**e, StoreError::Database(sqlx::Error::PoolTimedOut)))
+    }
+}
+
+impl From<StoreError> for BatchError {
+    fn from(e: StoreError) -> BatchError {
+        BatchError::Store(Arc::new(e))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct TokenWriter {
@@ -55,14 +77,13 @@ impl TokenWriter {
     }
 
     /// Writes one row; returns once it is committed.
-    pub async fn insert(&self, row: TokenRow) -> Result<(), String> {
+    pub async fn insert(&self, row: TokenRow) -> Result<(), BatchError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send((row, done))
             .await
-            .map_err(|_| "the token writer has stopped".to_string())?;
-        wait.await
-            .map_err(|_| "the token writer has stopped".to_string())?
+            .map_err(|_| BatchError::Stopped("writer"))?;
+        wait.await.map_err(|_| BatchError::Stopped("writer"))?
     }
 }
 
@@ -70,7 +91,7 @@ impl TokenWriter {
 /// row alone so that each request gets the outcome of its own row.
 async fn write(store: &Store, batch: Vec<Job>) {
     let (rows, waiting): (Vec<TokenRow>, Vec<_>) = batch.into_iter().unzip();
-    let result = store.insert_tokens(&rows).await.map_err(|e| e.to_string());
+    let result = store.insert_tokens(&rows).await.map_err(BatchError::from);
     if result.is_ok() || rows.len() == 1 {
         for done in waiting {
             let _ = done.send(result.clone());
@@ -81,7 +102,7 @@ async fn write(store: &Store, batch: Vec<Job>) {
         let alone = store
             .insert_tokens(std::slice::from_ref(&row))
             .await
-            .map_err(|e| e.to_string());
+            .map_err(BatchError::from);
         let _ = done.send(alone);
     }
 }
@@ -102,6 +123,18 @@ mod tests {
             expires_at: 0,
             data: String::new(),
         }
+    }
+
+    #[test]
+    fn a_pool_timeout_is_overload_and_nothing_else_is() {
+        let timeout = BatchError::from(StoreError::Database(sqlx::Error::PoolTimedOut));
+        assert!(timeout.is_pool_timeout());
+        assert!(!BatchError::from(StoreError::NotFound).is_pool_timeout());
+        assert!(!BatchError::Stopped("writer").is_pool_timeout());
+        assert_eq!(
+            BatchError::Stopped("reader").to_string(),
+            "the token reader has stopped"
+        );
     }
 
     /// A batch of twenty rows, one of which repeats a stored signature: that row's request
