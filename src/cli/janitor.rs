@@ -92,14 +92,13 @@ pub async fn run(
     if let Err(message) = check_usage(&args, config.is_some()) {
         return usage_error(err, message);
     }
-    let cfg = match Config::load(config.as_deref()) {
+    let (cfg, _log) = match super::configured(config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             return 1;
         }
     };
-    let _log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
     let dsn = match database_url(&args, &cfg) {
         Ok(dsn) => dsn,
         Err(message) => {

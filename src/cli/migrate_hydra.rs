@@ -1,6 +1,5 @@
 //! `portcullis migrate from-hydra <HYDRA_DSN>`: imports a Hydra v1.9.2 database into the
 //! configured `DSN` (service/importer). Progress goes to stderr, the report to stdout.
-use crate::config::Config;
 use crate::service::importer::{self, Options};
 use crate::store::hydra::redact;
 use clap::Args;
@@ -28,14 +27,13 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let cfg = match Config::load(config.as_deref()) {
+    let (cfg, _log) = match super::configured(config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             return 1;
         }
     };
-    let _log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
     if !args.dry_run && !args.yes {
         let _ = write!(
             err,

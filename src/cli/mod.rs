@@ -198,6 +198,16 @@ async fn execute_cli(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 
     }
 }
 
+/// Loads the configuration (file, then environment) and starts logging with its settings; the
+/// guard keeps the log writer running for as long as the command holds it.
+pub(crate) fn configured(
+    file: Option<&str>,
+) -> Result<(Config, crate::telemetry::LogGuard), crate::config::ConfigError> {
+    let cfg = Config::load(file)?;
+    let log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
+    Ok((cfg, log))
+}
+
 /// `serve` and `migrate`: the commands that run the server itself.
 async fn dispatch(
     command: Command,
@@ -215,8 +225,7 @@ async fn dispatch(
                 },
         } => {
             let file = config.or(root_config);
-            let mut cfg = Config::load(file.as_deref()).map_err(|e| e.to_string())?;
-            let _log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
+            let (mut cfg, _log) = configured(file.as_deref()).map_err(|e| e.to_string())?;
             if let Some(d) = dsn {
                 cfg.dsn = d;
             } else if !read_from_env && cfg.dsn.is_empty() {
@@ -236,8 +245,7 @@ async fn dispatch(
                 ServeWhich::Admin(f) => (Listeners::Admin, f),
             };
             let file = config.or(root_config);
-            let mut cfg = Config::load(file.as_deref()).map_err(|e| e.to_string())?;
-            let _log = crate::telemetry::init_logging(cfg.log.level, cfg.log.format);
+            let (mut cfg, _log) = configured(file.as_deref()).map_err(|e| e.to_string())?;
             if flags.dev && cfg.dsn.is_empty() {
                 cfg.dsn = "memory".into();
             }

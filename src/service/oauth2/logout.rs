@@ -388,26 +388,14 @@ impl Notice {
     async fn send(self, signer: Arc<crate::crypto::jws::Signer>, claims: Value) {
         let failed = self.counted.with_label_values(&["failed"]);
         let client_id = self.client_id.as_str();
+        let signing_failed = |e: &(dyn std::error::Error + 'static)| {
+            failed.inc();
+            tracing::error!(client_id, error = e, "back-channel logout: signing failed");
+        };
         let token = match tokio::task::spawn_blocking(move || signer.sign(&claims)).await {
             Ok(Ok(t)) => t,
-            Ok(Err(e)) => {
-                failed.inc();
-                let e: &(dyn std::error::Error + 'static) = &e;
-                return tracing::error!(
-                    client_id,
-                    error = e,
-                    "back-channel logout: signing failed"
-                );
-            }
-            Err(e) => {
-                failed.inc();
-                let e: &(dyn std::error::Error + 'static) = &e;
-                return tracing::error!(
-                    client_id,
-                    error = e,
-                    "back-channel logout: signing failed"
-                );
-            }
+            Ok(Err(e)) => return signing_failed(&e),
+            Err(e) => return signing_failed(&e),
         };
         let sent = self
             .http
