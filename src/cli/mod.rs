@@ -284,4 +284,19 @@ mod tests {
         assert_eq!(code, 0, "{err}");
         assert_eq!(out, "Successfully applied migrations.\n");
     }
+
+    /// Tokens are base64url, so one in 64 starts with `-`: it is still the token, not a flag.
+    #[test]
+    fn a_token_starting_with_a_hyphen_is_a_token() {
+        use clap::Parser;
+        for line in [
+            "portcullis token introspect --endpoint http://127.0.0.1:1 -x4b.sig",
+            "portcullis token revoke -x4b.sig --endpoint http://127.0.0.1:1 --client-id c",
+        ] {
+            let cli = super::Cli::try_parse_from(line.split(' '));
+            let parsed = format!("{:?}", cli.expect(line));
+            assert!(parsed.contains("token: \"-x4b.sig\""), "{parsed}");
+            assert!(parsed.contains("http://127.0.0.1:1"), "{parsed}");
+        }
+    }
 }

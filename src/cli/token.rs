@@ -67,6 +67,8 @@ enum TokenCmd {
     User(Box<super::token_user::UserArgs>),
     /// Introspect a token (admin API) and print the result as JSON.
     Introspect {
+        /// The token. It may start with `-` (tokens are base64url), so it is never read as a flag.
+        #[arg(allow_hyphen_values = true)]
         token: String,
         /// Scopes the token must have been granted.
         #[arg(long, action = ArgAction::Append)]
@@ -80,6 +82,8 @@ enum TokenCmd {
     },
     /// Revoke an access or refresh token (public API, authenticated as its client).
     Revoke {
+        /// The token. It may start with `-` (tokens are base64url), so it is never read as a flag.
+        #[arg(allow_hyphen_values = true)]
         token: String,
         #[command(flatten)]
         creds: ClientCredentials,
