@@ -37,6 +37,8 @@ pub fn init_logging(level: LogLevel, format: LogFormat) -> LogGuard {
     let builder = tracing_subscriber::fmt()
         .with_max_level(max_level(level))
         .with_target(false)
+        // Colours only on a terminal: a log file or a collector gets no escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_writer(writer);
     let installed = match format {
         LogFormat::Json => builder.json().try_init(),

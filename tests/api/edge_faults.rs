@@ -338,6 +338,8 @@ async fn start_with_the_wrong_secret_exits_naming_secrets_system() {
         );
         assert!(text.contains("secrets.system"), "{text}");
         assert!(text.contains("cannot be decrypted"), "{text}");
+        // Logs to a pipe carry no terminal colour codes.
+        assert!(!text.contains('\u{1b}'), "{text:?}");
         if secret.is_none() {
             // --dev, a persistent DSN and no secret: said plainly.
             assert!(text.contains("will be readable after a restart"), "{text}");
