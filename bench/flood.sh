@@ -17,11 +17,11 @@
 # Needs target/release/portcullis, PostgreSQL, wrk (installed from Debian when missing).
 # Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portcullis_flood, dropped
 # and recreated), BENCH_FLOOD_DURATION, BENCH_FLOOD_CONC, BENCH_FLOOD_REAL_CONC (16),
-# BENCH_BURST_CONC, BENCH_BURST_DURATION (10s).
+# BENCH_BURST_CONC, BENCH_BURST_DURATION (10s), BENCH_BIN (another binary, e.g. target/profiling/portcullis for perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=target/release/portcullis
+BIN=${BENCH_BIN:-target/release/portcullis}
 DB_URL=${BENCH_FLOOD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portcullis_flood}
 FLOOD_DURATION=${BENCH_FLOOD_DURATION:-30s}
 FLOOD_CONC=${BENCH_FLOOD_CONC:-1000}

@@ -88,6 +88,9 @@ pub struct Store {
     backend: Backend,
 }
 
+/// A pooled connection idle this long is pinged before it is handed out again.
+const TEST_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -106,7 +109,21 @@ impl Store {
         let (url, backend, memory) = normalize(dsn)?;
         let max_conns = query_param(&url, "max_conns").and_then(|v| v.parse().ok());
         let url = strip_params(&url, &["max_conns", "max_idle_conns", "max_conn_lifetime"]);
-        let mut opts = AnyPoolOptions::new().acquire_timeout(acquire_timeout);
+        let mut opts = AnyPoolOptions::new()
+            .acquire_timeout(acquire_timeout)
+            // sqlx pings every connection it hands out, a round trip per statement. Only a
+            // connection that sat idle for a while is tested (a database restart or a proxy's
+            // idle timeout breaks those); one in steady use proves itself with every statement,
+            // and a broken one fails its statement and is discarded on release.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= TEST_IDLE_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            });
         opts = match (backend, memory) {
             // One connection keeps the in-memory database alive and shared.
             (Backend::Sqlite, true) => opts
