@@ -160,6 +160,11 @@ impl Store {
         self.backend
     }
 
+    /// How long a statement waits for a pooled connection (`database.acquire_timeout`).
+    pub fn acquire_timeout(&self) -> Duration {
+        self.pool.options().get_acquire_timeout()
+    }
+
     /// The pool's connections now, its limit, and the acquire timeouts so far.
     pub fn pool_stats(&self) -> PoolStats {
         PoolStats {

@@ -2,6 +2,7 @@
 //! state machine, the admin flow API, the token endpoint, introspection, revocation, userinfo.
 pub mod assertion;
 pub mod authorize;
+mod batch;
 pub mod cache;
 pub mod client_auth;
 pub mod consent;

@@ -11,26 +11,13 @@
 //! deleted), so a remembered session cannot be stale: whether the token is still active, and
 //! its expiry, are read from the database on every lookup. Only the sealed session column and
 //! its decryption and parsing are skipped.
+use super::batch;
 use super::writer::BatchError;
 use crate::domain::token::{TokenKind, TokenSession};
 use crate::store::{Store, TokenRow};
 use dashmap::DashMap;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Semaphore};
-
-/// Signatures per statement at most.
-const MAX_BATCH: usize = 64;
-/// Statements in flight at most.
-const MAX_IN_FLIGHT: usize = 4;
-/// A batch waits for the statement before it this long at most, then is sent alongside it.
-///
-/// One statement at a time makes the batches as large as the load allows: measured on
-/// PostgreSQL with 64 connections introspecting, one statement in flight served ~20 lookups per
-/// statement and 38–42k introspections/s, four in flight ~9 per statement and 33–36k (every
-/// statement costs a round trip and a wake-up of its database backend). A slow statement must
-/// not hold every lookup behind it, so after this wait the next batch goes out anyway.
-const FOLLOW_AFTER: Duration = Duration::from_millis(2);
+use tokio::sync::{mpsc, oneshot};
 
 /// Decoded sessions remembered at most; the table is emptied when full. A session is about
 /// 0.5–2 KiB, so this holds at most ~20 MiB.
@@ -55,8 +42,11 @@ pub struct TokenReader {
 impl TokenReader {
     /// Starts the dispatcher on the current runtime; it stops when the reader is dropped.
     pub fn start(store: Store) -> TokenReader {
-        let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * MAX_IN_FLIGHT * 4);
-        tokio::spawn(dispatch(store, rx));
+        let (tx, rx) = batch::queue::<Job>();
+        tokio::spawn(batch::dispatch(rx, batch::MAX_IN_FLIGHT, move |jobs| {
+            let store = store.clone();
+            async move { answer(&store, jobs).await }
+        }));
         TokenReader {
             tx,
             sessions: Arc::new(DashMap::new()),
@@ -119,37 +109,6 @@ impl TokenReader {
 pub enum ReadError<E> {
     Store(BatchError),
     Open(E),
-}
-
-/// Collects lookups into batches and sends each batch as one statement, keeping one statement
-/// in flight unless it takes longer than `FOLLOW_AFTER` (see there).
-async fn dispatch(store: Store, mut rx: mpsc::Receiver<Job>) {
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut previous: Option<oneshot::Receiver<()>> = None;
-    while let Some(first) = rx.recv().await {
-        if let Some(done) = previous.take() {
-            let _ = tokio::time::timeout(FOLLOW_AFTER, done).await;
-        }
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let (finished, done) = oneshot::channel();
-        previous = Some(done);
-        let store = store.clone();
-        tokio::spawn(async move {
-            answer(&store, batch).await;
-            let _ = finished.send(());
-            drop(slot);
-        });
-    }
 }
 
 /// One statement for the whole batch (the same token is often asked for many times at once).

@@ -5,15 +5,10 @@
 //!
 //! A failed batch statement writes nothing (one statement is atomic), so its rows are then
 //! written one by one: only the request whose row is at fault fails, not its neighbours.
+use super::batch;
 use crate::store::{Store, StoreError, TokenRow};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
-
-/// Rows per statement at most (8 parameters each stays far below SQLite's limit).
-const MAX_BATCH: usize = 64;
-/// Concurrent insert statements on PostgreSQL; SQLite has one writer at a time, so one
-/// statement in flight is all it can use (more would only hold pool connections waiting).
-const PG_WORKERS: usize = 4;
+use tokio::sync::{mpsc, oneshot};
 
 type Job = (TokenRow, oneshot::Sender<Result<(), BatchError>>);
 
@@ -45,34 +40,20 @@ pub struct TokenWriter {
 }
 
 impl TokenWriter {
-    /// Starts the workers on the current runtime; they stop when the writer is dropped.
+    /// Starts the batching loop on the current runtime (`batch.rs`); it stops when the
+    /// writer is dropped. Rows per statement stay at most `batch::MAX_BATCH` (8 parameters each
+    /// stays far below SQLite's limit). SQLite has one writer at a time, so one statement in
+    /// flight is all it can use (more would only hold pool connections waiting).
     pub fn start(store: Store) -> TokenWriter {
-        let workers = match store.backend() {
-            crate::store::Backend::Postgres => PG_WORKERS,
+        let in_flight = match store.backend() {
+            crate::store::Backend::Postgres => batch::MAX_IN_FLIGHT,
             crate::store::Backend::Sqlite => 1,
         };
-        let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * PG_WORKERS * 4);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..workers {
-            let (rx, store) = (rx.clone(), store.clone());
-            tokio::spawn(async move {
-                loop {
-                    let mut batch = Vec::with_capacity(MAX_BATCH);
-                    {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { return };
-                        batch.push(first);
-                        while batch.len() < MAX_BATCH {
-                            match rx.try_recv() {
-                                Ok(job) => batch.push(job),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    write(&store, batch).await;
-                }
-            });
-        }
+        let (tx, rx) = batch::queue::<Job>();
+        tokio::spawn(batch::dispatch(rx, in_flight, move |jobs| {
+            let store = store.clone();
+            async move { write(&store, jobs).await }
+        }));
         TokenWriter { tx }
     }
 
