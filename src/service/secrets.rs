@@ -227,10 +227,15 @@ impl SecretVerifier {
         Ok(out??)
     }
 
-    /// Waits `failure_delay` (see `HashingSettings`).
+    /// Waits `failure_delay` (see `HashingSettings`), give or take a quarter at random. The
+    /// spread keeps a flood's connections from moving in lockstep: without it, a thousand
+    /// connections opened at once are answered at once and come back at once, every delay, and
+    /// each such wave stalls the verified clients' requests queued behind it.
     pub async fn delay_failure(&self) {
-        if !self.settings.failure_delay.is_zero() {
-            tokio::time::sleep(self.settings.failure_delay).await;
+        let delay = self.settings.failure_delay;
+        if !delay.is_zero() {
+            let spread = rand::Rng::gen_range(&mut rand::thread_rng(), 0.75..1.25);
+            tokio::time::sleep(delay.mul_f64(spread)).await;
         }
     }
 

@@ -300,9 +300,10 @@ async fn the_release_binary_survives_a_wrong_secret_flood_in_bounded_memory() {
         );
         assert!(elapsed < Duration::from_secs(10), "a request hung");
         if status == 401 {
-            // Failures are answered after oauth2.hashers.failure_delay (1 s by default).
+            // Failures are answered after oauth2.hashers.failure_delay (1 s by default), give
+            // or take a quarter.
             assert!(
-                elapsed >= Duration::from_millis(950),
+                elapsed >= Duration::from_millis(740),
                 "401 after {elapsed:?}"
             );
         }
