@@ -40,10 +40,17 @@ pub struct TokenReader {
 }
 
 impl TokenReader {
-    /// Starts the dispatcher on the current runtime; it stops when the reader is dropped.
+    /// Starts the batching loop on the current runtime (`batch.rs`); it stops when the reader
+    /// is dropped.
     pub fn start(store: Store) -> TokenReader {
+        // SQLite's pools are small (one connection in memory, four on a file): two lookups
+        // at most leave the rest to writes and other reads.
+        let in_flight = match store.backend() {
+            crate::store::Backend::Postgres => batch::MAX_IN_FLIGHT,
+            crate::store::Backend::Sqlite => 2,
+        };
         let (tx, rx) = batch::queue::<Job>();
-        tokio::spawn(batch::dispatch(rx, batch::MAX_IN_FLIGHT, move |jobs| {
+        tokio::spawn(batch::dispatch(rx, in_flight, move |jobs| {
             let store = store.clone();
             async move { answer(&store, jobs).await }
         }));
