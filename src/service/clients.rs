@@ -47,7 +47,7 @@ impl From<StoreError> for ClientsError {
         match e {
             StoreError::NotFound => ClientsError::NotFound,
             StoreError::Conflict(_) => ClientsError::Conflict,
-            StoreError::Database(sqlx::Error::PoolTimedOut) => ClientsError::Busy,
+            e if e.is_pool_timeout() => ClientsError::Busy,
             other => ClientsError::Store(other),
         }
     }
@@ -232,6 +232,7 @@ impl Clients {
         }
         let _slot = tokio::time::timeout(self.store.acquire_timeout(), self.lookups.acquire())
             .await
+            .map_err(|_| ClientsError::Busy)?
             .map_err(|_| ClientsError::Busy)?;
         let tag = self.changes.generation(Kind::Clients);
         let row = self.store.get_client(id).await?;

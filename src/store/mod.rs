@@ -44,6 +44,13 @@ static ACQUIRE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
 /// (`portcullis_db_pool_acquire_waits_total`).
 static ACQUIRE_WAITS: AtomicU64 = AtomicU64::new(0);
 
+impl StoreError {
+    /// No pooled connection came free within `database.acquire_timeout`: overload, not a fault.
+    pub fn is_pool_timeout(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         if matches!(e, sqlx::Error::PoolTimedOut) {

@@ -168,29 +168,31 @@ pub enum Fault {
     NoIdTokenClaims,
 }
 
-impl From<writer::BatchError> for OAuthError {
+impl From<batch::BatchError> for OAuthError {
     /// As for `StoreError`: a pool timeout of a coalesced read or group write is overload.
-    fn from(e: writer::BatchError) -> Self {
-        if e.is_pool_timeout() {
-            return OAuthError::temporarily_unavailable()
-                .hint("The database is busy; retry shortly.")
-                .caused_by(e);
-        }
-        internal(e)
+    fn from(e: batch::BatchError) -> Self {
+        storage_failure(e.is_pool_timeout(), e)
     }
 }
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        // No free database connection within database.acquire_timeout is overload, not a
-        // fault: 503 temporarily_unavailable with Retry-After, so clients back off.
-        if matches!(e, StoreError::Database(sqlx::Error::PoolTimedOut)) {
-            return OAuthError::temporarily_unavailable()
-                .hint("The database is busy; retry shortly.")
-                .caused_by(e);
-        }
-        internal(e)
+        storage_failure(e.is_pool_timeout(), e)
     }
+}
+
+/// No free database connection within database.acquire_timeout is overload, not a fault:
+/// 503 temporarily_unavailable with Retry-After, so clients back off. Anything else is a 500.
+fn storage_failure(
+    pool_timeout: bool,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> OAuthError {
+    if pool_timeout {
+        return OAuthError::temporarily_unavailable()
+            .hint("The database is busy; retry shortly.")
+            .caused_by(e);
+    }
+    internal(e)
 }
 
 /// The client's allowed scopes.

@@ -11,8 +11,7 @@
 //! deleted), so a remembered session cannot be stale: whether the token is still active, and
 //! its expiry, are read from the database on every lookup. Only the sealed session column and
 //! its decryption and parsing are skipped.
-use super::batch;
-use super::writer::BatchError;
+use super::batch::{self, BatchError};
 use crate::domain::token::{TokenKind, TokenSession};
 use crate::store::{Store, TokenRow};
 use dashmap::DashMap;
@@ -43,17 +42,13 @@ impl TokenReader {
     /// Starts the batching loop on the current runtime (`batch.rs`); it stops when the reader
     /// is dropped.
     pub fn start(store: Store) -> TokenReader {
-        // SQLite's pools are small (one connection in memory, four on a file): two lookups
-        // at most leave the rest to writes and other reads.
-        let in_flight = match store.backend() {
-            crate::store::Backend::Postgres => batch::MAX_IN_FLIGHT,
-            crate::store::Backend::Sqlite => 2,
-        };
-        let (tx, rx) = batch::queue::<Job>();
-        tokio::spawn(batch::dispatch(rx, in_flight, move |jobs| {
-            let store = store.clone();
-            async move { answer(&store, jobs).await }
-        }));
+        // Two lookups at most on SQLite (one connection in memory, four on a file) leave the
+        // rest of its pool to writes and other reads.
+        let tx = batch::spawn(
+            store,
+            2,
+            |store, jobs| async move { answer(&store, jobs).await },
+        );
         TokenReader {
             tx,
             sessions: Arc::new(DashMap::new()),

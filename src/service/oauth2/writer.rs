@@ -5,34 +5,11 @@
 //!
 //! A failed batch statement writes nothing (one statement is atomic), so its rows are then
 //! written one by one: only the request whose row is at fault fails, not its neighbours.
-use super::batch;
-use crate::store::{Store, StoreError, TokenRow};
-use std::sync::Arc;
+use super::batch::{self, BatchError};
+use crate::store::{Store, TokenRow};
 use tokio::sync::{mpsc, oneshot};
 
 type Job = (TokenRow, oneshot::Sender<Result<(), BatchError>>);
-
-/// A failed group statement, handed to every request that waited on it (so shared, not owned).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum BatchError {
-    #[error(transparent)]
-    Store(Arc<StoreError>),
-    #[error("the token {0} has stopped")]
-    Stopped(&'static str),
-}
-
-impl BatchError {
-    /// No database connection came free within `database.acquire_timeout`: overload.
-    pub fn is_pool_timeout(&self) -> bool {
-        matches!(self, BatchError::Store(e) if matches!(**e, StoreError::Database(sqlx::Error::PoolTimedOut)))
-    }
-}
-
-impl From<StoreError> for BatchError {
-    fn from(e: StoreError) -> BatchError {
-        BatchError::Store(Arc::new(e))
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct TokenWriter {
@@ -45,15 +22,11 @@ impl TokenWriter {
     /// stays far below SQLite's limit). SQLite has one writer at a time, so one statement in
     /// flight is all it can use (more would only hold pool connections waiting).
     pub fn start(store: Store) -> TokenWriter {
-        let in_flight = match store.backend() {
-            crate::store::Backend::Postgres => batch::MAX_IN_FLIGHT,
-            crate::store::Backend::Sqlite => 1,
-        };
-        let (tx, rx) = batch::queue::<Job>();
-        tokio::spawn(batch::dispatch(rx, in_flight, move |jobs| {
-            let store = store.clone();
-            async move { write(&store, jobs).await }
-        }));
+        let tx = batch::spawn(
+            store,
+            1,
+            |store, jobs| async move { write(&store, jobs).await },
+        );
         TokenWriter { tx }
     }
 
@@ -92,6 +65,7 @@ async fn write(store: &Store, batch: Vec<Job>) {
 mod tests {
     use super::*;
     use crate::domain::token::TokenKind;
+    use crate::store::StoreError;
 
     fn row(sig: &str) -> TokenRow {
         TokenRow {
