@@ -6,8 +6,10 @@
 #   2. flood: BENCH_FLOOD_CONC (default 1000) connections send client_credentials with a random
 #      wrong secret per request, two thirds for the known client and one third for random
 #      unknown client ids, for BENCH_FLOOD_DURATION (default 30s); the verified client's rate
-#      is measured again while it runs, and once more alone after it (the target compares the
-#      rate during the flood with the mean of the two baselines). Peak RSS (VmHWM) is read;
+#      is measured again while it runs, and once more alone after it. Its share in a round is
+#      its rate during the flood over the mean of the baselines before and after; the flood
+#      runs BENCH_FLOOD_ROUNDS (default 3) times, and the target uses the median share. Peak
+#      RSS (VmHWM) is read;
 #   3. cold burst: a restarted server (nothing verified yet) gets BENCH_BURST_CONC (default
 #      2000) connections all sending the correct secret at once; wrk's timeouts are counted.
 #
@@ -17,7 +19,7 @@
 # Needs target/release/portcullis, PostgreSQL, wrk (installed from Debian when missing).
 # Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portcullis_flood, dropped
 # and recreated), BENCH_FLOOD_DURATION, BENCH_FLOOD_CONC, BENCH_FLOOD_REAL_CONC (16),
-# BENCH_BURST_CONC, BENCH_BURST_DURATION (10s), BENCH_BIN (another binary, e.g. target/profiling/portcullis for perf).
+# BENCH_FLOOD_ROUNDS (3), BENCH_BURST_CONC, BENCH_BURST_DURATION (10s), BENCH_BIN (another binary, e.g. target/profiling/portcullis for perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,7 @@ FLOOD_CONC=${BENCH_FLOOD_CONC:-1000}
 REAL_CONC=${BENCH_FLOOD_REAL_CONC:-16}
 BURST_CONC=${BENCH_BURST_CONC:-2000}
 BURST_DURATION=${BENCH_BURST_DURATION:-10s}
+ROUNDS=${BENCH_FLOOD_ROUNDS:-3}
 PUBLIC=http://127.0.0.1:14454
 ADMIN=http://127.0.0.1:14455
 SECRET=bench-flood-system-secret-0123456789
@@ -49,6 +52,12 @@ ADMIN_DB_URL=${DB_URL%/*}/postgres
 DB_NAME=${DB_URL##*/}
 dropdb --if-exists --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
 createdb --maintenance-db="$ADMIN_DB_URL" "$DB_NAME"
+# Commits do not wait for the WAL flush in this database: the verified client's rate is bound by
+# commit latency, and this machine's fsync latency swung it between 4.6k and 9.4k tokens/s
+# within minutes, which drowned what the target compares (the server's own share under the
+# flood). The fsync cost is the same with or without a flood, so leaving it out changes what is
+# compared, not the comparison.
+psql -q "$ADMIN_DB_URL" -c "ALTER DATABASE $DB_NAME SET synchronous_commit = off"
 DSN="$DB_URL" "$BIN" migrate sql -e --yes >/dev/null
 
 start_server() {
@@ -118,22 +127,27 @@ LUA
 curl -fsS -o /dev/null -X POST "$PUBLIC/oauth2/token" -H "Authorization: Basic $BASIC" \
   -d 'grant_type=client_credentials&scope=read'
 
+# A fresh database is slower for its first seconds (new WAL segments, empty tables and indexes):
+# warm it up so the first baseline is not measured on a cold start.
+wrk -t 1 -c "$REAL_CONC" -d 10s -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >/dev/null
+# The shared machine's speed drifts and jumps (the verified client alone measured 7.3k and
+# 10.9k tokens/s a minute apart): each flood is bracketed by a baseline before and after it, and
+# the flood is repeated ROUNDS times; the target uses the median share.
 echo "==> baseline: verified client alone (-c $REAL_CONC, 20s)"
-wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/base.txt"
+wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/off0.txt"
 BASE_HWM=$(hwm_kib)
-
-echo "==> flood: $FLOOD_CONC connections of wrong secrets for $FLOOD_DURATION, verified client measured during it"
-wrk -t 1 -c "$FLOOD_CONC" -d "$FLOOD_DURATION" --timeout 10s -s "$WORK/flood.lua" "$PUBLIC/oauth2/token" >"$WORK/flood.txt" &
-FLOOD_WRK=$!
-sleep 5
-wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/during.txt"
-wait "$FLOOD_WRK"
+for round in $(seq "$ROUNDS"); do
+  echo "==> flood $round/$ROUNDS: $FLOOD_CONC connections of wrong secrets for $FLOOD_DURATION, verified client measured during it"
+  wrk -t 1 -c "$FLOOD_CONC" -d "$FLOOD_DURATION" --timeout 10s -s "$WORK/flood.lua" "$PUBLIC/oauth2/token" >"$WORK/flood$round.txt" &
+  FLOOD_WRK=$!
+  sleep 5
+  wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/during$round.txt"
+  wait "$FLOOD_WRK"
+  sleep 2
+  echo "==> baseline again after flood $round (-c $REAL_CONC, 20s)"
+  wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/off$round.txt"
+done
 FLOOD_HWM=$(hwm_kib)
-# The shared machine's speed drifts: measure the baseline again right after the flood and
-# compare with the mean of both.
-sleep 2
-echo "==> baseline again after the flood (-c $REAL_CONC, 20s)"
-wrk -t 1 -c "$REAL_CONC" -d 20s --latency -s "$WORK/real.lua" "$PUBLIC/oauth2/token" >"$WORK/after.txt"
 curl -s "$ADMIN/metrics/prometheus" | grep '^portcullis_secret_verifications_total' >"$WORK/flood-metrics.txt" || true
 stop_server
 
@@ -144,9 +158,9 @@ BURST_HWM=$(hwm_kib)
 curl -s "$ADMIN/metrics/prometheus" | grep '^portcullis_secret_verifications_total' >"$WORK/burst-metrics.txt" || true
 stop_server
 
-python3 - "$WORK" "$BASE_HWM" "$FLOOD_HWM" "$BURST_HWM" <<'PY'
-import re, sys
-work, base_hwm, flood_hwm, burst_hwm = sys.argv[1], *map(int, sys.argv[2:])
+python3 - "$WORK" "$ROUNDS" "$BASE_HWM" "$FLOOD_HWM" "$BURST_HWM" <<'PY'
+import re, statistics, sys
+work, rounds, base_hwm, flood_hwm, burst_hwm = sys.argv[1], *map(int, sys.argv[2:])
 def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 def wrk(name):
     t = open(f"{work}/{name}.txt").read()
@@ -156,14 +170,23 @@ def wrk(name):
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
     return dict(rps=rps, p99=ms(*p99.groups()) if p99 else None, non2xx=int(bad.group(1)) if bad else 0,
                 timeouts=int(sock.group(4)) if sock else 0, errors=sum(map(int, sock.groups())) if sock else 0)
-base, after, during, flood, burst = wrk("base"), wrk("after"), wrk("during"), wrk("flood"), wrk("burst")
-normal = (base["rps"] + after["rps"]) / 2
+offs = [wrk(f"off{i}") for i in range(rounds + 1)]
+durings = [wrk(f"during{i}") for i in range(1, rounds + 1)]
+floods = [wrk(f"flood{i}") for i in range(1, rounds + 1)]
+burst = wrk("burst")
 print()
-print(f"verified client alone:        {base['rps']:>8.0f} tokens/s  p99 {base['p99']:.2f} ms  non-2xx {base['non2xx']} (before the flood)")
-print(f"verified client alone:        {after['rps']:>8.0f} tokens/s  p99 {after['p99']:.2f} ms  non-2xx {after['non2xx']} (after the flood)")
-print(f"verified client during flood: {during['rps']:>8.0f} tokens/s  p99 {during['p99']:.2f} ms  non-2xx {during['non2xx']}"
-      f"  ({100 * during['rps'] / normal:.1f}% of the mean baseline)")
-print(f"flood answered:               {flood['rps']:>8.0f} req/s (all non-2xx: {flood['non2xx']}), socket errors {flood['errors']}")
+shares = []
+for i, (during, flood) in enumerate(zip(durings, floods), 1):
+    before, after = offs[i - 1], offs[i]
+    normal = (before["rps"] + after["rps"]) / 2
+    shares.append(100 * during["rps"] / normal)
+    print(f"round {i}: alone before {before['rps']:>6.0f}, during the flood {during['rps']:>6.0f} tokens/s"
+          f" (p99 {during['p99']:.2f} ms, non-2xx {during['non2xx']}), alone after {after['rps']:>6.0f}"
+          f" -> {shares[-1]:.1f}%; flood answered {flood['rps']:.0f} req/s, socket errors {flood['errors']}")
+share = statistics.median(shares)
+p99 = max(d["p99"] for d in durings)
+bad = sum(d["non2xx"] + d["errors"] for d in durings)
+print(f"verified client's share of its rate during the floods: median {share:.1f}% of {', '.join(f'{s:.1f}%' for s in shares)}")
 print(f"cold burst:                   {burst['rps']:>8.0f} tokens/s  p99 {burst['p99']:.2f} ms  non-2xx {burst['non2xx']}  timeouts {burst['timeouts']}")
 print(f"peak RSS (VmHWM): baseline {base_hwm / 1024:.1f} MiB, after flood {flood_hwm / 1024:.1f} MiB, cold burst {burst_hwm / 1024:.1f} MiB")
 for name in ("flood", "burst"):
@@ -171,14 +194,14 @@ for name in ("flood", "burst"):
         l.split("outcome=")[1].replace('"}', "=").replace(" ", "") for l in open(f"{work}/{name}-metrics.txt")))
 checks = [
     ("flood: peak RSS <= 100 MiB", flood_hwm <= 100 * 1024, f"{flood_hwm / 1024:.1f} MiB"),
-    ("flood: verified client >= 90% of its rate", during["rps"] >= 0.9 * normal, f"{100 * during['rps'] / normal:.1f}%"),
-    ("flood: verified client p99 <= 50 ms", during["p99"] <= 50, f"{during['p99']:.2f} ms"),
-    ("flood: verified client all 200", during["non2xx"] == 0 and during["errors"] == 0, f"{during['non2xx']} non-2xx, {during['errors']} socket errors"),
+    ("flood: verified client >= 90% of its rate (median)", share >= 90, f"{share:.1f}%"),
+    ("flood: verified client p99 <= 50 ms (worst round)", p99 <= 50, f"{p99:.2f} ms"),
+    ("flood: verified client all 200", bad == 0, f"{bad} non-2xx or socket errors"),
     ("burst: no timeouts", burst["timeouts"] == 0, f"{burst['timeouts']}"),
     ("burst: all 200", burst["non2xx"] == 0, f"{burst['non2xx']} non-2xx"),
     ("burst: peak RSS <= 100 MiB", burst_hwm <= 100 * 1024, f"{burst_hwm / 1024:.1f} MiB"),
 ]
 print("targets:")
 for name, ok, val in checks:
-    print(f"  [{'PASS' if ok else 'FAIL'}] {name:<44} measured {val}")
+    print(f"  [{'PASS' if ok else 'FAIL'}] {name:<52} measured {val}")
 PY

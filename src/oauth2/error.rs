@@ -99,6 +99,7 @@ errors! {
     token_expired => ("token_expired", 401, "Token expired."),
     temporarily_unavailable => ("temporarily_unavailable", 503, "The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server."),
     throttled => ("temporarily_unavailable", 429, "Too many failed client authentications for this client from this address; retry later."),
+    address_throttled => ("temporarily_unavailable", 429, "Too many failed client authentications from this address; retry later."),
     token_inactive => ("token_inactive", 401, "Token is inactive because it is malformed, expired or otherwise invalid."),
 }
 

@@ -568,6 +568,11 @@ fn errors_carry_fosite_names_and_statuses() {
             503,
         ),
         (OAuthError::throttled(), "temporarily_unavailable", 429),
+        (
+            OAuthError::address_throttled(),
+            "temporarily_unavailable",
+            429,
+        ),
         (OAuthError::login_required(), "login_required", 400),
         (OAuthError::consent_required(), "consent_required", 400),
     ];

@@ -225,10 +225,8 @@ impl Clients {
     /// refused everywhere once the cache entry is void (the verified-secret cache is keyed by
     /// this hash and misses then).
     pub async fn get_for_auth(&self, id: &str) -> Result<(Arc<Client>, Arc<str>), ClientsError> {
-        if let Some(entry) = self.cache.get(id) {
-            if self.changes.valid(Kind::Clients, entry.0) {
-                return Ok((entry.1.clone(), entry.2.clone()));
-            }
+        if let Some(found) = self.cached_for_auth(id) {
+            return Ok(found);
         }
         let _slot = tokio::time::timeout(self.store.acquire_timeout(), self.lookups.acquire())
             .await
@@ -244,6 +242,14 @@ impl Clients {
         self.cache
             .insert(id.to_string(), (tag, client.clone(), hash.clone()));
         Ok((client, hash))
+    }
+
+    /// A client and its stored secret hash from the cache, while coherent; no database read.
+    pub fn cached_for_auth(&self, id: &str) -> Option<(Arc<Client>, Arc<str>)> {
+        let entry = self.cache.get(id)?;
+        self.changes
+            .valid(Kind::Clients, entry.0)
+            .then(|| (entry.1.clone(), entry.2.clone()))
     }
 
     /// Full replacement; an empty secret keeps the stored hash.

@@ -132,6 +132,61 @@ async fn a_failing_address_is_throttled_but_a_verified_secret_is_not() {
     app.stop().await;
 }
 
+/// client_credentials naming a client in the form, without any secret.
+async fn token_without_secret(app: &TestApp, id: &str) -> reqwest::Response {
+    app.http
+        .post(app.public("/oauth2/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", id)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_address_presenting_unknown_ids_gets_no_reads_but_a_verified_client_does() {
+    let app = spawn_with(|cfg| cfg.oauth2.hashers.failure_delay = std::time::Duration::ZERO).await;
+    let unknown = invalid_client("The requested OAuth 2.0 Client does not exist.");
+    let real = client(&app, json!({})).await;
+    assert_eq!(token(&app, &real.id, &real.secret).await.status(), 200);
+    // Never authenticated. Creating it voids every cached client, the real one's too.
+    let fresh = client(&app, json!({})).await;
+    // Ten unknown ids from this address, one without a secret: each is read and refused.
+    for i in 0..9 {
+        let res = token(&app, &format!("unknown-{i}"), "guess").await;
+        assert_eq!(res.status(), 401, "unknown-{i}");
+        assert_eq!(json(res).await, unknown);
+    }
+    let res = token_without_secret(&app, "unknown-9").await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(json(res).await, unknown);
+    // Now the address is throttled: a client this replica has not cached is not read for it,
+    // so neither an unknown id nor a known client with an unverified secret gets through, and
+    // nothing is hashed.
+    let runs = outcome(&app, "run").await;
+    let throttled = outcome(&app, "throttled").await;
+    let address_throttled = json!({
+        "error": "temporarily_unavailable",
+        "error_description": "Too many failed client authentications from this address; retry later.",
+    });
+    for res in [
+        token(&app, "unknown-10", "guess").await,
+        token(&app, &fresh.id, &fresh.secret).await,
+        token_without_secret(&app, "unknown-11").await,
+    ] {
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()["retry-after"], "1");
+        assert_eq!(json(res).await, address_throttled);
+    }
+    assert_eq!(outcome(&app, "throttled").await, throttled + 3);
+    // A secret verified on this replica before is read and served at once, from this address.
+    assert_eq!(token(&app, &real.id, &real.secret).await.status(), 200);
+    assert_eq!(outcome(&app, "run").await, runs, "nothing hashed");
+    // One read per second still goes through: the never-verified client gets in.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(token(&app, &fresh.id, &fresh.secret).await.status(), 200);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn no_free_worker_in_time_is_a_quick_503() {
     // One worker and slow hashes (32 MiB, 3 passes): concurrent distinct secrets cannot all
@@ -274,6 +329,15 @@ async fn the_release_binary_survives_a_wrong_secret_flood_in_bounded_memory() {
         c["client_id"].as_str().unwrap().to_string(),
         c["client_secret"].as_str().unwrap().to_string(),
     );
+    // The real client authenticates once before the flood: from then on its secret is answered
+    // from memory, even from the flooding address.
+    let real = || {
+        http.post(&token_url)
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    assert_eq!(real().await.unwrap().status(), 200);
     let before_kib = vm_hwm_kib(pid);
 
     let mut set = tokio::task::JoinSet::new();
@@ -299,25 +363,41 @@ async fn the_release_binary_survives_a_wrong_secret_flood_in_bounded_memory() {
             "unexpected status {status}"
         );
         assert!(elapsed < Duration::from_secs(10), "a request hung");
-        if status == 401 {
-            // Failures are answered after oauth2.hashers.failure_delay (1 s by default), give
-            // or take a quarter.
-            assert!(
-                elapsed >= Duration::from_millis(740),
-                "401 after {elapsed:?}"
-            );
-        }
+        // Failures are answered after oauth2.hashers.failure_delay (1 s by default), throttled
+        // attempts after four times that, give or take a quarter.
+        let least = match status {
+            401 => Duration::from_millis(740),
+            429 => Duration::from_millis(2960),
+            _ => Duration::ZERO,
+        };
+        assert!(elapsed >= least, "{status} after {elapsed:?}");
         *by_status.entry(status).or_insert(0) += 1;
     }
-    // The real client still gets tokens.
+    // An unknown client named without any secret is answered as slowly (likely 429: the flood
+    // has throttled this address for unknown ids).
+    let started = std::time::Instant::now();
     let res = http
         .post(&token_url)
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "unknown-no-secret"),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
+    let status = res.status().as_u16();
+    let least = match status {
+        401 => Duration::from_millis(740),
+        429 => Duration::from_millis(2960),
+        other => panic!("unexpected status {other}"),
+    };
+    assert!(
+        started.elapsed() >= least,
+        "{status} after {:?}",
+        started.elapsed()
+    );
+    // The real client still gets tokens, at once.
+    assert_eq!(real().await.unwrap().status(), 200);
     let peak_kib = vm_hwm_kib(pid);
     eprintln!("flood statuses {by_status:?}; VmHWM {before_kib} kB before, {peak_kib} kB after");
     // Two workers × 19 MiB of argon2 memory on top of the idle server: far below the

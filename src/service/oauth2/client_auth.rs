@@ -125,9 +125,43 @@ impl OAuth2 {
         } else {
             creds.form_id.clone()
         };
-        let client = self.known_client(&id).await?;
+        let origin = self
+            .secrets
+            .origin(creds.peer, creds.forwarded_for.as_deref());
+        let Some((client, _)) = self.look_up(&id, None, origin).await? else {
+            self.secrets.unknown_client(origin);
+            self.secrets.delay_failure().await;
+            return Err(unknown_client());
+        };
         self.verify_assertion(&client, jwt).await?;
         Ok(client)
+    }
+
+    /// The client named by a request and its stored secret hash, `None` for an unknown id: from
+    /// the cache, else read, unless the address is throttled for unknown ids (then 429 after the
+    /// failure delay, without a read; see `SecretVerifier::may_look_up`).
+    async fn look_up(
+        &self,
+        id: &str,
+        secret: Option<&str>,
+        origin: Option<std::net::IpAddr>,
+    ) -> Result<Option<(Arc<Client>, Arc<str>)>, OAuthError> {
+        if let Some(found) = self.clients.cached_for_auth(id) {
+            return Ok(Some(found));
+        }
+        if !self.secrets.may_look_up(id, secret, origin) {
+            self.secrets.delay_throttled().await;
+            return Err(OAuthError::address_throttled());
+        }
+        match self.clients.get_for_auth(id).await {
+            Ok(found) => Ok(Some(found)),
+            Err(ClientsError::NotFound) => Ok(None),
+            Err(ClientsError::Busy) => {
+                Err(OAuthError::temporarily_unavailable()
+                    .hint("The database is busy; retry shortly."))
+            }
+            Err(e) => Err(internal(e)),
+        }
     }
 
     /// The client and its stored secret hash. An unknown client costs what a known one costs,
@@ -137,30 +171,29 @@ impl OAuth2 {
         presented: &Presented<'_>,
         creds: &ClientCredentials,
     ) -> Result<(Arc<Client>, Arc<str>), OAuthError> {
-        match self.clients.get_for_auth(presented.id).await {
-            Ok(found) => Ok(found),
-            Err(ClientsError::NotFound) => {
-                if let Some(secret) = presented.secret() {
-                    let origin = self
-                        .secrets
-                        .origin(creds.peer, creds.forwarded_for.as_deref());
-                    let verdict = self
-                        .secrets
-                        .verify(presented.id, None, secret, origin)
-                        .await;
-                    if verdict != Verdict::Busy {
-                        self.secrets.delay_failure().await;
-                    }
-                    overload(verdict)?;
-                }
-                Err(unknown_client())
-            }
-            Err(ClientsError::Busy) => {
-                Err(OAuthError::temporarily_unavailable()
-                    .hint("The database is busy; retry shortly."))
-            }
-            Err(e) => Err(internal(e)),
+        let origin = self
+            .secrets
+            .origin(creds.peer, creds.forwarded_for.as_deref());
+        if let Some(found) = self
+            .look_up(presented.id, presented.secret(), origin)
+            .await?
+        {
+            return Ok(found);
         }
+        let verdict = match presented.secret() {
+            Some(secret) => {
+                self.secrets
+                    .verify(presented.id, None, secret, origin)
+                    .await
+            }
+            None => {
+                self.secrets.unknown_client(origin);
+                Verdict::Invalid
+            }
+        };
+        self.secrets.delay_answer(verdict).await;
+        overload(verdict)?;
+        Err(unknown_client())
     }
 
     /// fosite checkClientSecret, on the bounded, throttled hashing pool.
@@ -181,9 +214,7 @@ impl OAuth2 {
             .secrets
             .verify(&client.client_id, Some(hash), secret, origin)
             .await;
-        if matches!(verdict, Verdict::Invalid | Verdict::Throttled) {
-            self.secrets.delay_failure().await;
-        }
+        self.secrets.delay_answer(verdict).await;
         overload(verdict)?;
         if verdict != Verdict::Valid {
             return Err(OAuthError::invalid_client()
