@@ -95,11 +95,8 @@ wrk.headers["Authorization"] = "Basic $BASIC"
 LUA
 
 # The verified client, counting its successes per wall-clock second (for the on/off schedule).
-cat >"$WORK/real-counted.lua" <<LUA
-wrk.method = "POST"
-wrk.body = "grant_type=client_credentials&scope=read"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic $BASIC"
+cp "$WORK/real.lua" "$WORK/real-counted.lua"
+cat >>"$WORK/real-counted.lua" <<'LUA'
 counts = {}
 response = function(status)
   if status == 200 then
@@ -182,7 +179,7 @@ FLOOD_WRK=$!
 sleep 2
 COUNTS_OUT="$WORK/counts.txt" wrk -t 1 -c "$REAL_CONC" -d "${TOTAL}s" -s "$WORK/real-counted.lua" "$PUBLIC/oauth2/token" >"$WORK/real-counted.txt"
 wait "$FLOOD_WRK"
-BASE_HWM=$(hwm_kib)
+SHARE_HWM=$(hwm_kib)
 
 echo "==> flood: $FLOOD_CONC connections of wrong secrets for $FLOOD_DURATION, verified client's latency measured during it"
 wrk -t 1 -c "$FLOOD_CONC" -d "$FLOOD_DURATION" --timeout 10s -s "$WORK/flood.lua" "$PUBLIC/oauth2/token" >"$WORK/flood.txt" &
@@ -201,9 +198,9 @@ BURST_HWM=$(hwm_kib)
 curl -s "$ADMIN/metrics/prometheus" | grep '^portcullis_secret_verifications_total' >"$WORK/burst-metrics.txt" || true
 stop_server
 
-python3 - "$WORK" "$T0" "$WINDOW" "$SETTLE" "$TOTAL" "$BASE_HWM" "$FLOOD_HWM" "$BURST_HWM" <<'PY'
+python3 - "$WORK" "$T0" "$WINDOW" "$SETTLE" "$TOTAL" "$SHARE_HWM" "$FLOOD_HWM" "$BURST_HWM" <<'PY'
 import re, statistics, sys
-work, t0, window, settle, total, base_hwm, flood_hwm, burst_hwm = sys.argv[1], *map(int, sys.argv[2:])
+work, t0, window, settle, total, share_hwm, flood_hwm, burst_hwm = sys.argv[1], *map(int, sys.argv[2:])
 def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 def wrk(name):
     t = open(f"{work}/{name}.txt").read()
@@ -233,7 +230,7 @@ print(f"verified client, continuous flood: {during['rps']:>6.0f} tokens/s  p99 {
 print(f"flood answered:                  {flood['rps']:>8.0f} req/s (all non-2xx: {flood['non2xx']}), socket errors {flood['errors']}")
 p99, bad = during["p99"], during["non2xx"] + during["errors"]
 print(f"cold burst:                   {burst['rps']:>8.0f} tokens/s  p99 {burst['p99']:.2f} ms  non-2xx {burst['non2xx']}  timeouts {burst['timeouts']}")
-print(f"peak RSS (VmHWM): baseline {base_hwm / 1024:.1f} MiB, after flood {flood_hwm / 1024:.1f} MiB, cold burst {burst_hwm / 1024:.1f} MiB")
+print(f"peak RSS (VmHWM): after the on/off floods {share_hwm / 1024:.1f} MiB, after the continuous flood {flood_hwm / 1024:.1f} MiB, cold burst {burst_hwm / 1024:.1f} MiB")
 for name in ("flood", "burst"):
     print(f"verification outcomes ({name}): " + ", ".join(
         l.split("outcome=")[1].replace('"}', "=").replace(" ", "") for l in open(f"{work}/{name}-metrics.txt")))

@@ -381,7 +381,8 @@ impl SecretVerifier {
             self.count("remembered");
             return Verdict::Valid;
         }
-        let secret_copy = secret.clone();
+        // The vouching key is made now: the secret itself goes to the worker and is not kept.
+        let vouch_key = self.key(&id, "", &secret);
         let computed = self
             .run(move |scratch| hasher::verify(&secret, &stored, scratch))
             .await;
@@ -390,7 +391,7 @@ impl SecretVerifier {
             Ok(true) if !id.is_empty() => {
                 self.count("run");
                 self.remember_success(key);
-                self.vouch(&id, &secret_copy);
+                self.vouch(vouch_key);
                 Verdict::Valid
             }
             Ok(_) => {
@@ -442,11 +443,12 @@ impl SecretVerifier {
         self.verified.insert(key, ());
     }
 
-    fn vouch(&self, client_id: &str, secret: &str) {
+    /// Remembers a verified (client id, secret) pair; `key` is `self.key(id, "", secret)`.
+    fn vouch(&self, key: Key) {
         if self.vouched.len() >= TABLE_MAX {
             self.vouched.clear();
         }
-        self.vouched.insert(self.key(client_id, "", secret), ());
+        self.vouched.insert(key, ());
     }
 
     fn remember_failure(&self, key: Key, client_id: &str, origin: Option<IpAddr>) {
@@ -460,9 +462,9 @@ impl SecretVerifier {
         self.strike(client_id, origin);
     }
 
-    /// An unknown client id was presented from `origin` without a secret to verify: counted
+    /// An unknown client id was presented from `origin` with no secret to verify: counted
     /// like a failed secret of an unknown client (see `may_look_up`).
-    pub fn unknown_client(&self, origin: Option<IpAddr>) {
+    pub fn strike_unknown(&self, origin: Option<IpAddr>) {
         self.strike("", origin);
     }
 
@@ -791,7 +793,7 @@ mod tests {
             assert_eq!(v.verify(&id, None, "guess", a).await, Verdict::Invalid);
         }
         assert!(v.may_look_up("unknown-last", None, a));
-        v.unknown_client(a);
+        v.strike_unknown(a);
         // The address is throttled: no read for an unverified secret, whatever the client.
         let runs = counted(&v, "run");
         assert!(!v.may_look_up("unknown-next", Some("guess"), a));

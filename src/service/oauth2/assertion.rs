@@ -69,7 +69,12 @@ pub fn unverified_subject(assertion: &str) -> Option<String> {
         .decode(payload)
         .ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("sub")?.as_str().map(str::to_string)
+    // The subject becomes a client id to look up: a NUL byte would be a database error on
+    // PostgreSQL, and no client id holds one.
+    v.get("sub")?
+        .as_str()
+        .filter(|sub| !sub.contains('\0'))
+        .map(str::to_string)
 }
 
 /// The claims of `jwt` if one of the client's keys (the one named `kid`, when given) verifies
@@ -222,6 +227,20 @@ mod tests {
             .unwrap_err()
             .hint
             .contains("HMAC"));
+    }
+
+    #[test]
+    fn a_subject_with_a_nul_byte_names_no_client() {
+        use base64::Engine;
+        let jwt = |payload: &str| {
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
+            format!("e30.{b64}.sig")
+        };
+        assert_eq!(
+            unverified_subject(&jwt(r#"{"sub":"c1"}"#)).as_deref(),
+            Some("c1")
+        );
+        assert_eq!(unverified_subject(&jwt(r#"{"sub":"c\u00001"}"#)), None);
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! client_authentication.go: a client assertion (`private_key_jwt`, see `assertion.rs`) when
 //! one is presented; else the id and secret from HTTP Basic (form-url-decoded) or the form;
 //! the client; its registered method; public clients stop there; else the secret.
-use super::{assertion, internal, OAuth2};
+use super::{assertion, internal, storage_failure, OAuth2};
 use crate::domain::client::Client;
 use crate::domain::protocol::ClientAuthMethod;
 use crate::oauth2::OAuthError;
 use crate::service::clients::ClientsError;
 use crate::service::secrets::Verdict;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Credentials as presented: HTTP Basic (already decoded) or form fields.
@@ -96,16 +97,23 @@ impl OAuth2 {
         &self,
         creds: &ClientCredentials,
     ) -> Result<Arc<Client>, OAuthError> {
+        // The address the throttles count failures for.
+        let origin = self
+            .secrets
+            .origin(creds.peer, creds.forwarded_for.as_deref());
         if let Some((kind, jwt)) = &creds.assertion {
-            return self.authenticate_with_assertion(creds, kind, jwt).await;
+            return self
+                .authenticate_with_assertion(creds, kind, jwt, origin)
+                .await;
         }
         let presented = Presented::read(creds)?;
-        let (client, hash) = self.client_for_secret(&presented, creds).await?;
+        let (client, hash) = self.client_for_secret(&presented, origin).await?;
         check_method(&client, presented.method)?;
         if client.is_public() {
             return Ok(client);
         }
-        self.check_secret(&client, &hash, &presented, creds).await?;
+        self.check_secret(&client, &hash, &presented, origin)
+            .await?;
         Ok(client)
     }
 
@@ -115,6 +123,7 @@ impl OAuth2 {
         creds: &ClientCredentials,
         kind: &str,
         jwt: &str,
+        origin: Option<IpAddr>,
     ) -> Result<Arc<Client>, OAuthError> {
         if kind != assertion::ASSERTION_TYPE {
             return Err(OAuthError::invalid_client()
@@ -125,11 +134,8 @@ impl OAuth2 {
         } else {
             creds.form_id.clone()
         };
-        let origin = self
-            .secrets
-            .origin(creds.peer, creds.forwarded_for.as_deref());
         let Some((client, _)) = self.look_up(&id, None, origin).await? else {
-            self.secrets.unknown_client(origin);
+            self.secrets.strike_unknown(origin);
             self.secrets.delay_failure().await;
             return Err(unknown_client());
         };
@@ -144,7 +150,7 @@ impl OAuth2 {
         &self,
         id: &str,
         secret: Option<&str>,
-        origin: Option<std::net::IpAddr>,
+        origin: Option<IpAddr>,
     ) -> Result<Option<(Arc<Client>, Arc<str>)>, OAuthError> {
         if let Some(found) = self.clients.cached_for_auth(id) {
             return Ok(Some(found));
@@ -156,11 +162,7 @@ impl OAuth2 {
         match self.clients.get_for_auth(id).await {
             Ok(found) => Ok(Some(found)),
             Err(ClientsError::NotFound) => Ok(None),
-            Err(ClientsError::Busy) => {
-                Err(OAuthError::temporarily_unavailable()
-                    .hint("The database is busy; retry shortly."))
-            }
-            Err(e) => Err(internal(e)),
+            Err(e) => Err(storage_failure(matches!(e, ClientsError::Busy), e)),
         }
     }
 
@@ -169,11 +171,8 @@ impl OAuth2 {
     async fn client_for_secret(
         &self,
         presented: &Presented<'_>,
-        creds: &ClientCredentials,
+        origin: Option<IpAddr>,
     ) -> Result<(Arc<Client>, Arc<str>), OAuthError> {
-        let origin = self
-            .secrets
-            .origin(creds.peer, creds.forwarded_for.as_deref());
         if let Some(found) = self
             .look_up(presented.id, presented.secret(), origin)
             .await?
@@ -187,7 +186,7 @@ impl OAuth2 {
                     .await
             }
             None => {
-                self.secrets.unknown_client(origin);
+                self.secrets.strike_unknown(origin);
                 Verdict::Invalid
             }
         };
@@ -202,14 +201,11 @@ impl OAuth2 {
         client: &Client,
         hash: &str,
         presented: &Presented<'_>,
-        creds: &ClientCredentials,
+        origin: Option<IpAddr>,
     ) -> Result<(), OAuthError> {
         let Some(secret) = presented.secret() else {
             return Err(OAuthError::invalid_client().hint("The client secret is missing."));
         };
-        let origin = self
-            .secrets
-            .origin(creds.peer, creds.forwarded_for.as_deref());
         let verdict = self
             .secrets
             .verify(&client.client_id, Some(hash), secret, origin)
